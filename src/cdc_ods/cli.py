@@ -1,0 +1,90 @@
+"""The one console command, `cdc`.
+
+Sub-command groups live with their stage (`cdc_ods.stack.cli`, ...) and import their heavy
+dependencies inside the command body so `cdc --help` stays instant. Any `CdcError` ends
+the program with one red line and exit code 1; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cdc_ods import __version__
+from cdc_ods.errors import CdcError
+
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="cdc",
+    help="Change-data-capture from MySQL/MariaDB, PostgreSQL and MongoDB into a Phoenix/HBase ODS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class State:
+    """Global options, shared by every sub-command through typer's context."""
+
+    def __init__(self, config_path: Path | None, debug: bool) -> None:
+        self.config_path = config_path
+        self.debug = debug
+
+    def config(self):  # -> Config
+        from cdc_ods.config import load_config
+
+        return load_config(self.config_path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cdc-ods {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="CDC_CONFIG",
+            help="Configuration file (default: cdc.yaml here or in a parent).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = State(config, debug)
+
+
+def _register() -> None:
+    from cdc_ods.stack.cli import stack_app
+
+    app.add_typer(stack_app, name="stack")
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()  # standalone: usage errors print themselves and exit 2
+    except CdcError as exc:
+        if "--debug" in sys.argv:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        sys.exit(130)

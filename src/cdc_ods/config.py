@@ -1,0 +1,166 @@
+"""The one declarative configuration file (`cdc.yaml`), modelled and validated in one place.
+
+Every command reads it through `load_config`. A bad value is reported with its dotted key
+path and what was expected, e.g. ``cdc.yaml: stack.ports.kafka: Input should be a valid
+integer (got 'abc')``. Credentials are deliberately absent: see `cdc_ods.secrets`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cdc_ods.errors import ConfigError
+
+CONFIG_ENV = "CDC_CONFIG"
+DEFAULT_CONFIG_NAME = "cdc.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ports(_Model):
+    """TCP ports of the local stack; everything binds to `stack.host`."""
+
+    mariadb: int = 3306
+    postgres: int = 5432
+    kafka: int = 9092
+    kafka_controller: int = 9093
+    connect: int = 8083
+    prometheus: int = 9090
+    zookeeper: int = 2181
+    hbase_master: int = 16000
+    hbase_master_info: int = 16010
+    hbase_regionserver: int = 16020
+    hbase_regionserver_info: int = 16030
+    hbase_thrift: int = 9095
+    hbase_thrift_info: int = 9096
+    phoenix_query_server: int = 8765
+    jmx_kafka: int = 9404
+    jmx_connect: int = 9405
+    jmx_hbase: int = 9406
+    jmx_phoenix_query_server: int = 9407
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Ports:
+        seen: dict[int, str] = {}
+        for name, port in self.model_dump().items():
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{name}: port {port} is outside 1..65535")
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} both use port {port}")
+            seen[port] = name
+        return self
+
+
+class Heaps(_Model):
+    """Maximum Java heap per JVM service, in MiB (the box has 2 cores and shares memory)."""
+
+    kafka: int = Field(512, ge=128)
+    connect: int = Field(1024, ge=256)
+    hbase: int = Field(1024, ge=256)
+    phoenix_query_server: int = Field(512, ge=128)
+    hbase_thrift: int = Field(256, ge=64)
+
+
+class StackConfig(_Model):
+    host: Literal["127.0.0.1"] = "127.0.0.1"
+    data_dir: Path = Path(".stack")
+    ports: Ports = Ports()
+    heap_mb: Heaps = Heaps()
+    start_timeout_s: float = Field(180.0, gt=0)
+
+
+class SourceConfig(_Model):
+    """One source database whose changes Debezium captures."""
+
+    name: Literal["mysql", "postgres", "mongodb"]
+    kind: Literal["mariadb", "mysql", "postgres", "mongodb"]
+    database: str = "maf"
+    schema_: str | None = Field(None, alias="schema")
+    tables: list[str]
+    enabled: bool = True
+
+    @field_validator("tables")
+    @classmethod
+    def _tables_not_empty(cls, tables: list[str]) -> list[str]:
+        if not tables:
+            raise ValueError("list at least one table")
+        return tables
+
+
+class Config(_Model):
+    stack: StackConfig = StackConfig()
+    sources: list[SourceConfig] = []
+    # Where the file was read from; relative paths in it resolve against this directory.
+    root: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Config:
+        names = [s.name for s in self.sources]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {sorted(dupes)}")
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """The local stack's data directory, absolute."""
+        path = self.stack.data_dir
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise ConfigError(f"sources: no source named {name!r} (have {[s.name for s in self.sources]})")
+
+
+def find_config_file(explicit: Path | None = None) -> Path:
+    """`--config`, else $CDC_CONFIG, else cdc.yaml in the current directory or a parent."""
+    if explicit is not None:
+        candidates = [explicit]
+    elif os.environ.get(CONFIG_ENV):
+        candidates = [Path(os.environ[CONFIG_ENV])]
+    else:
+        here = Path.cwd()
+        candidates = [d / DEFAULT_CONFIG_NAME for d in (here, *here.parents)]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    looked = ", ".join(str(p) for p in candidates[:3])
+    raise ConfigError(f"no configuration file found (looked at {looked}); pass --config or set {CONFIG_ENV}")
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    return f"{key}: {error['msg']}{shown}"
+
+
+def parse_config(data: object, root: Path, origin: str) -> Config:
+    """Validate already-parsed YAML; errors name the file and every bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Config.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def load_config(path: Path | None = None) -> Config:
+    file = find_config_file(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return parse_config(data, file.parent, str(file))

@@ -1,0 +1,1 @@
+"""Debezium source connectors: their configs (connectors/*.json) and Connect's REST API."""

@@ -1,0 +1,63 @@
+"""Kafka client helpers shared by every stage (confluent-kafka / librdkafka everywhere)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cdc_ods.errors import TransientError
+
+# librdkafka logs every failed connection attempt to stderr; callers report failures
+# themselves, so its log goes to Python logging (silent unless configured, e.g. --debug).
+_librdkafka_log = logging.getLogger("cdc_ods.librdkafka")
+_librdkafka_log.addHandler(logging.NullHandler())
+_librdkafka_log.propagate = False
+
+
+def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
+    """Base settings for every producer, consumer and admin client of the project."""
+    return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **settings}
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout_s: float = 10.0) -> None:
+    """Create `topic` if it does not exist (idempotent)."""
+    admin = AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
+    if topic in metadata.topics:
+        return
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    try:
+        futures[topic].result(timeout=timeout_s)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise TransientError(f"kafka at {bootstrap}: cannot create {topic}: {exc.args[0]}") from None
+
+
+def round_trip(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+    """Produce one record and read it back: the broker accepts writes and serves reads."""
+    ensure_topic(bootstrap, topic, timeout_s=timeout_s)
+    token = uuid.uuid4().hex.encode()
+    delivered: list = []
+    producer = Producer(client_config(bootstrap, **{"message.timeout.ms": int(timeout_s * 1000)}))
+    producer.produce(topic, token, on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.flush(timeout_s)
+    if not delivered or delivered[0][0] is not None:
+        reason = delivered[0][0] if delivered else "no delivery report"
+        raise TransientError(f"kafka at {bootstrap}: produce failed: {reason}")
+    msg = delivered[0][1]
+    consumer = Consumer(
+        client_config(bootstrap, **{"group.id": f"cdc-health-{token.decode()}", "enable.auto.commit": False})
+    )
+    try:
+        consumer.assign([TopicPartition(topic, msg.partition(), msg.offset())])
+        got = consumer.poll(timeout_s)
+    finally:
+        consumer.close()
+    if got is None or got.error() or got.value() != token:
+        raise TransientError(f"kafka at {bootstrap}: the record produced to {topic} was not read back")

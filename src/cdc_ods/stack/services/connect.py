@@ -1,0 +1,102 @@
+"""Kafka Connect, distributed mode, with the Debezium source connectors as plugins."""
+
+from __future__ import annotations
+
+import httpx
+
+from cdc_ods.errors import TransientError
+from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.java import java_command
+from cdc_ods.stack.services.base import Service
+from cdc_ods.stack.services.kafka import render_properties
+from cdc_ods.stack.supervisor import Program
+
+# Maven profiles (stack/pom.xml) that are Connect plugins -> the connector class each must
+# offer. Each profile resolves into its own directory under lib/connect-plugins/.
+PLUGINS = {
+    "debezium-mariadb": "io.debezium.connector.mariadb.MariaDbConnector",
+    "debezium-mysql": "io.debezium.connector.mysql.MySqlConnector",
+    "debezium-postgres": "io.debezium.connector.postgresql.PostgresConnector",
+    "debezium-mongodb": "io.debezium.connector.mongodb.MongoDbConnector",
+}
+
+
+class Connect(Service):
+    name = "connect"
+    requires = ("kafka",)
+    maven_profiles = ("connect", "jmx-exporter", *PLUGINS)
+    port_names = ("connect", "jmx_connect")
+    metrics_port_name = "jmx_connect"
+    stop_wait_s = 60
+
+    def endpoint(self, ctx: StackContext) -> str:
+        return f"http://{ctx.host}:{ctx.ports.connect}"
+
+    def _properties(self, ctx: StackContext):
+        return ctx.conf(self.name) / "connect-distributed.properties"
+
+    def prepare(self, ctx: StackContext) -> None:
+        host, port = ctx.host, ctx.ports.connect
+        settings: dict[str, object] = {
+            "bootstrap.servers": f"{host}:{ctx.ports.kafka}",
+            "group.id": "cdc-connect",
+            # Debezium's envelope as plain JSON, no embedded schema (design.md, raw topics)
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "key.converter.schemas.enable": "false",
+            "value.converter.schemas.enable": "false",
+            "config.storage.topic": "connect-configs",
+            "offset.storage.topic": "connect-offsets",
+            "status.storage.topic": "connect-status",
+            "config.storage.replication.factor": 1,
+            "offset.storage.replication.factor": 1,
+            "status.storage.replication.factor": 1,
+            "offset.flush.interval.ms": 5000,
+            "listeners": f"HTTP://{host}:{port}",
+            "rest.advertised.host.name": host,
+            "rest.advertised.port": port,
+            "plugin.path": ctx.root / "lib" / "connect-plugins",
+            # Debezium 3 jars declare their plugins for the ServiceLoader: no classpath scan
+            "plugin.discovery": "service_load",
+            # connector configs say ${env:CDC_..._PASSWORD}; the secret never enters a config topic
+            "config.providers": "env",
+            "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        }
+        ctx.conf(self.name).mkdir(parents=True, exist_ok=True)
+        self._properties(ctx).write_text(render_properties(settings), encoding="utf-8")
+        ctx.data(self.name).mkdir(parents=True, exist_ok=True)
+
+    def program(self, ctx: StackContext) -> Program:
+        # The connector configs in connectors/ read passwords through ${env:...}: no secret
+        # is stored in Connect's config topic, and docker-compose passes its own.
+        creds = ctx.credentials
+        environment = {
+            "CDC_MYSQL_DEBEZIUM_PASSWORD": creds.mysql_debezium.get_secret_value(),
+            "CDC_POSTGRES_DEBEZIUM_PASSWORD": creds.postgres_debezium.get_secret_value(),
+        }
+        return Program(
+            name=self.name,
+            command=java_command(
+                ctx,
+                main="org.apache.kafka.connect.cli.ConnectDistributed",
+                classpath=[f"{ctx.lib('connect')}/*"],
+                heap_mb=ctx.config.stack.heap_mb.connect,
+                args=[str(self._properties(ctx))],
+                jmx=(ctx.ports.jmx_connect, "connect.yaml"),
+            ),
+            directory=ctx.data(self.name),
+            log=ctx.log(self.name),
+            environment=environment,
+            stop_wait_s=self.stop_wait_s,
+        )
+
+    def check(self, ctx: StackContext) -> None:
+        try:
+            response = httpx.get(f"{self.endpoint(ctx)}/connector-plugins", timeout=5)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TransientError(f"connect: {exc}") from None
+        offered = {p["class"] for p in response.json()}
+        missing = sorted(set(PLUGINS.values()) - offered)
+        if missing:
+            raise TransientError(f"connect: Debezium plugins not loaded: {', '.join(missing)}")

@@ -1,0 +1,67 @@
+"""Prometheus, scraping every service of the local stack."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+
+from cdc_ods.errors import ServiceError, TransientError
+from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.services.base import Service
+from cdc_ods.stack.supervisor import Program
+
+
+class Prometheus(Service):
+    name = "prometheus"
+    port_names = ("prometheus",)
+    metrics_port_name = "prometheus"
+
+    def endpoint(self, ctx: StackContext) -> str:
+        return f"http://{ctx.host}:{ctx.ports.prometheus}"
+
+    def prepare(self, ctx: StackContext) -> None:
+        """Link the tracked monitoring/ files in and write file-SD targets from the ports."""
+        if shutil.which("prometheus") is None:
+            raise ServiceError("prometheus: binary not found; run `make setup` (installs prometheus)")
+        from cdc_ods.stack.services import SERVICES  # the registry imports this module
+
+        conf = ctx.conf(self.name)
+        (conf / "targets").mkdir(parents=True, exist_ok=True)
+        monitoring = ctx.repo / "monitoring"
+        for name in ("prometheus.yml", "rules"):
+            link = conf / name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(monitoring / name)
+        for service in SERVICES:
+            if service.metrics_port_name is None:
+                continue
+            target = f"{ctx.host}:{getattr(ctx.ports, service.metrics_port_name)}"
+            file = conf / "targets" / f"{service.name}.json"
+            file.write_text(json.dumps([{"targets": [target], "labels": {"stack": "local"}}]) + "\n")
+        ctx.data(self.name).mkdir(parents=True, exist_ok=True)
+
+    def program(self, ctx: StackContext) -> Program:
+        return Program(
+            name=self.name,
+            command=[
+                shutil.which("prometheus") or "prometheus",
+                f"--config.file={ctx.conf(self.name) / 'prometheus.yml'}",
+                f"--storage.tsdb.path={ctx.data(self.name)}",
+                f"--web.listen-address={ctx.host}:{ctx.ports.prometheus}",
+                "--storage.tsdb.retention.time=7d",
+                "--web.enable-lifecycle",
+            ],
+            directory=ctx.data(self.name),
+            log=ctx.log(self.name),
+        )
+
+    def check(self, ctx: StackContext) -> None:
+        try:
+            response = httpx.get(f"{self.endpoint(ctx)}/-/ready", timeout=3)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"prometheus: {exc}") from None
+        if response.status_code != 200:
+            raise TransientError(f"prometheus: not ready ({response.status_code} {response.text.strip()})")

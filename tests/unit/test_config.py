@@ -1,0 +1,66 @@
+"""The configuration file is validated on load and errors name the bad key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cdc_ods.config import load_config, parse_config
+from cdc_ods.errors import ConfigError
+from cdc_ods.paths import PROJECT_DIR
+
+
+def test_the_shipped_config_is_valid() -> None:
+    config = load_config(PROJECT_DIR / "cdc.yaml")
+    assert config.stack.host == "127.0.0.1"
+    assert {s.name for s in config.sources} == {"mysql", "postgres", "mongodb"}
+    assert config.source("postgres").schema_ == "maf"
+    assert config.data_dir == (PROJECT_DIR / ".stack").resolve()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"stack": {"ports": {"kafka": "abc"}}}, "stack.ports.kafka: Input should be a valid integer"),
+        ({"stack": {"ports": {"kafka": 3306}}}, "kafka and mariadb both use port 3306"),
+        ({"stack": {"portz": {}}}, "stack.portz: Extra inputs are not permitted"),
+        ({"stack": {"host": "0.0.0.0"}}, "stack.host: Input should be '127.0.0.1'"),
+        ({"sources": [{"name": "mysql", "kind": "mariadb", "tables": []}]}, "sources.0.tables"),
+        ({"sources": [{"name": "oracle", "kind": "mariadb", "tables": ["t"]}]}, "sources.0.name"),
+        (["not", "a", "mapping"], "expected a mapping"),
+    ],
+)
+def test_bad_values_name_their_key(data: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, Path("/tmp"), "test.yaml")
+    assert expected in str(info.value)
+    assert str(info.value).startswith("test.yaml: ")
+
+
+def test_duplicate_sources_are_refused() -> None:
+    source = {"name": "mysql", "kind": "mariadb", "tables": ["movies"]}
+    with pytest.raises(ConfigError, match="repeated: \\['mysql'\\]"):
+        parse_config({"sources": [source, source]}, Path("/tmp"), "x.yaml")
+
+
+def test_unknown_source_lookup_names_the_available_ones() -> None:
+    config = parse_config(
+        {"sources": [{"name": "mysql", "kind": "mariadb", "tables": ["t"]}]}, Path("/"), "x"
+    )
+    with pytest.raises(ConfigError, match="no source named 'postgres'"):
+        config.source("postgres")
+
+
+def test_invalid_yaml_and_missing_file_are_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "cdc.yaml"
+    bad.write_text("stack: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="no configuration file found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_relative_data_dir_resolves_against_the_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "cdc.yaml"
+    file.write_text(yaml.safe_dump({"stack": {"data_dir": "state"}}))
+    assert load_config(file).data_dir == tmp_path / "state"
