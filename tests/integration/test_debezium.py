@@ -132,7 +132,8 @@ def test_postgres_connector_streams_inserts_updates_deletes(
             while time.monotonic() < deadline:
                 try:
                     db.execute(
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                        " WHERE slot_name = %s",
                         (slot,),
                     )
                     break

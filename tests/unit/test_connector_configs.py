@@ -43,5 +43,5 @@ def test_each_enabled_source_has_a_connector_named_and_prefixed_after_it() -> No
 def test_overrides_apply_and_unknown_connectors_are_named() -> None:
     spec = load_connector("mysql", **{"topic.prefix": "itest"})
     assert spec["config"]["topic.prefix"] == "itest"
-    with pytest.raises(ConfigError, match="have: .*mysql"):
+    with pytest.raises(ConfigError, match=r"have: .*mysql"):
         load_connector("oracle")
