@@ -71,6 +71,8 @@ class Heaps(_Model):
 class StackConfig(_Model):
     host: Literal["127.0.0.1"] = "127.0.0.1"
     data_dir: Path = Path(".stack")
+    # resolved jars; default <data_dir>/lib (several stacks may share one)
+    lib_dir: Path | None = None
     ports: Ports = Ports()
     heap_mb: Heaps = Heaps()
     start_timeout_s: float = Field(180.0, gt=0)
@@ -112,6 +114,13 @@ class Config(_Model):
     def data_dir(self) -> Path:
         """The local stack's data directory, absolute."""
         path = self.stack.data_dir
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def lib_dir(self) -> Path:
+        path = self.stack.lib_dir
+        if path is None:
+            return self.data_dir / "lib"
         return path if path.is_absolute() else (self.root / path).resolve()
 
     def source(self, name: str) -> SourceConfig:

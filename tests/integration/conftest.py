@@ -8,6 +8,7 @@ keep it). Tests that need a stack of their own (lifecycle) use `isolated_config`
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,12 +62,26 @@ def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subproc
     )
 
 
-def isolated_config(directory: Path, port_offset: int = 20000) -> tuple[Path, Config]:
-    """A config for a second, private stack: every port shifted, data under `directory`."""
+@pytest.fixture
+def private_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A scratch directory the services' own accounts (mysql, postgres) can enter.
+
+    pytest's tmp_path is private to root; this one lives under the project's .stack/.
+    """
+    base = load_config(PROJECT_DIR / "cdc.yaml").data_dir / "itest" / request.node.name[:40]
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def isolated_config(directory: Path, port_offset: int) -> tuple[Path, Config]:
+    """A config for a second, private stack: every port shifted, data under `directory`,
+    jars shared with the main stack."""
     base = load_config(PROJECT_DIR / "cdc.yaml")
     ports = {name: port + port_offset for name, port in base.stack.ports.model_dump().items()}
     data = {
-        "stack": {"data_dir": str(directory / "stack"), "ports": ports},
+        "stack": {"data_dir": str(directory / "stack"), "lib_dir": str(base.lib_dir), "ports": ports},
         "sources": [s.model_dump(by_alias=True) for s in base.sources],
     }
     path = directory / "cdc.yaml"

@@ -16,7 +16,7 @@ from cdc_ods.secrets import Credentials, load_credentials
 class StackContext:
     """The configuration plus the on-disk layout under `stack.data_dir`:
 
-    lib/<profile>/   jars resolved by Maven (kept by `down --clean`)
+    lib/<profile>/   jars resolved by Maven (kept by `down --clean`; `stack.lib_dir` moves it)
     data/<service>/  each service's state (wiped by `down --clean`)
     conf/<service>/  rendered configuration files (re-rendered on every `up`)
     logs/<service>.log, run/ (supervisord socket, pid, sockets)
@@ -49,8 +49,8 @@ class StackContext:
         """Jars of one Maven profile. Connect plugins (profiles `debezium-*`) go one level
         down, in lib/connect-plugins/, the directory Connect's plugin.path names."""
         if profile.startswith("debezium-"):
-            return self.root / "lib" / "connect-plugins" / profile
-        return self.root / "lib" / profile
+            return self.config.lib_dir / "connect-plugins" / profile
+        return self.config.lib_dir / profile
 
     def data(self, service: str) -> Path:
         return self.root / "data" / service
@@ -70,5 +70,6 @@ class StackContext:
         return os.geteuid() == 0
 
     def ensure_dirs(self) -> None:
-        for sub in ("lib", "data", "conf", "logs", "run"):
+        for sub in ("data", "conf", "logs", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.config.lib_dir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ class Connect(Service):
             "listeners": f"HTTP://{host}:{port}",
             "rest.advertised.host.name": host,
             "rest.advertised.port": port,
-            "plugin.path": ctx.root / "lib" / "connect-plugins",
+            "plugin.path": ctx.config.lib_dir / "connect-plugins",
             # Debezium 3 jars declare their plugins for the ServiceLoader: no classpath scan
             "plugin.discovery": "service_load",
             # connector configs say ${env:CDC_..._PASSWORD}; the secret never enters a config topic
