@@ -83,6 +83,8 @@ class Connect(Service):
                 heap_mb=ctx.config.stack.heap_mb.connect,
                 args=[str(self._properties(ctx))],
                 jmx=(ctx.ports.jmx_connect, "connect.yaml"),
+                # the binlog client logs through java.util.logging: route it to log4j2
+                jvm_flags=["-Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager"],
             ),
             directory=ctx.data(self.name),
             log=ctx.log(self.name),

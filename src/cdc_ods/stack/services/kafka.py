@@ -63,8 +63,11 @@ class Kafka(Service):
         self._properties(ctx).write_text(render_properties(settings), encoding="utf-8")
         if (ctx.data(self.name) / "meta.properties").exists():
             return
-        # A Kafka cluster id is a UUID in URL-safe base64 without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # A Kafka cluster id is a UUID in URL-safe base64 without padding; like Kafka's own
+        # Uuid.randomUuid, avoid a leading "-", which command lines read as an option.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         result = subprocess.run(
             [
                 java_binary(),
@@ -74,8 +77,7 @@ class Kafka(Service):
                 "kafka.tools.StorageTool",
                 "format",
                 "--standalone",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(self._properties(ctx)),
             ],
