@@ -69,9 +69,11 @@ def root(
 
 
 def _register() -> None:
+    from cdc_ods.ods.sql_cli import sql
     from cdc_ods.stack.cli import stack_app
 
     app.add_typer(stack_app, name="stack")
+    app.command(name="sql")(sql)
 
 
 _register()

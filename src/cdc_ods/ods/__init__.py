@@ -1,0 +1,1 @@
+"""The operational data store: Apache Phoenix tables on HBase, reached through the Query Server."""

@@ -1,0 +1,60 @@
+"""Connections to Phoenix through the Query Server (Avatica protobuf, `phoenixdb`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Any
+
+import phoenixdb
+import phoenixdb.errors
+
+from cdc_ods.errors import CdcError, TransientError
+
+
+def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connection:
+    """A Phoenix connection; a dead Query Server is named, not a traceback."""
+    try:
+        return phoenixdb.connect(url, autocommit=autocommit, timeout=30)
+    except phoenixdb.errors.Error as exc:
+        raise TransientError(f"Phoenix Query Server at {url}: {_message(exc)}") from None
+    except OSError as exc:
+        raise TransientError(f"Phoenix Query Server at {url} unreachable: {exc}") from None
+
+
+def _message(exc: BaseException) -> str:
+    """Phoenix's own message, without the Java stack trace phoenixdb appends."""
+    message = getattr(exc, "message", None) or str(exc)
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+
+
+class StatementError(CdcError):
+    """Phoenix rejected a statement (syntax, unknown table, type mismatch...)."""
+
+
+def run(
+    conn: phoenixdb.connection.Connection, statement: str
+) -> tuple[list[str], list[tuple[Any, ...]], int]:
+    """Execute one statement: (column names, rows, rowcount). Rows are empty for DML/DDL."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(statement.strip().rstrip(";"))
+        if cursor.description is None:
+            return [], [], cursor.rowcount
+        columns = [d.name for d in cursor.description]
+        return columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount
+    except phoenixdb.errors.Error as exc:
+        raise StatementError(_message(exc)) from None
+    finally:
+        cursor.close()
+
+
+def to_json_value(value: Any) -> Any:
+    """A value as JSON shows it: exact decimals as strings, times in ISO-8601."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
