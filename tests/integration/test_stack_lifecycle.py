@@ -19,7 +19,7 @@ from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc, isolated_config
 
-SUBSET = ["mariadb", "postgres", "kafka"]
+SUBSET = ["mariadb", "postgres", "kafka", "hbase", "phoenix-query-server"]
 
 
 def states(config: Path) -> dict[str, str]:
@@ -34,6 +34,12 @@ def kafka_topics(bootstrap: str) -> set[str]:
     from cdc_ods.kafka import client_config
 
     return set(AdminClient(client_config(bootstrap)).list_topics(timeout=10).topics)
+
+
+def ods_sql(config: Path, statement: str) -> list[dict]:
+    result = cdc("sql", "--json", statement, config=config)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else []
 
 
 def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> None:
@@ -76,6 +82,8 @@ def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> No
             pg.execute("CREATE TABLE maf.kept (id INT PRIMARY KEY)")
             pg.execute("INSERT INTO maf.kept VALUES (7)")
         ensure_topic(bootstrap, "kept-topic")
+        assert ods_sql(path, "CREATE TABLE KEPT (ID INTEGER PRIMARY KEY, V VARCHAR)") == []
+        assert ods_sql(path, "UPSERT INTO KEPT VALUES (1, 'ods row')") == []
 
         down = cdc("stack", "down", config=path)
         assert down.returncode == 0, down.stderr
@@ -95,6 +103,7 @@ def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> No
         with psycopg.connect(**pg_args) as pg:
             assert pg.execute("SELECT id FROM maf.kept").fetchall() == [(7,)]
         assert "kept-topic" in kafka_topics(bootstrap)
+        assert ods_sql(path, "SELECT ID, V FROM KEPT") == [{"ID": 1, "V": "ods row"}]
 
         assert cdc("stack", "down", "--clean", config=path).returncode == 0
         assert not (config.data_dir / "data").exists()
@@ -102,6 +111,8 @@ def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> No
         with psycopg.connect(**pg_args) as pg:
             assert pg.execute("SELECT to_regclass('maf.kept')").fetchone() == (None,)
         assert "kept-topic" not in kafka_topics(bootstrap)
+        missing = cdc("sql", "SELECT * FROM KEPT", config=path)
+        assert missing.returncode == 1 and "KEPT" in missing.stderr
     finally:
         cdc("stack", "down", "--clean", config=path)
 

@@ -2,24 +2,68 @@
 
 Two kinds of placeholders keep the files free of addresses and secrets:
 - `{{mysql_host}}`, `{{mysql_port}}`, `{{postgres_host}}`, `{{postgres_port}}`,
-  `{{kafka_bootstrap}}`: filled in by `cdc` from the endpoints (cdc.yaml or CDC_*_ADDRESS
-  variables) before the config is sent; Debezium validates these values as sent.
+  `{{kafka_bootstrap}}`, `{{mongodb_address}}`: filled in by `cdc` from the endpoints
+  (cdc.yaml or CDC_*_ADDRESS variables) before the config is sent; Debezium validates these
+  values as sent.
 - `${env:CDC_..._PASSWORD}`: resolved inside the Connect worker by Kafka's
   EnvVarConfigProvider, so a password never enters Connect's config topic.
+
+Choices the files share (JSON holds no comments, so they are written down here):
+- `decimal.handling.mode=string`: DECIMAL/NUMERIC arrive as exact strings ("8.3"), not as
+  Connect's base64 `Decimal` bytes (unreadable in plain JSON) nor as lossy doubles.
+- `time.precision.mode=adaptive_time_microseconds`: DATE/TIME/TIMESTAMP keep the source
+  column's own precision, and TIME is always microseconds, one unit for the cleansing stage.
+- `tombstones.on.delete=false`: a delete is one event with `op: d` and the `before` image;
+  no extra null-valued record, since raw topics are not compacted and the loader reads the
+  delete from the envelope.
+- `heartbeat.interval.ms`: the connector commits its source position even when the captured
+  tables are idle. On PostgreSQL that alone does not move the replication slot if the whole
+  database is idle, so `heartbeat.action.query` updates the one row of
+  `maf.debezium_heartbeat` (UPDATE on that one table is all the debezium user gets for
+  it), which produces WAL the slot can be confirmed past.
+- `signal.data.collection=maf.debezium_signal`: the source signalling channel, used by
+  `cdc connectors snapshot` for ad-hoc incremental snapshots. Debezium adds the signal
+  table to the captured tables itself (it need not be in `table.include.list`), and
+  during an incremental snapshot it INSERTs its window watermarks there: the debezium user
+  needs SELECT and INSERT on that table (the admin inserts the signals).
+
+The MySQL family has two flavours with different connector classes: MariaDB locally, MySQL 8
+in docker-compose. `connectors/mysql.json` names the MariaDB class; `source_connector`
+replaces `connector.class` by the one for the source's `kind` in cdc.yaml, so one file
+serves both (the properties the file uses mean the same to both connectors).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
+from cdc_ods.config import SourceConfig
 from cdc_ods.endpoints import Endpoints, split_host_port
 from cdc_ods.errors import ConfigError
 from cdc_ods.paths import PROJECT_DIR
 
 CONNECTORS_DIR = PROJECT_DIR / "connectors"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+# source `kind` in cdc.yaml -> the Debezium connector class that reads it
+CONNECTOR_CLASSES: dict[str, str] = {
+    "mariadb": "io.debezium.connector.mariadb.MariaDbConnector",
+    "mysql": "io.debezium.connector.mysql.MySqlConnector",
+    "postgres": "io.debezium.connector.postgresql.PostgresConnector",
+    "mongodb": "io.debezium.connector.mongodb.MongoDbConnector",
+}
+
+# Created by the admin in every source database/schema (stack bootstrap locally); the
+# connector files name them as maf.debezium_signal / maf.debezium_heartbeat.
+SIGNAL_TABLE = "debezium_signal"
+HEARTBEAT_TABLE = "debezium_heartbeat"
+
+# No MongoDB runs locally, so it has no port in cdc.yaml; docker-compose sets this variable.
+MONGODB_ADDRESS_ENV = "CDC_MONGODB_ADDRESS"
+MONGODB_DEFAULT_ADDRESS = "127.0.0.1:27017"
 
 
 def placeholder_values(endpoints: Endpoints) -> dict[str, str]:
@@ -31,7 +75,16 @@ def placeholder_values(endpoints: Endpoints) -> dict[str, str]:
         "postgres_host": pg_host,
         "postgres_port": str(pg_port),
         "kafka_bootstrap": endpoints.kafka_bootstrap,
+        "mongodb_address": os.environ.get(MONGODB_ADDRESS_ENV, MONGODB_DEFAULT_ADDRESS),
     }
+
+
+def connector_kind(config: dict[str, Any]) -> str:
+    """The source kind (`mariadb`, `mysql`, `postgres`, `mongodb`) a connector config reads."""
+    for kind, cls in CONNECTOR_CLASSES.items():
+        if config.get("connector.class") == cls:
+            return kind
+    raise ConfigError(f"unknown connector.class {config.get('connector.class')!r}")
 
 
 def load_connector(name: str, endpoints: Endpoints | None = None, **overrides: str) -> dict[str, Any]:
@@ -60,3 +113,11 @@ def load_connector(name: str, endpoints: Endpoints | None = None, **overrides: s
 
         config = {k: _PLACEHOLDER.sub(fill, v) if isinstance(v, str) else v for k, v in config.items()}
     return {"name": spec["name"], "config": config}
+
+
+def source_connector(source: SourceConfig, endpoints: Endpoints, **overrides: str) -> dict[str, Any]:
+    """The connector for one source of cdc.yaml: its file, with the class of the source's
+    flavour (`kind`); explicit `overrides` win over both."""
+    return load_connector(
+        source.name, endpoints, **{"connector.class": CONNECTOR_CLASSES[source.kind], **overrides}
+    )

@@ -7,7 +7,28 @@ from typing import Any
 
 import httpx
 
+from cdc_ods.connectors import validation
 from cdc_ods.errors import CdcError, ServiceError, TransientError
+
+
+class NoSuchConnector(CdcError):
+    """Connect has no connector of that name."""
+
+
+def failed_trace(task: dict[str, Any]) -> str:
+    """The first line of a failed task's trace: the exception and its message."""
+    lines = (task.get("trace") or "").strip().splitlines()
+    return lines[0] if lines else "(no trace)"
+
+
+def summarize(status: dict[str, Any] | None) -> str:
+    """`connector RUNNING, task 0 RUNNING` for messages."""
+    if not status:
+        return "no status yet"
+    tasks = status.get("tasks", [])
+    parts = [f"connector {status['connector']['state']}"]
+    parts += [f"task {t['id']} {t['state']}" for t in tasks] if tasks else ["no tasks"]
+    return ", ".join(parts)
 
 
 class ConnectClient:
@@ -34,26 +55,36 @@ class ConnectClient:
                 message = response.json().get("message", response.text)
             except ValueError:
                 message = response.text
-            raise CdcError(f"Kafka Connect {method} {path}: {response.status_code} {message}")
+            # 409: the worker group is rebalancing; the same request succeeds a moment later
+            error = TransientError if response.status_code == 409 else CdcError
+            raise error(f"Kafka Connect {method} {path}: {response.status_code} {message}")
+        return response
+
+    def _existing(self, method: str, name: str, action: str = "", **kwargs: Any) -> httpx.Response:
+        """A request about one connector that must exist."""
+        response = self._request(method, f"/connectors/{name}{action}", **kwargs)
+        if response.status_code == 404:
+            raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}")
         return response
 
     def plugins(self) -> list[dict[str, Any]]:
         return self._request("GET", "/connector-plugins").json()
 
     def connectors(self) -> list[str]:
-        return self._request("GET", "/connectors").json()
+        return sorted(self._request("GET", "/connectors").json())
 
     def validate(self, name: str, config: dict[str, Any]) -> list[str]:
-        """Connect's own validation of a config: the list of problems (empty when valid)."""
+        """Connect's own validation of a config, plus unknown keys: the problems, one
+        `field: message` each (empty when valid)."""
         plugin = config["connector.class"].rsplit(".", 1)[-1]
         body = {**config, "name": name}
         result = self._request("PUT", f"/connector-plugins/{plugin}/config/validate", json=body).json()
-        problems = []
-        for item in result.get("configs", []):
-            value = item.get("value", {})
-            for error in value.get("errors", []):
-                problems.append(f"{value.get('name')}: {error}")
-        return problems
+        return validation.problems(body, result)
+
+    def get_config(self, name: str) -> dict[str, Any] | None:
+        """The stored config (passwords still as `${env:...}`), None when not registered."""
+        response = self._request("GET", f"/connectors/{name}/config")
+        return None if response.status_code == 404 else response.json()
 
     def put(self, name: str, config: dict[str, Any]) -> bool:
         """Create or update (idempotent); True when the connector was created."""
@@ -64,12 +95,49 @@ class ConnectClient:
         response = self._request("GET", f"/connectors/{name}/status")
         return None if response.status_code == 404 else response.json()
 
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        """Every registered connector's status, in one call."""
+        result = self._request("GET", "/connectors", params={"expand": "status"}).json()
+        return {name: entry["status"] for name, entry in sorted(result.items())}
+
     def delete(self, name: str) -> bool:
         return self._request("DELETE", f"/connectors/{name}").status_code != 404
 
-    def wait_running(self, name: str, timeout_s: float = 60.0) -> dict[str, Any]:
-        """Wait until the connector and all its tasks are RUNNING; a FAILED task raises with its trace."""
+    def pause(self, name: str) -> None:
+        self._existing("PUT", name, "/pause")
+
+    def resume(self, name: str) -> None:
+        self._existing("PUT", name, "/resume")
+
+    def restart(self, name: str, only_failed: bool = False) -> None:
+        """Restart the connector and its tasks (only the FAILED ones with `only_failed`)."""
+        params = {"includeTasks": "true", "onlyFailed": str(only_failed).lower()}
+        self._existing("POST", name, "/restart", params=params)
+
+    def wait_state(self, name: str, state: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Wait until the connector and all its tasks report `state` (e.g. PAUSED)."""
         deadline = time.monotonic() + timeout_s
+        status: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            status = self.status(name)
+            if status is None:
+                raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}")
+            states = [status["connector"]["state"], *(t["state"] for t in status.get("tasks", []))]
+            if all(s == state for s in states):
+                return status
+            time.sleep(0.5)
+        raise ServiceError(f"connector {name} not {state} after {timeout_s:.0f}s ({summarize(status)})")
+
+    def wait_running(self, name: str, timeout_s: float = 60.0, settle_s: float = 0.0) -> dict[str, Any]:
+        """Wait until the connector and all its tasks are RUNNING; a FAILED task raises with
+        the first line of its trace.
+
+        `settle_s`: how long everything must stay RUNNING. Right after a create or update
+        the status may still show the previous tasks, or tasks whose start has not failed
+        yet; a short settle time catches a task that fails on start.
+        """
+        deadline = time.monotonic() + timeout_s
+        running_since: float | None = None
         status: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             status = self.status(name)
@@ -77,15 +145,20 @@ class ConnectClient:
                 tasks = status.get("tasks", [])
                 for task in tasks:
                     if task.get("state") == "FAILED":
-                        trace = (task.get("trace") or "").strip().splitlines()
                         raise ServiceError(
-                            f"connector {name} task {task.get('id')} FAILED: {trace[0] if trace else ''}"
+                            f"connector {name} task {task.get('id')} FAILED: {failed_trace(task)}"
                         )
+                if status["connector"]["state"] == "FAILED":
+                    raise ServiceError(f"connector {name} FAILED: {failed_trace(status['connector'])}")
                 if (
                     status["connector"]["state"] == "RUNNING"
                     and tasks
                     and all(t["state"] == "RUNNING" for t in tasks)
                 ):
-                    return status
+                    running_since = running_since or time.monotonic()
+                    if time.monotonic() - running_since >= settle_s:
+                        return status
+                else:
+                    running_since = None
             time.sleep(0.5)
-        raise ServiceError(f"connector {name} not RUNNING after {timeout_s:.0f}s: {status}")
+        raise ServiceError(f"connector {name} not RUNNING after {timeout_s:.0f}s ({summarize(status)})")

@@ -15,7 +15,7 @@ from cdc_ods.errors import CdcError, TransientError
 def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connection:
     """A Phoenix connection; a dead Query Server is named, not a traceback."""
     try:
-        return phoenixdb.connect(url, autocommit=autocommit, timeout=30)
+        return phoenixdb.connect(url, autocommit=autocommit, max_retries=0)
     except phoenixdb.errors.Error as exc:
         raise TransientError(f"Phoenix Query Server at {url}: {_message(exc)}") from None
     except OSError as exc:

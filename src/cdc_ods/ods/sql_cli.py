@@ -20,6 +20,8 @@ def _print(columns: list[str], rows: list[tuple], rowcount: int, as_json: bool) 
     from cdc_ods.ods.phoenix import to_json_value
 
     if as_json:
+        if not columns:
+            return
         typer.echo(
             json.dumps([{c: to_json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows])
         )

@@ -190,11 +190,13 @@ class StackManager:
             state, detail = _STATE_MAP.get(state_name, "failed"), ""
             if state_name in FAILED_STATES:
                 detail = _log_tail(self.ctx.log(service.name), 1)
-            elif state == "running" and check_health:
+            elif state in ("running", "starting") and check_health:
+                # supervisord says STARTING for its first seconds; the protocol check decides
                 try:
                     service.check(self.ctx)
+                    state = "running"
                 except CdcError as exc:
-                    state, detail = "unhealthy", str(exc)
+                    state, detail = ("unhealthy" if state == "running" else state), str(exc)
             pid = info["pid"] if info and info["pid"] else None
             uptime = int(info["now"] - info["start"]) if info and state in ("running", "unhealthy") else None
             result.append(ServiceStatus(service.name, state, service.endpoint(self.ctx), pid, uptime, detail))

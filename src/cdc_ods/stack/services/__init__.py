@@ -5,8 +5,11 @@ from __future__ import annotations
 from cdc_ods.errors import CdcError
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.services.connect import Connect
+from cdc_ods.stack.services.hbase import HBase
+from cdc_ods.stack.services.hbase_thrift import HBaseThrift
 from cdc_ods.stack.services.kafka import Kafka
 from cdc_ods.stack.services.mariadb import MariaDB
+from cdc_ods.stack.services.phoenix_query_server import PhoenixQueryServer
 from cdc_ods.stack.services.postgres import Postgres
 from cdc_ods.stack.services.prometheus import Prometheus
 
@@ -15,6 +18,9 @@ SERVICES: list[Service] = [
     Postgres(),
     Kafka(),
     Connect(),
+    HBase(),
+    PhoenixQueryServer(),
+    HBaseThrift(),
     Prometheus(),
 ]
 

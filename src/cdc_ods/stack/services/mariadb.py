@@ -107,7 +107,11 @@ class MariaDB(Service):
         )
 
     def bootstrap(self, ctx: StackContext) -> None:
-        """Admin user, source database and the least-privilege Debezium user (idempotent)."""
+        """Admin user, source database, the least-privilege Debezium user, and Debezium's
+        signal table, which the debezium user may INSERT into: incremental snapshots write
+        their window watermarks there (idempotent)."""
+        from cdc_ods.connectors.configs import SIGNAL_TABLE
+
         creds = ctx.credentials
         admin = _sql_string(creds.mysql_admin.get_secret_value())
         dbz = _sql_string(creds.mysql_debezium.get_secret_value())
@@ -123,8 +127,14 @@ class MariaDB(Service):
                     statements.append(f"GRANT {DEBEZIUM_GLOBAL_GRANTS} ON *.* TO '{user}'@'{host}'")
         for db in sorted(databases):
             statements.append(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            signal = f"`{db}`.`{SIGNAL_TABLE}`"
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {signal}"
+                " (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)"
+            )
             for host in ("127.0.0.1", "localhost"):
                 statements.append(f"GRANT SELECT ON `{db}`.* TO '{DEBEZIUM_USER}'@'{host}'")
+                statements.append(f"GRANT INSERT ON {signal} TO '{DEBEZIUM_USER}'@'{host}'")
         statements.append("FLUSH PRIVILEGES")
         result = subprocess.run(
             ["mariadb", "--no-defaults", f"--socket={self._socket(ctx)}", "-uroot", "--batch"],

@@ -112,7 +112,12 @@ class Postgres(Service):
             raise TransientError(f"postgres: {str(exc).strip()}") from None
 
     def bootstrap(self, ctx: StackContext) -> None:
-        """Source databases and schemas, the Debezium role and a publication (idempotent)."""
+        """Source databases and schemas, the Debezium role, a publication, and two tables
+        for Debezium (idempotent): the signal table, where incremental snapshots INSERT
+        their window watermarks, and a one-row heartbeat table its heartbeat.action.query
+        UPDATEs so the replication slot advances while the database is idle."""
+        from cdc_ods.connectors.configs import HEARTBEAT_TABLE, SIGNAL_TABLE
+
         sources = [s for s in ctx.config.sources if s.kind == "postgres"]
         targets = {(s.database, s.schema_ or "public") for s in sources} or {("maf", "maf")}
         dbz_pw = ctx.credentials.postgres_debezium.get_secret_value()
@@ -131,6 +136,25 @@ class Postgres(Service):
             with self.connect(ctx, database) as conn:
                 ident = {"schema": sql.Identifier(schema), "user": sql.Identifier(DEBEZIUM_USER)}
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {schema}").format(**ident))
+                ident["signal"] = sql.Identifier(schema, SIGNAL_TABLE)
+                ident["heartbeat"] = sql.Identifier(schema, HEARTBEAT_TABLE)
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {signal}"
+                        " (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)"
+                    ).format(**ident)
+                )
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {heartbeat}"
+                        " (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    ).format(**ident)
+                )
+                conn.execute(
+                    sql.SQL("INSERT INTO {heartbeat} (id) VALUES (1) ON CONFLICT DO NOTHING").format(**ident)
+                )
+                conn.execute(sql.SQL("GRANT INSERT ON {signal} TO {user}").format(**ident))
+                conn.execute(sql.SQL("GRANT UPDATE ON {heartbeat} TO {user}").format(**ident))
                 conn.execute(
                     sql.SQL("GRANT CONNECT ON DATABASE {db} TO {user}").format(
                         db=sql.Identifier(database), **ident

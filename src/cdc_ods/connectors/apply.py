@@ -1,0 +1,171 @@
+"""`cdc connectors apply`: register connectors so that they either run or leave no trace.
+
+Two phases. First every connector is checked before anything is registered: Connect's own
+validation (which also logs into the source with the worker's resolved password), keys no
+component knows, and the tables it names (see `validation`). Then each is created or
+updated and watched until its tasks are RUNNING. When a task fails or the wait times out,
+the apply undoes itself: a connector it created is deleted, one it updated gets its
+previous config back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.connectors import validation
+from cdc_ods.connectors.configs import connector_kind, source_connector
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.connectors.source_db import open_source
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError, ConfigError, ServiceError
+from cdc_ods.secrets import Credentials
+
+Report = Callable[[str], None]
+
+# How long every task must stay RUNNING after a create or update before the apply trusts it.
+SETTLE_S = 3.0
+
+
+class InvalidConnectorConfig(ConfigError):
+    """A connector config failed the checks; nothing was registered."""
+
+
+class ConnectorFailed(ServiceError):
+    """A connector did not reach RUNNING; what the apply registered was undone."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One connector the apply will register."""
+
+    name: str
+    source: SourceConfig
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    action: str  # created | updated | unchanged
+    status: dict[str, Any]
+
+
+def plan(
+    config: Config,
+    endpoints: Endpoints,
+    sources: list[str],
+    report: Report,
+    overrides: dict[str, str] | None = None,
+    rename: str | None = None,
+) -> list[Planned]:
+    """The connectors to apply: the named sources (default: all), minus disabled ones.
+
+    `overrides` and `rename` change one source's connector for a one-off run (tests, a
+    temporary setting); cdc.yaml and connectors/ stay the source of truth.
+    """
+    chosen = [config.source(name) for name in sources] if sources else list(config.sources)
+    if (overrides or rename) and len(chosen) != 1:
+        raise ConfigError("--set and --name apply to exactly one source; name it")
+    planned = []
+    for source in chosen:
+        if not source.enabled:
+            report(f"{source.name}: skipped (enabled: false in cdc.yaml)")
+            continue
+        spec = source_connector(source, endpoints, **(overrides or {}))
+        planned.append(Planned(rename or spec["name"], source, spec["config"]))
+    return planned
+
+
+def _problems(
+    connect: ConnectClient, item: Planned, endpoints: Endpoints, credentials: Credentials
+) -> list[str]:
+    found = connect.validate(item.name, item.config)
+    if connector_kind(item.config) == "mongodb":
+        return found  # no MongoDB client here: its collections are not checked
+    with open_source(item.config, endpoints, credentials) as db:
+        found += validation.table_problems(item.config, db.tables(), f"{item.source.kind} at {db.address}")
+    return found
+
+
+def preflight(
+    connect: ConnectClient,
+    planned: list[Planned],
+    endpoints: Endpoints,
+    credentials: Credentials,
+    report: Report,
+) -> None:
+    """Check every planned connector; report every problem, then raise if there was any."""
+    invalid: dict[str, list[str]] = {}
+    for item in planned:
+        report(f"{item.name}: validating")
+        problems = _problems(connect, item, endpoints, credentials)
+        for problem in problems:
+            report(f"{item.name}: invalid: {problem}")
+        if problems:
+            invalid[item.name] = problems
+    if invalid:
+        fields = "; ".join(
+            f"{name}: {', '.join(dict.fromkeys(p.split(':', 1)[0] for p in problems))}"
+            for name, problems in invalid.items()
+        )
+        count = sum(len(p) for p in invalid.values())
+        raise InvalidConnectorConfig(f"{count} problem(s) in connector config ({fields}); nothing registered")
+
+
+def _same(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    return stored is not None and {k: str(v) for k, v in stored.items()} == {
+        k: str(v) for k, v in wanted.items()
+    }
+
+
+def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: Report) -> Outcome:
+    """Create or update one connector and wait for RUNNING; undo the change on failure."""
+    wanted = {**item.config, "name": item.name}
+    previous = connect.get_config(item.name)
+    if _same(previous, wanted):
+        action, settle = "unchanged", 0.0
+    else:
+        action = "created" if connect.put(item.name, wanted) else "updated"
+        settle = SETTLE_S
+    report(f"{item.name}: {action}; waiting for its tasks to run (up to {timeout_s:.0f}s)")
+    try:
+        status = connect.wait_running(item.name, timeout_s=timeout_s, settle_s=settle)
+    except CdcError as exc:
+        if action == "created":
+            connect.delete(item.name)
+            raise ConnectorFailed(f"{exc}; deleted the connector this apply created") from None
+        if action == "updated" and previous is not None:
+            connect.put(item.name, previous)
+            raise ConnectorFailed(f"{exc}; restored its previous config") from None
+        raise ConnectorFailed(f"{exc} (config unchanged; see `cdc connectors status {item.name}`)") from None
+    report(f"{item.name}: RUNNING")
+    return Outcome(item.name, action, status)
+
+
+def apply(
+    connect: ConnectClient,
+    planned: list[Planned],
+    endpoints: Endpoints,
+    credentials: Credentials,
+    timeout_s: float,
+    report: Report,
+) -> list[Outcome]:
+    """Check all, then apply each; failures do not stop the others and are raised together."""
+    preflight(connect, planned, endpoints, credentials, report)
+    outcomes: list[Outcome] = []
+    failures: list[CdcError] = []
+    for item in planned:
+        try:
+            outcomes.append(apply_one(connect, item, timeout_s, report))
+        except ConnectorFailed as exc:
+            failures.append(exc)
+    if failures:
+        raise (
+            failures[0]
+            if len(failures) == 1
+            else ConnectorFailed(f"{len(failures)} connectors failed: " + "; ".join(str(f) for f in failures))
+        )
+    return outcomes

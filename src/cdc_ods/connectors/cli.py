@@ -1,0 +1,248 @@
+"""`cdc connectors ...`: register, watch and operate the Debezium source connectors.
+
+Tables go to stdout, progress lines to stderr; `status --json` is for scripts. Commands
+that act on connectors default to every connector registered in Connect, except `apply`
+(default: every enabled source in cdc.yaml) and `delete` (names required).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+connectors_app = typer.Typer(
+    help="Register and operate the Debezium connectors through Kafka Connect's REST API.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+_STATE_STYLE = {"RUNNING": "green", "PAUSED": "yellow", "UNASSIGNED": "yellow", "FAILED": "red"}
+
+
+def _report(message: str) -> None:
+    err.print(f"[cyan]•[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _styled(state: str) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state}[/]" if style else state
+
+
+def _setup(ctx: typer.Context):  # -> (Config, Endpoints, ConnectClient)
+    from cdc_ods.connectors.rest import ConnectClient
+    from cdc_ods.endpoints import Endpoints
+
+    config = ctx.obj.config()
+    endpoints = Endpoints.from_config(config)
+    return config, endpoints, ConnectClient(endpoints.connect_url)
+
+
+def _credentials(config):  # -> Credentials
+    from cdc_ods.secrets import load_credentials
+
+    return load_credentials(config.data_dir, generate=False)
+
+
+def _registered_or(connect, names: list[str] | None) -> list[str]:
+    from cdc_ods.errors import CdcError
+
+    chosen = names or connect.connectors()
+    if not chosen:
+        raise CdcError("no connector is registered in Kafka Connect; run `cdc connectors apply`")
+    return chosen
+
+
+def _parse_settings(settings: list[str]) -> dict[str, str]:
+    from cdc_ods.errors import ConfigError
+
+    parsed = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {setting!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
+def _tasks_cell(status: dict[str, Any]) -> str:
+    tasks = status.get("tasks", [])
+    return ", ".join(f"{t['id']}: {_styled(t['state'])}" for t in tasks) or "-"
+
+
+@connectors_app.command(
+    help="Create or update connectors (idempotent) and wait until their tasks run.\n\n"
+    "Everything is checked first (Connect's validation, unknown keys, that the listed tables exist); "
+    "any problem is printed and nothing is registered. A connector that fails to start is removed "
+    "again, or gets its previous config back."
+)
+def apply(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Sources of cdc.yaml (default: every enabled one).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the tasks to run.")] = 120.0,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE overriding the connector config (one source only)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Register under this name instead (one source only).")
+    ] = None,
+) -> None:
+    from cdc_ods.connectors import apply as applying
+
+    config, endpoints, connect = _setup(ctx)
+    with connect:
+        planned = applying.plan(
+            config, endpoints, sources or [], _report, _parse_settings(settings or []), rename=name
+        )
+        if not planned:
+            err.print("nothing to apply")
+            return
+        outcomes = applying.apply(connect, planned, endpoints, _credentials(config), timeout, _report)
+    table = Table("connector", "action", "state", "tasks")
+    for outcome in outcomes:
+        table.add_row(
+            outcome.name,
+            outcome.action,
+            _styled(outcome.status["connector"]["state"]),
+            _tasks_cell(outcome.status),
+        )
+    console.print(table)
+
+
+def _trace_summary(trace: str) -> list[str]:
+    """The exception line and every `Caused by:` line: the story of a Java trace, short."""
+    lines = trace.strip().splitlines()
+    return lines[:1] + [line.strip() for line in lines[1:] if line.strip().startswith("Caused by:")]
+
+
+@connectors_app.command()
+def status(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Connectors (default: all registered).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Connect's statuses as JSON on stdout.")] = False,
+) -> None:
+    """Connector and task states, and the trace of every failed task."""
+    _, _, connect = _setup(ctx)
+    with connect:
+        statuses = connect.statuses()
+    chosen = names or list(statuses)
+    if as_json:
+        typer.echo(json.dumps([statuses.get(n, {"name": n, "connector": None, "tasks": []}) for n in chosen]))
+        return
+    if not chosen:
+        err.print("no connector is registered in Kafka Connect")
+        return
+    table = Table("connector", "state", "worker", "tasks")
+    failed: list[tuple[str, str]] = []
+    for name in chosen:
+        entry = statuses.get(name)
+        if entry is None:
+            table.add_row(name, "[dim]not registered[/]", "-", "-")
+            continue
+        table.add_row(
+            name, _styled(entry["connector"]["state"]), entry["connector"]["worker_id"], _tasks_cell(entry)
+        )
+        if entry["connector"]["state"] == "FAILED":
+            failed.append((name, entry["connector"].get("trace", "")))
+        failed += [
+            (f"{name} task {t['id']}", t.get("trace", "")) for t in entry["tasks"] if t["state"] == "FAILED"
+        ]
+    console.print(table)
+    for what, trace in failed:
+        console.print(f"[red]{what} FAILED:[/]", highlight=False)
+        for line in _trace_summary(trace):
+            console.print(f"  {line}", highlight=False, markup=False)
+
+
+@connectors_app.command()
+def restart(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Connectors (default: all registered).")] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed-only", help="Restart only the FAILED connector instances and tasks.")
+    ] = False,
+) -> None:
+    """Restart connectors together with their tasks."""
+    _, _, connect = _setup(ctx)
+    with connect:
+        for name in _registered_or(connect, names):
+            connect.restart(name, only_failed=failed_only)
+            _report(f"{name}: restart requested{' (failed instances only)' if failed_only else ''}")
+
+
+def _pause_or_resume(ctx: typer.Context, names: list[str] | None, pause: bool, timeout: float) -> None:
+    _, _, connect = _setup(ctx)
+    with connect:
+        chosen = _registered_or(connect, names)
+        for name in chosen:
+            (connect.pause if pause else connect.resume)(name)
+        for name in chosen:
+            connect.wait_state(name, "PAUSED" if pause else "RUNNING", timeout_s=timeout)
+            _report(f"{name}: {'PAUSED' if pause else 'RUNNING'}")
+
+
+@connectors_app.command()
+def pause(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Connectors (default: all registered).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for PAUSED.")] = 30.0,
+) -> None:
+    """Pause connectors (they stop reading; their position is kept) and wait until PAUSED."""
+    _pause_or_resume(ctx, names, pause=True, timeout=timeout)
+
+
+@connectors_app.command()
+def resume(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Connectors (default: all registered).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for RUNNING.")] = 30.0,
+) -> None:
+    """Resume paused connectors and wait until they run."""
+    _pause_or_resume(ctx, names, pause=False, timeout=timeout)
+
+
+@connectors_app.command(
+    help="Delete connectors.\n\n"
+    "Their offsets stay in Connect (a connector re-created under the same name resumes there); "
+    "a PostgreSQL replication slot stays too."
+)
+def delete(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="Connectors to delete.")],
+) -> None:
+    from cdc_ods.connectors.rest import NoSuchConnector
+
+    _, _, connect = _setup(ctx)
+    with connect:
+        for name in names:
+            if not connect.delete(name):
+                raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}")
+            _report(f"{name}: deleted")
+
+
+@connectors_app.command(
+    help="Re-read one table as op 'r' events while streaming continues (incremental snapshot).\n\n"
+    "Sends Debezium an execute-snapshot signal through the source's signal table, as the admin user."
+)
+def snapshot(
+    ctx: typer.Context,
+    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
+    table: Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")],
+) -> None:
+    from cdc_ods.connectors.snapshot import request_snapshot
+
+    config, endpoints, connect = _setup(ctx)
+    with connect:
+        request = request_snapshot(connect, connector, table, endpoints, _credentials(config))
+        state = (connect.status(connector) or {}).get("connector", {}).get("state")
+    _report(f"{connector}: snapshot of {request.table} requested (signal {request.signal_id})")
+    _report(f"rows arrive as op 'r' events on {request.topic}")
+    if state != "RUNNING":
+        err.print(f"[yellow]warning:[/] {connector} is {state}: the snapshot starts once it runs")

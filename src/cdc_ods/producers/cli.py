@@ -1,0 +1,77 @@
+"""`cdc produce`: seeded inserts, updates and deletes into the source databases."""
+
+from __future__ import annotations
+
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+class Which(StrEnum):
+    mysql = "mysql"
+    postgres = "postgres"
+    mongodb = "mongodb"
+    all = "all"
+
+
+def produce(
+    ctx: typer.Context,
+    source: Annotated[
+        Which, typer.Argument(help="Source to write into; all: every enabled source, concurrently.")
+    ] = Which.all,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Changes per second, per source; 0: as fast as possible.")
+    ] = 100,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0, help="Run this many seconds.")
+    ] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after this many changes.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed and count: same changes, same values.")] = 1,
+    ledger: Annotated[
+        Path | None,
+        typer.Option("--ledger", help="Write what was committed (counts, expected final rows) as JSON."),
+    ] = None,
+) -> None:
+    """Write a seeded mix of inserts, updates and deletes at a steady rate (Ctrl-C stops cleanly).
+
+    Creates the source tables if missing. Inserts use ids after the highest one present,
+    updates and deletes hit rows this run inserted. The summary counts committed changes.
+    """
+    from cdc_ods.producers.ledger import write_ledgers
+    from cdc_ods.producers.report import progress_bars, summary
+    from cdc_ods.producers.runner import Limit, Pacer, opened, stop_on_sigint
+    from cdc_ods.producers.runner import produce as run_producers
+    from cdc_ods.producers.targets import targets
+
+    if (duration is None) == (count is None):
+        raise typer.BadParameter("give one of --duration and --count")
+    limit = Limit(count=count, duration_s=duration)
+    stop = threading.Event()
+    chosen = targets(ctx.obj.config(), source.value)
+
+    def notify() -> None:
+        console.print("[yellow]stopping after the current transaction[/] (Ctrl-C again to abort)")
+
+    with (
+        opened(chosen),
+        stop_on_sigint(stop, notify),
+        progress_bars(console, [t.name for t in chosen], limit.expected(rate)) as advance,
+    ):
+        outcomes = run_producers(
+            chosen, Pacer(rate), limit, seed, stop, track_rows=ledger is not None, progress=advance
+        )
+    console.print(summary(outcomes))
+    if ledger is not None:
+        write_ledgers(ledger, seed, {name: outcome.ledger for name, outcome in outcomes.items()})
+        console.print(f"ledger written to {ledger}")
+    for outcome in outcomes.values():
+        if outcome.error is not None:
+            raise outcome.error
+    if stop.is_set():
+        console.print("[yellow]stopped by Ctrl-C[/]: the summary counts every committed change")

@@ -1,0 +1,257 @@
+"""The `postgres` source: TV series and their episodes, in PostgreSQL's own types.
+
+Writes use psycopg 3's pipeline mode: every statement of a transaction is sent without
+waiting for the previous result, so a batch costs about one round trip, and repeated
+statements are prepared on the server automatically.
+
+The tables have REPLICA IDENTITY FULL (see producers/postgres.sql): Debezium's update and
+delete events then carry the whole old row, as they do for MariaDB (binlog_row_image=FULL),
+so both sources reach the pipeline with the same before images.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from cdc_ods.endpoints import split_host_port
+from cdc_ods.errors import CdcError, ServiceError
+from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.producers import vocab
+from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
+
+SCHEMA_FILE = PROJECT_DIR / "producers" / "postgres.sql"
+
+
+class PostgresOps(OpGenerator):
+    """Series churn slowly; episodes are added, edited and removed more often. Deleting a
+    series first deletes its episodes (the foreign key has no cascade), one operation each.
+
+    Episodes are not capped on their own: they leave the working set with their series, so
+    a series is never deleted while an episode the generator forgot still points at it."""
+
+    mix = Mix(
+        {
+            ("tv_series", "insert"): 9,
+            ("tv_series", "update"): 15,
+            ("tv_series", "delete"): 4,
+            ("episodes", "insert"): 40,
+            ("episodes", "update"): 25,
+            ("episodes", "delete"): 7,
+        }
+    )
+
+    def __init__(self, seed: int | str, next_ids: dict[str, int], working_set: int = 200) -> None:
+        super().__init__(seed, next_ids, working_set)
+        self.series = WorkingSet(working_set)
+        self.episodes = WorkingSet(sys.maxsize)
+        self.episodes_of: dict[int, list[int]] = {}  # series id -> its episode ids, in order
+        self.last_episode: dict[int, tuple[int, int]] = {}  # series id -> (season, number)
+
+    def make(self, table: str, kind: Kind) -> list[Op]:
+        if table == "episodes" and not self.series:
+            table, kind = "tv_series", "insert"
+        if table == "tv_series":
+            if kind == "insert" or not self.series:
+                return [self.insert_series()]
+            key = self.series.pick(self.rng)
+            if kind == "delete":
+                return self.delete_series(key)
+            changes = self.series_changes()
+            self.series.rows[key] = {**self.series.rows[key], **changes}
+            return [Op(table, "update", key, changes)]
+        if kind == "insert" or not self.episodes:
+            return [self.insert_episode(self.series.pick(self.rng))]
+        key = self.episodes.pick(self.rng)
+        if kind == "delete":
+            self.episodes_of[self.episodes.rows[key]["series_id"]].remove(key)
+            self.episodes.remove(key)
+            return [Op(table, "delete", key, {})]
+        changes = self.episode_changes()
+        self.episodes.rows[key] = {**self.episodes.rows[key], **changes}
+        return [Op(table, "update", key, changes)]
+
+    def insert_series(self) -> Op:
+        values = {"id": self.new_id("tv_series"), "uuid": UUID(int=self.rng.getrandbits(128), version=4)}
+        values |= self.series_columns()
+        retired = self.series.add(values["id"], values, self.rng)
+        if retired is not None:  # its episodes retire with it
+            for episode in self.episodes_of.pop(retired):
+                self.episodes.remove(episode)
+            del self.last_episode[retired]
+        self.episodes_of[values["id"]] = []
+        self.last_episode[values["id"]] = (1, 0)
+        return Op("tv_series", "insert", values["id"], values)
+
+    def delete_series(self, key: int) -> list[Op]:
+        episodes = self.episodes_of.pop(key)
+        for episode in episodes:
+            self.episodes.remove(episode)
+        self.series.remove(key)
+        del self.last_episode[key]
+        return [*(Op("episodes", "delete", e, {}) for e in episodes), Op("tv_series", "delete", key, {})]
+
+    def series_columns(self) -> Row:
+        rng = self.rng
+        now = self.clock.tick()
+        return {
+            "title": vocab.title(rng),
+            "original_title": None if rng.random() < 0.4 else vocab.title(rng),
+            "genres": rng.sample(vocab.GENRES, rng.randint(0, 3)),
+            "first_aired": None if rng.random() < 0.1 else vocab.random_date(rng, 1960, 2025),
+            "rating": None if rng.random() < 0.15 else Decimal(rng.randint(10, 100)).scaleb(-1),
+            "is_running": rng.random() < 0.4,
+            "metadata": None if rng.random() < 0.2 else self.metadata(),
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        rng = self.rng
+        return {
+            "network": rng.choice(vocab.NETWORKS),
+            "seasons_planned": rng.randint(1, 12),
+            "languages": rng.sample(vocab.LANGUAGES, rng.randint(1, 3)),
+            "awards": {"emmys": rng.randint(0, 20), "nominated": rng.random() < 0.3},
+        }
+
+    def series_changes(self) -> Row:
+        fresh = self.series_columns()
+        columns = ["title", "original_title", "genres", "rating", "is_running", "metadata"]
+        return {c: fresh[c] for c in self.pick_columns(columns)} | {"updated_at": fresh["updated_at"]}
+
+    def insert_episode(self, series: int) -> Op:
+        season, number = self.last_episode[series]
+        season, number = (season + 1, 1) if number and self.rng.random() < 0.1 else (season, number + 1)
+        self.last_episode[series] = (season, number)
+        values = {
+            "id": self.new_id("episodes"),
+            "series_id": series,
+            "season": season,
+            "number": number,
+            **self.episode_columns(),
+        }
+        self.episodes.add(values["id"], values, self.rng)
+        self.episodes_of[series].append(values["id"])
+        return Op("episodes", "insert", values["id"], values)
+
+    def episode_columns(self) -> Row:
+        rng = self.rng
+        now = self.clock.tick()
+        return {
+            "title": vocab.title(rng),
+            "air_date": None if rng.random() < 0.1 else vocab.random_date(rng, 1960, 2025),
+            "runtime_min": None if rng.random() < 0.1 else rng.randint(20, 95),
+            "viewers_millions": None if rng.random() < 0.3 else Decimal(rng.randint(1, 30_000)).scaleb(-3),
+            "has_subtitles": rng.random() < 0.7,
+            "languages": rng.sample(vocab.LANGUAGES, rng.randint(0, 4)),
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def episode_changes(self) -> Row:
+        fresh = self.episode_columns()
+        columns = ["title", "air_date", "runtime_min", "viewers_millions", "has_subtitles", "languages"]
+        return {c: fresh[c] for c in self.pick_columns(columns)} | {"updated_at": fresh["updated_at"]}
+
+
+def _param(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def statement(op: Op) -> tuple[sql.Composed, list[Any]]:
+    table = sql.Identifier(op.table)
+    if op.kind == "insert":
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            table,
+            sql.SQL(", ").join(map(sql.Identifier, op.values)),
+            sql.SQL(", ").join([sql.Placeholder()] * len(op.values)),
+        )
+        return query, [_param(v) for v in op.values.values()]
+    if op.kind == "update":
+        query = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(
+            table, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in op.values)
+        )
+        return query, [*map(_param, op.values.values()), op.key]
+    return sql.SQL("DELETE FROM {} WHERE id = %s").format(table), [op.key]
+
+
+class PostgresTarget:
+    name = "postgres"
+
+    def __init__(self, address: str, user: str, password: str, database: str, schema: str) -> None:
+        self.address = address
+        self.user = user
+        self.password = password
+        self.database = database
+        self.schema = schema
+        self._conn: psycopg.Connection | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None:
+            raise CdcError("postgres: producer used before open()")
+        return self._conn
+
+    def _connect(self, database: str, autocommit: bool) -> psycopg.Connection:
+        host, port = split_host_port(self.address)
+        try:
+            return psycopg.connect(
+                host=host,
+                port=port,
+                user=self.user,
+                password=self.password,
+                dbname=database,
+                connect_timeout=5,
+                autocommit=autocommit,
+            )
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1]
+            raise ServiceError(f"postgres: cannot connect to {self.address}: {reason}") from None
+
+    def open(self) -> None:
+        with self._connect("postgres", autocommit=True) as admin:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        self._conn = self._connect(self.database, autocommit=False)
+        try:
+            with self.conn.transaction():
+                schema = sql.Identifier(self.schema)
+                self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+                self.conn.execute(sql.SQL("SET search_path TO {}").format(schema))
+                self.conn.execute(SCHEMA_FILE.read_text(encoding="utf-8").encode())
+        except psycopg.Error as exc:
+            raise CdcError(f"postgres at {self.address}: creating the schema failed: {exc}") from None
+
+    def next_ids(self) -> dict[str, int]:
+        with self.conn.transaction():
+            return {
+                table: self.conn.execute(
+                    sql.SQL("SELECT COALESCE(MAX(id), 0) + 1 FROM {}").format(sql.Identifier(table))
+                ).fetchone()[0]
+                for table in PostgresOps.mix.tables
+            }
+
+    def generator(self, seed: int | str) -> PostgresOps:
+        return PostgresOps(seed, self.next_ids())
+
+    def write(self, ops: Sequence[Op]) -> None:
+        try:
+            with self.conn.transaction(), self.conn.pipeline(), self.conn.cursor() as cur:
+                for op in ops:
+                    cur.execute(*statement(op))
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise CdcError(f"postgres at {self.address}: transaction failed: {reason}") from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
