@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import psycopg
 from psycopg import sql
@@ -28,6 +28,7 @@ from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
 
 SCHEMA_FILE = PROJECT_DIR / "producers" / "postgres.sql"
+SERIES_UUIDS = UUID("5d0c6a52-3b8e-4f0e-9c47-7f1d2a9e8b31")  # uuid5 namespace of tv_series.uuid
 
 
 class PostgresOps(OpGenerator):
@@ -79,8 +80,10 @@ class PostgresOps(OpGenerator):
         return [Op(table, "update", key, changes)]
 
     def insert_series(self) -> Op:
-        values = {"id": self.new_id("tv_series"), "uuid": UUID(int=self.rng.getrandbits(128), version=4)}
-        values |= self.series_columns()
+        key = self.new_id("tv_series")
+        # from the id, not the random stream: a seed run again on a filled table must not
+        # repeat a uuid (the column is unique)
+        values = {"id": key, "uuid": uuid5(SERIES_UUIDS, str(key)), **self.series_columns()}
         retired = self.series.add(values["id"], values, self.rng)
         if retired is not None:  # its episodes retire with it
             for episode in self.episodes_of.pop(retired):
