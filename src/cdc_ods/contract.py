@@ -1,0 +1,66 @@
+"""The contracts between stages (design.md, "Contracts" and "Names"), in one place.
+
+Raw topics      `<source>.<database>.<table>`: Debezium's JSON envelope, no embedded schema.
+Cleansed topics `ods.<source>.<database>.<table>`: key = the primary key columns as a JSON
+                object; value = one flat JSON row of the table's columns plus the metadata
+                fields below. Value conventions, the same for every source:
+                - timestamps: ISO-8601 in UTC with microseconds, `2024-02-29T23:59:58.123456Z`
+                  (full source precision; Phoenix TIMESTAMP keeps it);
+                - dates `YYYY-MM-DD`; times `HH:MM:SS.ffffff`;
+                - decimals as strings (exact); booleans as JSON booleans;
+                - JSON documents as their JSON text; arrays as JSON arrays.
+                Deletes are a row with `__deleted = true` carrying at least the key.
+Dead letters    `ods.dlq` (see cdc_ods.dlq).
+ODS tables      `ODS.<SOURCE>_<DATABASE>_<TABLE>`, columns = source names upper-cased, plus
+                the metadata columns below.
+"""
+
+from __future__ import annotations
+
+OP = "__op"
+SOURCE_TS_MS = "__source_ts_ms"
+SOURCE_POS = "__source_pos"
+DELETED = "__deleted"
+METADATA_FIELDS = (OP, SOURCE_TS_MS, SOURCE_POS, DELETED)
+
+ODS_SCHEMA = "ODS"
+CDC_OP = "CDC_OP"
+CDC_SOURCE_TS = "CDC_SOURCE_TS"
+CDC_SOURCE_POS = "CDC_SOURCE_POS"
+CDC_LOADED_AT = "CDC_LOADED_AT"
+CDC_DELETED = "CDC_DELETED"
+ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED)
+
+CLEANSED_PREFIX = "ods."
+
+# __source_pos for the MySQL family: binlog file number, byte position and row within the
+# event packed into one integer that grows with the log: file * 10^13 + pos * 10^3 + row.
+BINLOG_FILE_FACTOR = 10**13
+BINLOG_POS_FACTOR = 10**3
+
+
+def raw_topic(source: str, database: str, table: str) -> str:
+    return f"{source}.{database}.{table}"
+
+
+def cleansed_topic(source: str, database: str, table: str) -> str:
+    return f"{CLEANSED_PREFIX}{raw_topic(source, database, table)}"
+
+
+def ods_table(source: str, database: str, table: str) -> str:
+    """Fully qualified Phoenix table name."""
+    return f"{ODS_SCHEMA}.{source}_{database}_{table}".upper()
+
+
+def parse_cleansed_topic(topic: str) -> tuple[str, str, str]:
+    """(source, database, table) of a cleansed topic name."""
+    if not topic.startswith(CLEANSED_PREFIX) or topic.count(".") != 3:
+        raise ValueError(f"not a cleansed topic name: {topic!r}")
+    _, source, database, table = topic.split(".")
+    return source, database, table
+
+
+def binlog_position(file: str, pos: int, row: int = 0) -> int:
+    """__source_pos of a MySQL/MariaDB change from Debezium's source block fields."""
+    number = int(file.rsplit(".", 1)[-1])
+    return number * BINLOG_FILE_FACTOR + pos * BINLOG_POS_FACTOR + row
