@@ -96,9 +96,21 @@ class SourceConfig(_Model):
         return tables
 
 
+class OdsConfig(_Model):
+    """The loader: cleansed topics -> Phoenix tables."""
+
+    group_id: str = "cdc-ods-loader"
+    # a batch is applied when it holds batch_size records or is linger_ms old
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    linger_ms: int = Field(200, ge=0, le=60_000)
+    delete_mode: Literal["hard", "soft"] = "hard"
+    metrics_port: int = Field(9410, ge=1, le=65535)
+
+
 class Config(_Model):
     stack: StackConfig = StackConfig()
     sources: list[SourceConfig] = []
+    ods: OdsConfig = OdsConfig()
     # Where the file was read from; relative paths in it resolve against this directory.
     root: Path = Field(Path("."), exclude=True)
 

@@ -17,12 +17,12 @@ def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connectio
     try:
         return phoenixdb.connect(url, autocommit=autocommit, max_retries=0)
     except phoenixdb.errors.Error as exc:
-        raise TransientError(f"Phoenix Query Server at {url}: {_message(exc)}") from None
+        raise TransientError(f"Phoenix Query Server at {url}: {error_message(exc)}") from None
     except OSError as exc:
         raise TransientError(f"Phoenix Query Server at {url} unreachable: {exc}") from None
 
 
-def _message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
     """Phoenix's own message, without the Java stack trace phoenixdb appends."""
     message = getattr(exc, "message", None) or str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
@@ -44,7 +44,7 @@ def run(
         columns = [d.name for d in cursor.description]
         return columns, [tuple(r) for r in cursor.fetchall()], cursor.rowcount
     except phoenixdb.errors.Error as exc:
-        raise StatementError(_message(exc)) from None
+        raise StatementError(error_message(exc)) from None
     finally:
         cursor.close()
 

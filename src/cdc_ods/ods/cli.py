@@ -1,0 +1,55 @@
+"""`cdc ods ...`: run the loader."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+ods_app = typer.Typer(help="The ODS loader: cleansed topics -> Phoenix tables.", no_args_is_help=True)
+
+
+@ods_app.command()
+def run(
+    ctx: typer.Context,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Cleansed topic(s) to load (default: every configured table)."),
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option(help="Exit after this many seconds without a new record (batch jobs, tests)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Prometheus metrics port (default: ods.metrics_port; 0: any free port)."),
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="Consumer group (default: ods.group_id).")] = None,
+) -> None:
+    """Load every change of the cleansed topics into Phoenix; stops cleanly on Ctrl-C / SIGTERM."""
+    from prometheus_client import start_http_server
+
+    from cdc_ods import contract
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.ods.loader import Loader
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    config = ctx.obj.config()
+    if group:
+        config = config.model_copy(update={"ods": config.ods.model_copy(update={"group_id": group})})
+    endpoints = Endpoints.from_config(config)
+    topics = topic or [
+        contract.cleansed_topic(s.name, s.database, t) for s in config.sources if s.enabled for t in s.tables
+    ]
+    start_http_server(
+        config.ods.metrics_port if metrics_port is None else metrics_port, addr=config.stack.host
+    )
+    loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics)
+    signal.signal(signal.SIGTERM, lambda *_: loader.stop())
+    signal.signal(signal.SIGINT, lambda *_: loader.stop())
+    logging.getLogger("cdc_ods.loader").info("loading %s into %s", ", ".join(topics), endpoints.phoenix_url)
+    loader.run(idle_exit_s=idle_exit)
+    logging.getLogger("cdc_ods.loader").info("stopped after %d records", loader.applied)

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the loader (`cdc ods run`), served on `ods.metrics_port`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROWS_APPLIED = Counter(
+    "cdc_ods_rows_applied_total",
+    "Row changes committed to Phoenix, by ODS table and operation.",
+    ["table", "op"],
+)
+BATCH_ROWS = Histogram(
+    "cdc_ods_batch_rows",
+    "Records per committed batch.",
+    buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 25000),
+)
+COMMIT_SECONDS = Histogram(
+    "cdc_ods_phoenix_commit_seconds",
+    "Time to send and commit one batch to Phoenix.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+END_TO_END_SECONDS = Histogram(
+    "cdc_ods_end_to_end_latency_seconds",
+    "Source commit to visible in Phoenix, per ODS table.",
+    ["table"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CONSUMER_LAG = Gauge(
+    "cdc_ods_consumer_lag_messages", "Records in a cleansed partition not yet loaded.", ["topic", "partition"]
+)
+DEAD_LETTERS = Counter(
+    "cdc_ods_dead_letters_total", "Records the loader sent to the dead-letter topic.", ["topic"]
+)
+RETRIES = Counter("cdc_ods_retries_total", "Batches retried because Phoenix or HBase was unavailable.")
+SCHEMA_CHANGES = Counter(
+    "cdc_ods_schema_changes_total", "ODS tables created or columns added.", ["table", "kind"]
+)

@@ -1,0 +1,215 @@
+"""ODS table definitions derived from the source schema.
+
+The loader reads each source table's columns and primary key from the source database's
+catalog and maps every type to a Phoenix type (not everything VARCHAR), then adds the
+metadata columns of the contract. Values arrive as cleansed JSON (cdc_ods.contract) and
+are converted to the Python types phoenixdb sends for the mapped Phoenix type.
+
+Phoenix's wire protocol (Avatica protobuf) carries TIMESTAMP and TIME as milliseconds, so
+the ODS keeps source timestamps to the millisecond; the cleansed topics keep microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from cdc_ods import contract
+
+Converter = Callable[[Any], Any]
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    """ISO-8601 UTC ('...Z' or with offset) -> naive UTC datetime (phoenixdb sends it as UTC)."""
+    if isinstance(value, int | float):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=value)
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "t", "yes")
+    return bool(value)
+
+
+CONVERTERS: dict[str, Converter] = {
+    "TINYINT": int,
+    "SMALLINT": int,
+    "INTEGER": int,
+    "BIGINT": int,
+    "FLOAT": float,
+    "DOUBLE": float,
+    "DECIMAL": lambda v: Decimal(str(v)),
+    "BOOLEAN": _boolean,
+    "VARCHAR": _text,
+    "DATE": lambda v: dt.date.fromisoformat(str(v)[:10]),
+    "TIME": lambda v: dt.time.fromisoformat(str(v)),
+    "TIMESTAMP": _timestamp,
+    "VARBINARY": lambda v: bytes.fromhex(v) if isinstance(v, str) else bytes(v),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # as in the source (cleansed field name)
+    phoenix_type: str  # e.g. DECIMAL(3,1), VARCHAR ARRAY
+    nullable: bool = True
+
+    @property
+    def ods_name(self) -> str:
+        return self.name.upper()
+
+    @property
+    def base_type(self) -> str:
+        return self.phoenix_type.split("(")[0].removesuffix(" ARRAY").strip()
+
+    @property
+    def is_array(self) -> bool:
+        return self.phoenix_type.endswith(" ARRAY")
+
+    def convert(self, value: Any) -> Any:
+        if value is None:
+            return None
+        convert = CONVERTERS[self.base_type]
+        if self.is_array:
+            return [None if v is None else convert(v) for v in value]
+        return convert(value)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    source: str
+    database: str
+    table: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def ods_name(self) -> str:
+        return contract.ods_table(self.source, self.database, self.table)
+
+    def column(self, name: str) -> Column | None:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+
+METADATA_COLUMNS = (
+    f"{contract.CDC_OP} CHAR(1)",
+    f"{contract.CDC_SOURCE_TS} TIMESTAMP",
+    f"{contract.CDC_SOURCE_POS} BIGINT",
+    f"{contract.CDC_LOADED_AT} TIMESTAMP",
+    f"{contract.CDC_DELETED} BOOLEAN",
+)
+
+
+def create_table_ddl(schema: TableSchema) -> str:
+    columns = [
+        f'"{c.ods_name}" {c.phoenix_type}' + (" NOT NULL" if c.name in schema.primary_key else "")
+        for c in schema.columns
+    ]
+    pk = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
+    body = ",\n  ".join([*columns, *METADATA_COLUMNS, f"CONSTRAINT PK PRIMARY KEY ({pk})"])
+    # UPDATE_CACHE_FREQUENCY: the loader, not every statement, decides when to re-read metadata
+    return f"CREATE TABLE IF NOT EXISTS {schema.ods_name} (\n  {body}\n) UPDATE_CACHE_FREQUENCY=60000"
+
+
+def add_column_ddl(schema: TableSchema, column: Column) -> str:
+    return f'ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS "{column.ods_name}" {column.phoenix_type}'
+
+
+# --- source type -> Phoenix type ---------------------------------------------------------
+
+_MYSQL = {
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "mediumint": "INTEGER",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "bit": "BOOLEAN",
+    "bool": "BOOLEAN",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+    "timestamp": "TIMESTAMP",
+    "time": "TIME",
+    "year": "INTEGER",
+    "json": "VARCHAR",
+    "longtext": "VARCHAR",  # MariaDB's JSON is LONGTEXT with a check constraint
+    "binary": "VARBINARY",
+    "varbinary": "VARBINARY",
+    "blob": "VARBINARY",
+}
+
+_POSTGRES = {
+    "smallint": "SMALLINT",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "real": "FLOAT",
+    "double precision": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp without time zone": "TIMESTAMP",
+    "timestamp with time zone": "TIMESTAMP",
+    "time without time zone": "TIME",
+    "bytea": "VARBINARY",
+}
+
+# PostgreSQL array element types (udt_name without the leading underscore)
+_POSTGRES_ELEMENTS = {
+    "int2": "SMALLINT",
+    "int4": "INTEGER",
+    "int8": "BIGINT",
+    "float4": "FLOAT",
+    "float8": "DOUBLE",
+    "bool": "BOOLEAN",
+    "numeric": "DECIMAL",
+    "date": "DATE",
+    "timestamptz": "TIMESTAMP",
+    "timestamp": "TIMESTAMP",
+}
+
+
+def _decimal(precision: int | None, scale: int | None) -> str:
+    if precision is None:
+        return "DECIMAL(38,10)"
+    return f"DECIMAL({min(precision, 38)},{scale or 0})"
+
+
+def mysql_type(data_type: str, column_type: str, precision: int | None, scale: int | None) -> str:
+    data_type = data_type.lower()
+    if data_type in ("decimal", "numeric"):
+        return _decimal(precision, scale)
+    if data_type == "tinyint" and re.fullmatch(r"tinyint\(1\)( unsigned)?", column_type.lower()):
+        return "BOOLEAN"
+    if data_type == "bigint" and "unsigned" in column_type.lower():
+        return "DECIMAL(20,0)"
+    if data_type in ("int", "integer") and "unsigned" in column_type.lower():
+        return "BIGINT"
+    return _MYSQL.get(data_type, "VARCHAR")
+
+
+def postgres_type(data_type: str, udt_name: str, precision: int | None, scale: int | None) -> str:
+    if data_type == "numeric":
+        return _decimal(precision, scale)
+    if data_type == "ARRAY":
+        element = udt_name.removeprefix("_")
+        return f"{_POSTGRES_ELEMENTS.get(element, 'VARCHAR')} ARRAY"
+    return _POSTGRES.get(data_type, "VARCHAR")

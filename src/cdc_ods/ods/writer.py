@@ -1,0 +1,138 @@
+"""Applies batches of row changes to Phoenix tables through the Query Server.
+
+One Phoenix connection with autocommit off: every table's UPSERTs and DELETEs of a batch
+go out as batched statements (Avatica ExecuteBatch, one round trip per statement kind and
+table), then one commit. Errors are sorted into two kinds: the Query Server or HBase being
+unavailable (`TransientError`: retry the same batch later) and Phoenix refusing a row
+(`RowRejected`: the caller isolates the bad row and dead-letters it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import phoenixdb
+import phoenixdb.errors
+import requests
+
+from cdc_ods import contract
+from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.ods.phoenix import connect, error_message
+from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
+
+# Phoenix refuses the data, not the connection: SQLSTATE classes 22 (data), 23 (integrity),
+# 42 (syntax/unknown column).
+_ROW_ERRORS = (phoenixdb.errors.DataError, phoenixdb.errors.IntegrityError, phoenixdb.errors.ProgrammingError)
+
+
+class RowRejected(CdcError):
+    """Phoenix rejected the data of a statement (overflow, type mismatch, ...)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row change for one ODS table, already converted to Phoenix parameter values."""
+
+    key: tuple[Any, ...]
+    values: dict[str, Any]  # source column name -> value (full row; key only for deletes)
+    op: str
+    source_ts_ms: int
+    source_pos: int
+    deleted: bool
+
+
+def _metadata(change: Change, loaded_at: dt.datetime, deleted: bool) -> list[Any]:
+    source_ts = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=change.source_ts_ms)
+    return [change.op, source_ts, change.source_pos, loaded_at, deleted]
+
+
+class PhoenixWriter:
+    def __init__(self, url: str, delete_mode: Literal["hard", "soft"] = "hard") -> None:
+        self.url = url
+        self.delete_mode = delete_mode
+        self._conn: phoenixdb.connection.Connection | None = None
+
+    def _connection(self) -> phoenixdb.connection.Connection:
+        if self._conn is None:
+            self._conn = connect(self.url, autocommit=False)
+        return self._conn
+
+    def reset(self) -> None:
+        """Drop the connection after a failure; the next call reconnects."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # the server may already be gone
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        self.reset()
+
+    def _execute(self, statement: str, rows: Sequence[Sequence[Any]] | None = None) -> None:
+        cursor = self._connection().cursor()
+        try:
+            if rows is None:
+                cursor.execute(statement)
+            elif len(rows) == 1:
+                cursor.execute(statement, rows[0])
+            else:
+                cursor.executemany(statement, rows)
+        except _ROW_ERRORS as exc:
+            raise RowRejected(error_message(exc)) from None
+        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            self.reset()
+            raise TransientError(f"Phoenix at {self.url}: {error_message(exc)}") from None
+        finally:
+            with contextlib.suppress(Exception):  # closing a cursor of a dead connection
+                cursor.close()
+
+    def ensure_table(self, schema: TableSchema) -> None:
+        self._execute(create_table_ddl(schema))
+        self.commit()
+
+    def add_column(self, schema: TableSchema, column: Column) -> None:
+        self._execute(add_column_ddl(schema, column))
+        self.commit()
+
+    def stage(self, schema: TableSchema, changes: Sequence[Change]) -> None:
+        """Send one table's changes (distinct keys) without committing."""
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        meta = ", ".join(contract.ODS_METADATA_COLUMNS)
+        upserts = [c for c in changes if not c.deleted]
+        deletes = [c for c in changes if c.deleted]
+        if upserts:
+            names = ", ".join(f'"{col.ods_name}"' for col in schema.columns)
+            marks = ", ".join("?" * (len(schema.columns) + len(contract.ODS_METADATA_COLUMNS)))
+            rows = [
+                [c.values.get(col.name) for col in schema.columns] + _metadata(c, loaded_at, False)
+                for c in upserts
+            ]
+            self._execute(f"UPSERT INTO {schema.ods_name} ({names}, {meta}) VALUES ({marks})", rows)
+        if deletes and self.delete_mode == "hard":
+            where = " AND ".join(f'"{name.upper()}" = ?' for name in schema.primary_key)
+            self._execute(f"DELETE FROM {schema.ods_name} WHERE {where}", [list(c.key) for c in deletes])
+        elif deletes:
+            keys = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
+            marks = ", ".join("?" * (len(schema.primary_key) + len(contract.ODS_METADATA_COLUMNS)))
+            rows = [list(c.key) + _metadata(c, loaded_at, True) for c in deletes]
+            self._execute(f"UPSERT INTO {schema.ods_name} ({keys}, {meta}) VALUES ({marks})", rows)
+
+    def commit(self) -> None:
+        try:
+            self._connection().commit()
+        except _ROW_ERRORS as exc:
+            self.rollback()
+            raise RowRejected(error_message(exc)) from None
+        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            self.reset()
+            raise TransientError(f"Phoenix at {self.url}: commit failed: {error_message(exc)}") from None
+
+    def rollback(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rollback()
+        except Exception:  # a failed rollback leaves nothing committed either
+            self.reset()

@@ -1,0 +1,158 @@
+"""The loader applies cleansed records to Phoenix: batched, typed, ordered, dead-lettering bad rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import orjson
+import phoenixdb
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from cdc_ods import contract
+from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.kafka import client_config, ensure_topic
+from cdc_ods.ods.loader import Loader
+from cdc_ods.sources import mysql_connect
+from cdc_ods.stack.context import StackContext
+
+from .conftest import cdc
+
+
+@pytest.fixture
+def source_table(stack: StackContext) -> Iterator[str]:
+    table = f"itest_load_{uuid.uuid4().hex[:8]}"
+    conn = mysql_connect(stack.config, "maf")
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE {table} (id INT PRIMARY KEY, title VARCHAR(200), rating DECIMAL(3,1),"
+            " released DATE, seen_at DATETIME(6), active TINYINT(1), votes BIGINT, meta JSON)"
+        )
+    yield table
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.close()
+    with phoenixdb.connect(Endpoints.from_config(stack.config).phoenix_url, autocommit=True) as ph:
+        ph.cursor().execute(f"DROP TABLE IF EXISTS {contract.ods_table('mysql', 'maf', table)}")
+
+
+def record(key: int, op: str, pos: int, **row: object) -> tuple[bytes, bytes]:
+    value = {"id": key, **row, "__op": op, "__source_ts_ms": int(time.time() * 1000), "__source_pos": pos,
+             "__deleted": op == "d"}  # fmt: skip
+    return orjson.dumps({"id": key}), orjson.dumps(value)
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    ensure_topic(bootstrap, topic)
+    producer = Producer(client_config(bootstrap))
+    for key, value in records:
+        producer.produce(topic, value, key=key)
+    assert producer.flush(30) == 0
+
+
+def ods_rows(endpoints: Endpoints, table: str) -> dict[int, tuple]:
+    with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(f'SELECT "ID", "TITLE", "RATING", "RELEASED", "SEEN_AT", "ACTIVE", "VOTES", "META",'
+                    f" CDC_OP, CDC_SOURCE_POS, CDC_DELETED FROM {table}")  # fmt: skip
+        return {row[0]: tuple(row[1:]) for row in cur.fetchall()}
+
+
+def dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}",
+                                                    "auto.offset.reset": "earliest"}))  # fmt: skip
+    consumer.subscribe([DLQ_TOPIC])
+    letters: list[DeadLetter] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and not msg.error():
+            letter = DeadLetter.from_json(msg.value())
+            if letter.topic == topic:
+                letters.append(letter)
+    consumer.close()
+    return letters
+
+
+def test_cdc_ods_run_applies_changes_and_dead_letters_bad_records(
+    stack: StackContext, endpoints: Endpoints, source_table: str
+) -> None:
+    topic = contract.cleansed_topic("mysql", "maf", source_table)
+    ts = "2024-02-29T23:59:58.123456Z"
+    produce(endpoints.kafka_bootstrap, topic, [
+        record(1, "r", 10, title="Amélie", rating="8.3", released="2001-04-25", seen_at=ts, active=True,
+               votes=9007199254740993, meta='{"lang": "fr"}'),
+        record(2, "c", 11, title="東京物語", rating="8.2", released="1953-11-03", seen_at=ts, active=False,
+               votes=1, meta=None),
+        record(1, "u", 12, title="Amélie", rating="8.4", released="2001-04-25", seen_at=ts, active=True,
+               votes=9007199254740993, meta='{"lang": "fr"}'),
+        record(3, "c", 13, title="to delete", rating="1.0", released=None, seen_at=None, active=None,
+               votes=None, meta=None),
+        record(3, "d", 14),
+        (b'{"id": 4}', b"{not json"),
+        (None, orjson.dumps({"title": "no key", "__op": "c", "__source_pos": 15})),
+        record(5, "c", 16, title="overflow", rating="1000.5", released=None, seen_at=None, active=None,
+               votes=None, meta=None),
+    ])  # fmt: skip
+    result = cdc("ods", "run", "--topic", topic, "--idle-exit", "8", "--group", f"itest-{source_table}",
+                 "--metrics-port", "0", timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ods = contract.ods_table("mysql", "maf", source_table)
+    rows = ods_rows(endpoints, ods)
+    seen = dt.datetime(2024, 2, 29, 23, 59, 58, 123000)  # Phoenix keeps milliseconds
+    assert rows == {
+        1: ("Amélie", Decimal("8.4"), dt.date(2001, 4, 25), seen, True, 9007199254740993, '{"lang": "fr"}',
+            "u", 12, False),
+        2: ("東京物語", Decimal("8.2"), dt.date(1953, 11, 3), seen, False, 1, None, "c", 11, False),
+    }  # fmt: skip
+    reasons = sorted(letter.reason for letter in dead_letters(endpoints.kafka_bootstrap, topic))
+    assert len(reasons) == 3, reasons
+    assert reasons[0].startswith("Phoenix rejected the row") or "1000.5" in reasons[0]
+    assert any("not JSON" in r for r in reasons)
+    assert any("no key" in r for r in reasons)
+
+
+def test_source_column_added_later_appears_in_the_ods(
+    stack: StackContext, endpoints: Endpoints, source_table: str
+) -> None:
+    topic = contract.cleansed_topic("mysql", "maf", source_table)
+    base = {"title": "x", "rating": "5.0", "released": None, "seen_at": None, "active": None, "votes": None,
+            "meta": None}  # fmt: skip
+    produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **base)])
+    config = stack.config.model_copy(
+        update={
+            "ods": stack.config.ods.model_copy(update={"group_id": f"itest-{source_table}", "linger_ms": 50})
+        }
+    )
+    loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, [topic])
+    thread = threading.Thread(target=loader.run, daemon=True)
+    thread.start()
+    try:
+        conn = mysql_connect(stack.config, "maf")
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER TABLE {source_table} ADD COLUMN box_office DECIMAL(12,2)")
+        conn.close()
+        produce(endpoints.kafka_bootstrap, topic, [record(2, "c", 2, **base, box_office="1234567.89")])
+        ods = contract.ods_table("mysql", "maf", source_table)
+        deadline = time.monotonic() + 60
+        got = None
+        while time.monotonic() < deadline and got is None:
+            try:
+                with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as ph:
+                    cur = ph.cursor()
+                    cur.execute(f'SELECT "ID", "BOX_OFFICE" FROM {ods} ORDER BY "ID"')
+                    rows = cur.fetchall()
+                    got = rows if len(rows) == 2 else None
+            except phoenixdb.errors.ProgrammingError:
+                pass  # column not added yet
+            time.sleep(0.5)
+        assert got == [[1, None], [2, Decimal("1234567.89")]]
+    finally:
+        loader.stop()
+        thread.join(30)
