@@ -1,0 +1,93 @@
+"""Source types map to Phoenix types, and cleansed JSON values convert exactly."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from cdc_ods import contract
+from cdc_ods.ods.schema import (
+    Column,
+    TableSchema,
+    add_column_ddl,
+    create_table_ddl,
+    mysql_type,
+    postgres_type,
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("int", "int(11)", 10, 0), "INTEGER"),
+        (("int", "int(10) unsigned", 10, 0), "BIGINT"),
+        (("bigint", "bigint(20) unsigned", 20, 0), "DECIMAL(20,0)"),
+        (("tinyint", "tinyint(1)", 3, 0), "BOOLEAN"),
+        (("tinyint", "tinyint(4)", 3, 0), "TINYINT"),
+        (("decimal", "decimal(3,1)", 3, 1), "DECIMAL(3,1)"),
+        (("datetime", "datetime(6)", None, None), "TIMESTAMP"),
+        (("date", "date", None, None), "DATE"),
+        (("longtext", "longtext", None, None), "VARCHAR"),
+        (("enum", "enum('ios','android','web')", None, None), "VARCHAR"),
+    ],
+)
+def test_mysql_types(args: tuple, expected: str) -> None:
+    assert mysql_type(*args) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("numeric", "numeric", 3, 1), "DECIMAL(3,1)"),
+        (("numeric", "numeric", None, None), "DECIMAL(38,10)"),
+        (("timestamp with time zone", "timestamptz", None, None), "TIMESTAMP"),
+        (("ARRAY", "_text", None, None), "VARCHAR ARRAY"),
+        (("ARRAY", "_int4", None, None), "INTEGER ARRAY"),
+        (("uuid", "uuid", None, None), "VARCHAR"),
+        (("jsonb", "jsonb", None, None), "VARCHAR"),
+        (("boolean", "bool", None, None), "BOOLEAN"),
+    ],
+)
+def test_postgres_types(args: tuple, expected: str) -> None:
+    assert postgres_type(*args) == expected
+
+
+def test_values_convert_to_what_phoenix_stores() -> None:
+    assert Column("r", "DECIMAL(3,1)").convert("8.3") == Decimal("8.3")
+    assert Column("t", "TIMESTAMP").convert("2024-02-29T23:59:58.123456Z") == dt.datetime(
+        2024, 2, 29, 23, 59, 58, 123456
+    )
+    assert Column("t", "TIMESTAMP").convert("2024-02-29T23:59:58+02:00") == dt.datetime(
+        2024, 2, 29, 21, 59, 58
+    )
+    assert Column("d", "DATE").convert("2001-04-25") == dt.date(2001, 4, 25)
+    assert Column("j", "VARCHAR").convert({"a": [1, 2]}) == '{"a":[1,2]}'
+    assert Column("tags", "VARCHAR ARRAY").convert(["a", None]) == ["a", None]
+    assert Column("b", "BOOLEAN").convert("true") is True
+    assert Column("x", "INTEGER").convert(None) is None
+    with pytest.raises(ArithmeticError):
+        Column("r", "DECIMAL(3,1)").convert("abc")
+
+
+def test_ddl_has_the_key_types_and_metadata_columns() -> None:
+    schema = TableSchema(
+        "mysql", "maf", "movies", (Column("id", "INTEGER", False), Column("title", "VARCHAR")), ("id",)
+    )
+    ddl = create_table_ddl(schema)
+    assert ddl.startswith("CREATE TABLE IF NOT EXISTS ODS.MYSQL_MAF_MOVIES")
+    assert '"ID" INTEGER NOT NULL' in ddl and '"TITLE" VARCHAR' in ddl
+    for column in contract.ODS_METADATA_COLUMNS:
+        assert column in ddl
+    assert 'CONSTRAINT PK PRIMARY KEY ("ID")' in ddl
+    assert add_column_ddl(schema, Column("box_office", "DECIMAL(12,2)")) == (
+        'ALTER TABLE ODS.MYSQL_MAF_MOVIES ADD IF NOT EXISTS "BOX_OFFICE" DECIMAL(12,2)'
+    )
+
+
+def test_contract_names() -> None:
+    assert contract.cleansed_topic("postgres", "maf", "episodes") == "ods.postgres.maf.episodes"
+    assert contract.ods_table("postgres", "maf", "episodes") == "ODS.POSTGRES_MAF_EPISODES"
+    assert contract.parse_cleansed_topic("ods.mysql.maf.movies") == ("mysql", "maf", "movies")
+    with pytest.raises(ValueError):
+        contract.parse_cleansed_topic("mysql.maf.movies")
+    assert contract.binlog_position("mariadb-bin.000003", 1234, 2) == 3 * 10**13 + 1234 * 10**3 + 2
