@@ -104,6 +104,8 @@ class OdsConfig(_Model):
     batch_size: int = Field(5000, ge=1, le=100_000)
     linger_ms: int = Field(200, ge=0, le=60_000)
     delete_mode: Literal["hard", "soft"] = "hard"
+    # Phoenix connections applying a batch in parallel (split by key)
+    writers: int = Field(2, ge=1, le=16)
     metrics_port: int = Field(9410, ge=1, le=65535)
 
 

@@ -12,6 +12,9 @@ Delivery, per design.md "Ordering":
 - Phoenix or HBase unavailable: the same batch is retried with backoff until it goes
   through; nothing is skipped. A row Phoenix rejects (overflow, bad type) is isolated by
   applying the batch row by row, and only that row goes to the dead-letter topic.
+- Batches are pipelined: while one batch is being committed to Phoenix (on a writer
+  thread, its own connection), the next is consumed and decoded. Offsets of a batch are
+  committed, in order, only after its Phoenix commit.
 - A missing ODS table is created from the source schema; a column that appears later at
   the source is added (ALTER TABLE) before the batch that carries it.
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +53,15 @@ class Rejected(Exception):
     """This record cannot be applied; the message is the dead-letter reason."""
 
 
+def _convert(column: Column, value: Any) -> Any:
+    try:
+        return column.convert(value)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise Rejected(
+            f"column {column.name}: cannot convert {value!r} to {column.phoenix_type}: {exc}"
+        ) from None
+
+
 @dataclass
 class _Batch:
     messages: list[Message] = field(default_factory=list)
@@ -57,6 +71,18 @@ class _Batch:
         if not self.messages:
             self.started = time.monotonic()
         self.messages.append(msg)
+
+
+Tables = dict[str, tuple[TableSchema, dict[tuple, tuple[Message, Change]]]]
+
+
+@dataclass
+class _Prepared:
+    """A decoded batch: the last change per key of each table, and the offsets it covers."""
+
+    size: int
+    tables: Tables
+    offsets: list[TopicPartition]
 
 
 class Loader:
@@ -71,7 +97,13 @@ class Loader:
         self.config = config
         self.topics = topics
         self.options = config.ods
-        self.writer = PhoenixWriter(phoenix_url, config.ods.delete_mode)
+        # one Phoenix connection per writer thread; a batch is split between them by key
+        self.writers = [PhoenixWriter(phoenix_url, config.ods.delete_mode) for _ in range(config.ods.writers)]
+        self.ddl = PhoenixWriter(phoenix_url)  # the consuming thread's: CREATE / ALTER TABLE
+        self._executor = ThreadPoolExecutor(
+            max_workers=len(self.writers), thread_name_prefix="phoenix-writer"
+        )
+        self._in_flight: tuple[_Prepared, list[Future[None]]] | None = None
         self.dlq = DeadLetters(bootstrap, STAGE)
         self.schemas: dict[tuple[str, str, str], TableSchema] = {}
         self._checked_fields: set[tuple[str, str]] = set()
@@ -112,7 +144,7 @@ class Loader:
                 raise
             except CdcError as exc:
                 raise Rejected(str(exc)) from None
-            self._retry(lambda: self.writer.ensure_table(schema))
+            self._retry(lambda: self.ddl.ensure_table(schema))
             metrics.SCHEMA_CHANGES.labels(schema.ods_name, "create").inc()
             self.schemas[ident] = schema
         return schema
@@ -132,7 +164,7 @@ class Loader:
             if column is None:  # a field the cleansing stage derives: type from its JSON value
                 value = row[name]
                 column = Column(name, _JSON_TYPES.get(type(value), "VARCHAR"))
-            self._retry(lambda column=column: self.writer.add_column(schema, column))
+            self._retry(lambda column=column: self.ddl.add_column(schema, column))
             metrics.SCHEMA_CHANGES.labels(schema.ods_name, "add_column").inc()
             log.info("%s: added column %s %s", schema.ods_name, column.ods_name, column.phoenix_type)
             columns.append(column)
@@ -163,13 +195,11 @@ class Loader:
             raw = key_fields.get(name, row.get(name))
             if raw is None:
                 raise Rejected(f"no key: primary key column {name!r} missing")
-            key.append(self._convert(schema, name, raw))
+            column = schema.column(name)
+            assert column is not None
+            key.append(_convert(column, raw))
         deleted = bool(row.get(contract.DELETED)) or row.get(contract.OP) == "d"
-        values = (
-            {}
-            if deleted
-            else {c.name: self._convert(schema, c.name, row.get(c.name)) for c in schema.columns}
-        )
+        values = {} if deleted else {c.name: _convert(c, row.get(c.name)) for c in schema.columns}
         try:
             change = Change(
                 key=tuple(key),
@@ -182,17 +212,6 @@ class Loader:
         except (TypeError, ValueError) as exc:
             raise Rejected(f"bad metadata field: {exc}") from None
         return schema, change
-
-    @staticmethod
-    def _convert(schema: TableSchema, name: str, value: Any) -> Any:
-        column = schema.column(name)
-        assert column is not None
-        try:
-            return column.convert(value)
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise Rejected(
-                f"column {name}: cannot convert {value!r} to {column.phoenix_type}: {exc}"
-            ) from None
 
     # --- applying ------------------------------------------------------------------------
 
@@ -219,43 +238,62 @@ class Loader:
         except RetryError as exc:
             raise TransientError(f"gave up while stopping: {exc.last_attempt.exception()}") from None
 
-    def _apply(self, tables: dict[str, tuple[TableSchema, dict[tuple, tuple[Message, Change]]]]) -> None:
+    def _submit(self, tables: Tables) -> list[Future[None]]:
+        """Split a batch by key between the writer threads; a key always goes to the same one."""
+        parts: list[Tables] = [{} for _ in self.writers]
+        for name, (schema, entries) in tables.items():
+            for key, entry in entries.items():
+                part = parts[hash(key) % len(parts)]
+                part.setdefault(name, (schema, {}))[1][key] = entry
+        return [
+            self._executor.submit(self._apply, writer, part)
+            for writer, part in zip(self.writers, parts, strict=True)
+            if part
+        ]
+
+    def _apply(self, writer: PhoenixWriter, tables: Tables) -> None:
+        """Runs on a writer thread, with that thread's own connection."""
+
         def whole_batch() -> None:
             for schema, entries in tables.values():
-                self.writer.stage(schema, [change for _, change in entries.values()])
-            self.writer.commit()
+                writer.stage(schema, [change for _, change in entries.values()])
+            writer.commit()
 
         started = time.monotonic()
         try:
             self._retry(whole_batch)
         except RowRejected as exc:
             log.warning("batch rejected (%s); applying row by row to isolate the bad rows", exc)
-            self.writer.rollback()
-            self._apply_row_by_row(tables)
+            writer.rollback()
+            self._apply_row_by_row(writer, tables)
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
         now_ms = time.time() * 1000
         for schema, entries in tables.values():
+            latency = metrics.END_TO_END_SECONDS.labels(schema.ods_name)
+            ops: Counter[str] = Counter()
             for _, change in entries.values():
-                metrics.ROWS_APPLIED.labels(schema.ods_name, change.op).inc()
+                ops[change.op] += 1
                 if change.source_ts_ms:
-                    metrics.END_TO_END_SECONDS.labels(schema.ods_name).observe(
-                        max(0.0, (now_ms - change.source_ts_ms) / 1000)
-                    )
+                    latency.observe(max(0.0, (now_ms - change.source_ts_ms) / 1000))
+            for op, count in ops.items():
+                metrics.ROWS_APPLIED.labels(schema.ods_name, op).inc(count)
 
     def _apply_row_by_row(
-        self, tables: dict[str, tuple[TableSchema, dict[tuple, tuple[Message, Change]]]]
+        self,
+        writer: PhoenixWriter,
+        tables: dict[str, tuple[TableSchema, dict[tuple, tuple[Message, Change]]]],
     ) -> None:
         for schema, entries in tables.values():
             for key, (msg, change) in list(entries.items()):
 
                 def one(schema: TableSchema = schema, change: Change = change) -> None:
-                    self.writer.stage(schema, [change])
-                    self.writer.commit()
+                    writer.stage(schema, [change])
+                    writer.commit()
 
                 try:
                     self._retry(one)
                 except RowRejected as exc:
-                    self.writer.rollback()
+                    writer.rollback()
                     self._dead_letter(msg, f"Phoenix rejected the row: {exc}")
                     del entries[key]
 
@@ -264,12 +302,8 @@ class Loader:
         self.dlq.send(msg, reason)
         metrics.DEAD_LETTERS.labels(msg.topic()).inc()
 
-    def flush(self) -> None:
-        """Apply the pending batch, then commit its offsets."""
-        messages = self.batch.messages
-        if not messages:
-            return
-        tables: dict[str, tuple[TableSchema, dict[tuple, tuple[Message, Change]]]] = {}
+    def _prepare(self, messages: list[Message]) -> _Prepared:
+        tables: Tables = {}
         offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
             offsets[(msg.topic(), msg.partition())] = msg.offset()
@@ -282,15 +316,38 @@ class Loader:
                 continue
             entry = tables.setdefault(schema.ods_name, (schema, {}))
             entry[1][change.key] = (msg, change)
-        if tables:
-            self._apply(tables)
-        self.dlq.flush()
         commit = [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
-        self.consumer.commit(offsets=commit, asynchronous=False)
-        metrics.BATCH_ROWS.observe(len(messages))
-        self.applied += len(messages)
-        self.batch = _Batch()
+        return _Prepared(len(messages), tables, commit)
+
+    def _finish_in_flight(self) -> None:
+        """Wait for the batch on the writer thread, then commit its offsets."""
+        if self._in_flight is None:
+            return
+        prepared, futures = self._in_flight
+        self._in_flight = None
+        for future in futures:
+            future.result()  # a TransientError here (stopping) leaves the offsets uncommitted
+        self.dlq.flush()
+        if prepared.offsets:
+            self.consumer.commit(offsets=prepared.offsets, asynchronous=False)
+        metrics.BATCH_ROWS.observe(prepared.size)
+        self.applied += prepared.size
         self._update_lag()
+
+    def flush(self) -> None:
+        """Decode the pending batch and hand it to the writer thread (after the previous one)."""
+        messages = self.batch.messages
+        if not messages:
+            return
+        self.batch = _Batch()
+        prepared = self._prepare(messages)
+        self._finish_in_flight()
+        self._in_flight = (prepared, self._submit(prepared.tables))
+
+    def drain(self) -> None:
+        """Apply and commit everything consumed so far."""
+        self.flush()
+        self._finish_in_flight()
 
     def _update_lag(self) -> None:
         try:
@@ -307,15 +364,20 @@ class Loader:
     # --- the loop ------------------------------------------------------------------------
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if partitions and self.batch.messages:
-            log.info("partitions revoked: flushing %d pending records first", len(self.batch.messages))
-            self.flush()
+        if partitions and (self.batch.messages or self._in_flight):
+            log.info("partitions revoked: committing %d pending records first", len(self.batch.messages))
+            self.drain()
 
     def run(self, idle_exit_s: float | None = None) -> None:
         """Consume until `stop()` (or until no record arrived for `idle_exit_s`)."""
-        self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         linger_s = self.options.linger_ms / 1000
         last_record = time.monotonic()
+
+        def on_assign(_consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+            nonlocal last_record
+            last_record = time.monotonic()  # idleness counts from having partitions
+
+        self.consumer.subscribe(self.topics, on_assign=on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stopping:
                 room = self.options.batch_size - len(self.batch.messages)
@@ -335,14 +397,18 @@ class Loader:
                 old = self.batch.messages and time.monotonic() - self.batch.started >= linger_s
                 if full or old:
                     self.flush()
+                    last_record = max(last_record, time.monotonic()) if full else last_record
                 if idle_exit_s is not None and time.monotonic() - last_record > idle_exit_s:
                     break
-            self.flush()
+            self.drain()
         except TransientError as exc:
             log.warning("stopped before the pending batch was applied (%s); it will be replayed", exc)
         finally:
+            self._executor.shutdown(wait=True)
             self.consumer.close()
-            self.writer.close()
+            for writer in self.writers:
+                writer.close()
+            self.ddl.close()
 
     def stop(self) -> None:
         self.stopping = True

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -72,21 +73,24 @@ class Column:
     def ods_name(self) -> str:
         return self.name.upper()
 
-    @property
+    @cached_property
     def base_type(self) -> str:
         return self.phoenix_type.split("(")[0].removesuffix(" ARRAY").strip()
 
-    @property
+    @cached_property
     def is_array(self) -> bool:
         return self.phoenix_type.endswith(" ARRAY")
+
+    @cached_property
+    def _converter(self) -> Converter:
+        return CONVERTERS[self.base_type]
 
     def convert(self, value: Any) -> Any:
         if value is None:
             return None
-        convert = CONVERTERS[self.base_type]
         if self.is_array:
-            return [None if v is None else convert(v) for v in value]
-        return convert(value)
+            return [None if v is None else self._converter(v) for v in value]
+        return self._converter(value)
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,7 @@ def create_table_ddl(schema: TableSchema) -> str:
     ]
     pk = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
     body = ",\n  ".join([*columns, *METADATA_COLUMNS, f"CONSTRAINT PK PRIMARY KEY ({pk})"])
-    # UPDATE_CACHE_FREQUENCY: the loader, not every statement, decides when to re-read metadata
-    return f"CREATE TABLE IF NOT EXISTS {schema.ods_name} (\n  {body}\n) UPDATE_CACHE_FREQUENCY=60000"
+    return f"CREATE TABLE IF NOT EXISTS {schema.ods_name} (\n  {body}\n)"
 
 
 def add_column_ddl(schema: TableSchema, column: Column) -> str:
