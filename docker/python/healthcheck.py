@@ -1,15 +1,15 @@
-"""Healthy when this stage's Prometheus metrics endpoint answers (long-running stages only).
+"""Health check of the long-running `cdc ods run` container.
 
-The port is CDC_METRICS_PORT, the one the stage serves its prometheus-client metrics on.
+Healthy when the loader's Prometheus metrics endpoint answers on the port cdc.yaml gives it
+(ods.metrics_port): the same file the loader reads, so the port is written in one place.
 """
 
-import os
 import sys
 import urllib.request
 
-port = os.environ.get("CDC_METRICS_PORT")
-if not port:
-    sys.exit("CDC_METRICS_PORT is not set")
+from cdc_ods.config import load_config
+
+port = load_config().ods.metrics_port
 try:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         sys.exit(0 if response.status == 200 else 1)

@@ -180,10 +180,28 @@ def parse_config(data: object, root: Path, origin: str) -> Config:
         raise ConfigError(f"{origin}: {problems}") from None
 
 
+def _source_overrides(data: object) -> object:
+    """CDC_SOURCE_<NAME>_KIND / _ENABLED: the deployment decides a source's flavour (MariaDB
+    locally, MySQL 8 in docker-compose) and whether it runs (MongoDB only in docker-compose)."""
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        return data
+    sources = []
+    for source in data["sources"]:
+        if isinstance(source, dict) and isinstance(source.get("name"), str):
+            prefix = f"CDC_SOURCE_{source['name'].upper()}_"
+            source = dict(source)
+            if os.environ.get(prefix + "KIND"):
+                source["kind"] = os.environ[prefix + "KIND"]
+            if os.environ.get(prefix + "ENABLED"):
+                source["enabled"] = os.environ[prefix + "ENABLED"]
+        sources.append(source)
+    return {**data, "sources": sources}
+
+
 def load_config(path: Path | None = None) -> Config:
     file = find_config_file(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    return parse_config(data, file.parent, str(file))
+    return parse_config(_source_overrides(data), file.parent, str(file))

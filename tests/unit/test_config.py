@@ -64,3 +64,14 @@ def test_relative_data_dir_resolves_against_the_config_file(tmp_path: Path) -> N
     file = tmp_path / "cdc.yaml"
     file.write_text(yaml.safe_dump({"stack": {"data_dir": "state"}}))
     assert load_config(file).data_dir == tmp_path / "state"
+
+
+def test_deployment_overrides_a_source_flavour_and_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_SOURCE_MYSQL_KIND", "mysql")
+    monkeypatch.setenv("CDC_SOURCE_MONGODB_ENABLED", "true")
+    config = load_config(PROJECT_DIR / "cdc.yaml")
+    assert config.source("mysql").kind == "mysql"
+    assert config.source("mongodb").enabled is True
+    monkeypatch.setenv("CDC_SOURCE_MYSQL_KIND", "oracle")
+    with pytest.raises(ConfigError, match=r"sources\.0\.kind"):
+        load_config(PROJECT_DIR / "cdc.yaml")

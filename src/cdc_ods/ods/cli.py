@@ -30,10 +30,9 @@ def run(
     group: Annotated[str | None, typer.Option(help="Consumer group (default: ods.group_id).")] = None,
 ) -> None:
     """Load every change of the cleansed topics into Phoenix; stops cleanly on Ctrl-C / SIGTERM."""
-    from prometheus_client import start_http_server
-
     from cdc_ods import contract
     from cdc_ods.endpoints import Endpoints
+    from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.ods.loader import Loader
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
@@ -44,9 +43,7 @@ def run(
     topics = topic or [
         contract.cleansed_topic(s.name, s.database, t) for s in config.sources if s.enabled for t in s.tables
     ]
-    start_http_server(
-        config.ods.metrics_port if metrics_port is None else metrics_port, addr=config.stack.host
-    )
+    serve_metrics(config, config.ods.metrics_port if metrics_port is None else metrics_port)
     loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics)
     signal.signal(signal.SIGTERM, lambda *_: loader.stop())
     signal.signal(signal.SIGINT, lambda *_: loader.stop())

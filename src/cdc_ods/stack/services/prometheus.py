@@ -35,12 +35,12 @@ class Prometheus(Service):
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(monitoring / name)
-        for service in SERVICES:
-            if service.metrics_port_name is None:
-                continue
-            target = f"{ctx.host}:{getattr(ctx.ports, service.metrics_port_name)}"
-            file = conf / "targets" / f"{service.name}.json"
-            file.write_text(json.dumps([{"targets": [target], "labels": {"stack": "local"}}]) + "\n")
+        targets = {s.name: getattr(ctx.ports, s.metrics_port_name) for s in SERVICES if s.metrics_port_name}
+        # the pipeline's Python stages, scraped whenever they run
+        targets["ods-loader"] = ctx.config.ods.metrics_port
+        for job, port in targets.items():
+            group = {"targets": [f"{ctx.host}:{port}"], "labels": {"stack": "local"}}
+            (conf / "targets" / f"{job}.json").write_text(json.dumps([group]) + "\n")
         ctx.data(self.name).mkdir(parents=True, exist_ok=True)
 
     def program(self, ctx: StackContext) -> Program:
