@@ -24,6 +24,7 @@ from cdc_ods.ods.schema import (
         (("bigint", "bigint(20) unsigned", 20, 0), "DECIMAL(20,0)"),
         (("tinyint", "tinyint(1)", 3, 0), "BOOLEAN"),
         (("tinyint", "tinyint(4)", 3, 0), "TINYINT"),
+        (("smallint", "smallint(5) unsigned", 5, 0), "INTEGER"),
         (("decimal", "decimal(3,1)", 3, 1), "DECIMAL(3,1)"),
         (("datetime", "datetime(6)", None, None), "TIMESTAMP"),
         (("date", "date", None, None), "DATE"),

@@ -202,10 +202,11 @@ def mysql_type(data_type: str, column_type: str, precision: int | None, scale: i
         return _decimal(precision, scale)
     if data_type == "tinyint" and re.fullmatch(r"tinyint\(1\)( unsigned)?", column_type.lower()):
         return "BOOLEAN"
-    if data_type == "bigint" and "unsigned" in column_type.lower():
-        return "DECIMAL(20,0)"
-    if data_type in ("int", "integer") and "unsigned" in column_type.lower():
-        return "BIGINT"
+    if "unsigned" in column_type.lower():  # one size up holds the unsigned range
+        widened = {"tinyint": "SMALLINT", "smallint": "INTEGER", "mediumint": "INTEGER", "int": "BIGINT",
+                   "integer": "BIGINT", "bigint": "DECIMAL(20,0)"}  # fmt: skip
+        if data_type in widened:
+            return widened[data_type]
     return _MYSQL.get(data_type, "VARCHAR")
 
 

@@ -1,0 +1,85 @@
+"""One canonical form per value, applied the same way to a source row and to its ODS row.
+
+Both sides are reduced to what the ODS can represent and what the cleansing stage
+normalizes, so equal data compares equal and anything else is a real difference:
+- timestamps: UTC, to the millisecond (Phoenix's wire protocol carries milliseconds);
+- decimals: exact, without trailing zeros; integers as integers; booleans (MySQL's
+  TINYINT(1) 0/1) as booleans;
+- JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys;
+- strings: Unicode NFC, surrounding whitespace trimmed (the cleansing rule);
+- arrays element by element.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from cdc_ods.ods.schema import Column
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000).isoformat(timespec="milliseconds")
+
+
+def _decimal(value: Any) -> str:
+    number = Decimal(str(value)).normalize()
+    return "0" if number.is_zero() else format(number, "f")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return _text(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _scalar(base_type: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if base_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
+        return int(value)
+    if base_type == "DECIMAL":
+        return _decimal(value)
+    if base_type in ("FLOAT", "DOUBLE"):
+        return round(float(value), 6)
+    if base_type == "BOOLEAN":
+        return bool(value)
+    if base_type == "TIMESTAMP":
+        return _timestamp(value)
+    if base_type == "DATE":
+        return (value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])).isoformat()
+    if base_type == "TIME":
+        return str(value)
+    if base_type == "VARBINARY":
+        return bytes(value).hex()
+    if isinstance(value, dict | list) or (isinstance(value, str) and value.lstrip()[:1] in ("{", "[")):
+        return _json(value)  # a JSON document (MariaDB's JSON is text, jsonb arrives parsed)
+    return _text(value)
+
+
+def canonical(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.is_array:
+        return [_scalar(column.base_type, v) for v in value]
+    return _scalar(column.base_type, value)

@@ -1,0 +1,116 @@
+"""Compare a source table with its ODS table in bounded memory.
+
+Pass 1 streams both sides once and keeps, per key bucket (hash of the key modulo
+`buckets`), a row count and the sum of per-row content hashes: memory is O(buckets), not
+O(rows). Buckets that agree are equal with overwhelming probability. Pass 2 streams both
+sides again and keeps only the rows of disagreeing buckets, key -> row hash, to name the
+missing, extra and different keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cdc_ods.ods.schema import TableSchema
+from cdc_ods.reconcile.canonical import canonical
+
+Row = tuple[tuple[Any, ...], tuple[Any, ...]]  # (key values, all column values) as read
+RowSource = Callable[[], Iterable[tuple[Any, ...]]]  # yields rows: key columns first, then the rest
+
+
+def _hash(data: Any, size: int) -> int:
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(data), digest_size=size).digest(), "big")
+
+
+@dataclass
+class TableReport:
+    table: str
+    ods_table: str
+    source_rows: int = 0
+    ods_rows: int = 0
+    missing: list[Any] = field(default_factory=list)  # in the source, not in the ODS
+    extra: list[Any] = field(default_factory=list)  # in the ODS, not in the source
+    different: list[Any] = field(default_factory=list)
+    missing_count: int = 0
+    extra_count: int = 0
+    different_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing_count or self.extra_count or self.different_count)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "ods_table": self.ods_table,
+            "ok": self.ok,
+            "source_rows": self.source_rows,
+            "ods_rows": self.ods_rows,
+            "missing": self.missing_count,
+            "extra": self.extra_count,
+            "different": self.different_count,
+            "missing_keys": self.missing,
+            "extra_keys": self.extra,
+            "different_keys": self.different,
+        }
+
+
+class _Side:
+    def __init__(self, schema: TableSchema, rows: RowSource, buckets: int) -> None:
+        self.columns = [schema.column(name) for name in schema.primary_key] + [
+            c for c in schema.columns if c.name not in schema.primary_key
+        ]
+        self.key_width = len(schema.primary_key)
+        self.rows = rows
+        self.buckets = buckets
+
+    def hashed(self) -> Iterator[tuple[int, tuple[Any, ...], int]]:
+        """(bucket, canonical key, row hash) per row."""
+        for raw in self.rows():
+            values = [canonical(c, v) for c, v in zip(self.columns, raw, strict=True)]  # type: ignore[arg-type]
+            key = tuple(values[: self.key_width])
+            yield _hash(key, 4) % self.buckets, key, _hash(values, 8)
+
+    def digests(self) -> tuple[int, list[tuple[int, int]]]:
+        per_bucket = [(0, 0)] * self.buckets
+        total = 0
+        for bucket, _key, row_hash in self.hashed():
+            count, acc = per_bucket[bucket]
+            per_bucket[bucket] = (count + 1, (acc + row_hash) % 2**64)
+            total += 1
+        return total, per_bucket
+
+    def detail(self, buckets: set[int]) -> dict[tuple[Any, ...], int]:
+        return {key: h for bucket, key, h in self.hashed() if bucket in buckets}
+
+
+def compare(
+    schema: TableSchema, source: RowSource, ods: RowSource, buckets: int = 1024, limit: int = 20
+) -> TableReport:
+    report = TableReport(f"{schema.source}.{schema.database}.{schema.table}", schema.ods_name)
+    src, dst = _Side(schema, source, buckets), _Side(schema, ods, buckets)
+    report.source_rows, src_digests = src.digests()
+    report.ods_rows, dst_digests = dst.digests()
+    differing = {b for b in range(buckets) if src_digests[b] != dst_digests[b]}
+    if not differing:
+        return report
+    left, right = src.detail(differing), dst.detail(differing)
+    for key in sorted(left.keys() - right.keys(), key=repr):
+        report.missing_count += 1
+        if len(report.missing) < limit:
+            report.missing.append(list(key))
+    for key in sorted(right.keys() - left.keys(), key=repr):
+        report.extra_count += 1
+        if len(report.extra) < limit:
+            report.extra.append(list(key))
+    for key in sorted(left.keys() & right.keys(), key=repr):
+        if left[key] != right[key]:
+            report.different_count += 1
+            if len(report.different) < limit:
+                report.different.append(list(key))
+    return report

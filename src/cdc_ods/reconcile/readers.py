@@ -1,0 +1,75 @@
+"""Stream a table's rows from the source database and from the ODS, key columns first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import phoenixdb
+import pymysql.cursors
+
+from cdc_ods import contract
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.ods.phoenix import connect
+from cdc_ods.ods.schema import TableSchema
+from cdc_ods.sources import mysql_connect, postgres_connect
+
+FETCH = 5000
+
+
+def ordered_columns(schema: TableSchema) -> list[str]:
+    return [*schema.primary_key, *(c.name for c in schema.columns if c.name not in schema.primary_key)]
+
+
+def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
+    if source.kind in ("mariadb", "mysql"):
+        names = ", ".join(f"`{n}`" for n in ordered_columns(schema))
+        conn = mysql_connect(config, source.database)
+        try:
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:  # streams, no full fetch
+                cur.execute(f"SELECT {names} FROM `{schema.table}`")
+                while batch := cur.fetchmany(FETCH):
+                    yield from batch
+        finally:
+            conn.close()
+    else:
+        names = ", ".join(f'"{n}"' for n in ordered_columns(schema))
+        conn = postgres_connect(config, source.database, autocommit=False)
+        with conn, conn.cursor(name="cdc_reconcile") as cur:  # a server-side cursor streams
+            cur.itersize = FETCH
+            cur.execute(f'SELECT {names} FROM "{source.schema_ or "public"}"."{schema.table}"')
+            yield from cur
+
+
+def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[str]:
+    schema, _, table = ods_table.partition(".")
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT COLUMN_NAME FROM SYSTEM.CATALOG"
+        " WHERE TABLE_SCHEM = ? AND TABLE_NAME = ? AND COLUMN_NAME IS NOT NULL",
+        (schema, table),
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
+def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
+    """Live ODS rows (soft-deleted ones excluded); a column the ODS lacks reads as NULL."""
+    conn = connect(url)
+    try:
+        present = ods_columns(conn, schema.ods_name)
+        if not present:
+            return
+        wanted = ordered_columns(schema)
+        selected = [n for n in wanted if n.upper() in present]
+        names = ", ".join(f'"{n.upper()}"' for n in selected)
+        cur = conn.cursor()
+        cur.itersize = FETCH
+        cur.execute(
+            f"SELECT {names} FROM {schema.ods_name}"
+            f" WHERE {contract.CDC_DELETED} IS NULL OR {contract.CDC_DELETED} = FALSE"
+        )
+        positions = [selected.index(n) if n in selected else None for n in wanted]
+        for row in cur:
+            yield tuple(None if p is None else row[p] for p in positions)
+    finally:
+        conn.close()

@@ -1,0 +1,40 @@
+"""Canonical values and the bucketed comparison, on plain data."""
+
+import datetime as dt
+from decimal import Decimal
+
+from cdc_ods.ods.schema import Column, TableSchema
+from cdc_ods.reconcile.canonical import canonical
+from cdc_ods.reconcile.compare import compare
+
+SCHEMA = TableSchema(
+    "mysql",
+    "maf",
+    "t",
+    (Column("id", "INTEGER"), Column("v", "VARCHAR"), Column("d", "DECIMAL(5,2)")),
+    ("id",),
+)
+
+
+def test_equal_data_in_different_representations_is_equal() -> None:
+    ts = Column("ts", "TIMESTAMP")
+    aware = dt.datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert canonical(ts, aware) == canonical(ts, dt.datetime(2024, 1, 1, 10, 0, 0, 123000))
+    assert canonical(Column("d", "DECIMAL(5,2)"), Decimal("8.30")) == canonical(
+        Column("d", "DECIMAL(5,2)"), "8.3"
+    )
+    assert canonical(Column("b", "BOOLEAN"), 1) is True
+    text = Column("j", "VARCHAR")
+    assert canonical(text, '{"b": 1, "a": 2}') == canonical(text, {"a": 2, "b": 1})
+    assert canonical(text, " Amélie ") == canonical(text, "Ame\u0301lie")
+    assert canonical(Column("tags", "VARCHAR ARRAY"), ["a", " b"]) == ["a", "b"]
+
+
+def test_compare_names_missing_extra_and_different_keys() -> None:
+    source = [(1, "a", Decimal("1.00")), (2, "b", Decimal("2.00")), (3, "c", Decimal("3.00"))]
+    ods = [(1, "a", Decimal("1.0")), (2, "B", Decimal("2.00")), (4, "d", Decimal("4.00"))]
+    report = compare(SCHEMA, lambda: source, lambda: ods, buckets=4)
+    assert (report.source_rows, report.ods_rows) == (3, 3)
+    assert report.missing == [[3]] and report.extra == [[4]] and report.different == [[2]]
+    assert not report.ok
+    assert compare(SCHEMA, lambda: source, lambda: list(reversed(source)), buckets=4).ok
