@@ -158,7 +158,7 @@ def status(
     for what, trace in failed:
         console.print(f"[red]{what} FAILED:[/]", highlight=False)
         for line in _trace_summary(trace):
-            console.print(f"  {line}", highlight=False, markup=False)
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 @connectors_app.command()

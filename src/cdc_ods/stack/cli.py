@@ -59,6 +59,15 @@ def up(
 
 
 @stack_app.command()
+def stop(
+    ctx: typer.Context,
+    services: Annotated[list[str], typer.Argument(help="Services to stop (what requires them stops too).")],
+) -> None:
+    """Stop some services cleanly; `cdc stack up` starts them again."""
+    _manager(ctx).stop(services)
+
+
+@stack_app.command()
 def down(
     ctx: typer.Context,
     clean: Annotated[

@@ -95,6 +95,8 @@ class StackManager:
             if self.supervisor.state(service.name) == "RUNNING":
                 try:
                     service.check(self.ctx)
+                    service.prepare(self.ctx)
+                    service.reload(self.ctx)
                     self.report(f"{service.name}: already running")
                     continue
                 except TransientError:
@@ -158,6 +160,19 @@ class StackManager:
                     f"see `cdc stack logs {service.name}`"
                 )
             time.sleep(0.5)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    def stop(self, names: list[str]) -> None:
+        """Stop some services (and what needs them), leaving the rest running."""
+        doomed = {by_name(n).name for n in names}
+        for service in SERVICES:  # anything that requires a stopped service stops too
+            if set(service.requires) & doomed:
+                doomed.add(service.name)
+        for service in reversed(SERVICES):
+            if service.name in doomed and self.supervisor.state(service.name) != "STOPPED":
+                self.report(f"{service.name}: stopping")
+                self.supervisor.stop_process(service.name)
 
     # --- down ----------------------------------------------------------------------------
 

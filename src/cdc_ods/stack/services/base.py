@@ -47,6 +47,10 @@ class Service(ABC):
         """In-service setup after the process is up (idempotent)."""
         return None
 
+    def reload(self, ctx: StackContext) -> None:
+        """Pick up re-rendered configuration without a restart, where the service can."""
+        return None
+
     @abstractmethod
     def check(self, ctx: StackContext) -> None:
         """One protocol round trip; raises TransientError when not healthy."""

@@ -58,6 +58,13 @@ class Prometheus(Service):
             log=ctx.log(self.name),
         )
 
+    def reload(self, ctx: StackContext) -> None:
+        """Re-read prometheus.yml, the rules and the targets (rules may have changed)."""
+        try:
+            httpx.post(f"{self.endpoint(ctx)}/-/reload", timeout=10).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"prometheus: reload failed: {exc}") from None
+
     def check(self, ctx: StackContext) -> None:
         try:
             response = httpx.get(f"{self.endpoint(ctx)}/-/ready", timeout=3)
