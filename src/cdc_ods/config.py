@@ -115,6 +115,8 @@ class Config(_Model):
     ods: OdsConfig = OdsConfig()
     # Where the file was read from; relative paths in it resolve against this directory.
     root: Path = Field(Path("."), exclude=True)
+    # the file it was read from (passed on to the stages the stack supervises)
+    file: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Config:
@@ -167,14 +169,14 @@ def _describe(error: dict) -> str:
     return f"{key}: {error['msg']}{shown}"
 
 
-def parse_config(data: object, root: Path, origin: str) -> Config:
+def parse_config(data: object, root: Path, origin: str, file: Path | None = None) -> Config:
     """Validate already-parsed YAML; errors name the file and every bad key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     try:
-        return Config.model_validate({**data, "root": root})
+        return Config.model_validate({**data, "root": root, "file": file})
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{origin}: {problems}") from None
@@ -204,4 +206,4 @@ def load_config(path: Path | None = None) -> Config:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    return parse_config(_source_overrides(data), file.parent, str(file))
+    return parse_config(_source_overrides(data), file.parent, str(file), file)

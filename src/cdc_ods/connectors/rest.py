@@ -100,6 +100,11 @@ class ConnectClient:
         result = self._request("GET", "/connectors", params={"expand": "status"}).json()
         return {name: entry["status"] for name, entry in sorted(result.items())}
 
+    def offsets(self, name: str) -> dict[str, Any]:
+        """The connector's committed source offsets (`{"offsets": [{"partition", "offset"}]}`)."""
+        response = self._request("GET", f"/connectors/{name}/offsets")
+        return {} if response.status_code == 404 else response.json()
+
     def delete(self, name: str) -> bool:
         return self._request("DELETE", f"/connectors/{name}").status_code != 404
 

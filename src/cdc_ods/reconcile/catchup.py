@@ -1,0 +1,127 @@
+"""Wait until the pipeline has caught up with the sources' current log positions.
+
+Reconciling while writes are in flight compares a moving source with an ODS a few seconds
+behind. So, stage by stage in pipeline order:
+1. take each source's current log position (binlog file/position, WAL LSN) and wait until
+   its Debezium connector's committed offset (Connect's REST API) has reached it;
+2. then, for each consumer stage (cleansing, loader), take the end offsets of its input
+   topics and wait until the stage's consumer group has committed them.
+Changes committed at the source before step 1 are then in the ODS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError
+from cdc_ods.kafka import client_config
+from cdc_ods.sources import mysql_connect, postgres_connect
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A consumer stage: its group and its input topics."""
+
+    name: str
+    group: str
+    topics: list[str]
+
+
+def _binlog_number(file: str) -> int:
+    return int(file.rsplit(".", 1)[-1])
+
+
+def _pg_lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
+    """The source's current log position, comparable with `connector_position`."""
+    if source.kind in ("mariadb", "mysql"):
+        conn = mysql_connect(config)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW MASTER STATUS")
+                file, pos = cur.fetchone()[:2]
+        finally:
+            conn.close()
+        return _binlog_number(file), int(pos)
+    with postgres_connect(config, source.database) as conn:
+        (lsn,) = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    return _pg_lsn(lsn), 0
+
+
+def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
+    """Where the source's Debezium connector has committed its reading, or None if nowhere yet."""
+    body: dict[str, Any] = connect.offsets(source.name)
+    for entry in body.get("offsets", []):
+        offset = entry.get("offset") or {}
+        if "file" in offset:
+            return _binlog_number(offset["file"]), int(offset.get("pos", 0))
+        lsns = [int(offset[k]) for k in ("lsn", "lsn_commit", "lsn_proc") if offset.get(k) is not None]
+        if lsns:
+            return max(lsns), 0
+    return None
+
+
+def _progress(bootstrap: str, stage: Stage) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(end offsets, committed offsets) of the stage's input partitions."""
+    consumer = Consumer(client_config(bootstrap, **{"group.id": stage.group, "enable.auto.commit": False}))
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in stage.topics
+            if topic in metadata.topics
+            for p in metadata.topics[topic].partitions
+        ]
+        ends, committed = {}, {}
+        for tp in consumer.committed(partitions, timeout=10) if partitions else []:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            key = TopicPartition(tp.topic, tp.partition)
+            ends[key], committed[key] = high, tp.offset if tp.offset >= 0 else low
+        return ends, committed
+    except KafkaException as exc:
+        raise CdcError(f"reading the progress of {stage.name} (group {stage.group}): {exc}") from None
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(
+    config: Config, stages: list[Stage], timeout_s: float = 300, report: Report = lambda _m: None
+) -> None:
+    endpoints = Endpoints.from_config(config)
+    deadline = time.monotonic() + timeout_s
+    sources = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    with ConnectClient(endpoints.connect_url) as connect:
+        for source in sources:
+            target = source_position(config, source)
+            report(f"waiting for connector {source.name} to reach {target}")
+            while (reached := connector_position(connect, source)) is None or reached < target:
+                if time.monotonic() > deadline:
+                    raise CdcError(
+                        f"connector {source.name} has not reached the source position {target} ({reached})"
+                    )
+                time.sleep(1)
+    for stage in stages:
+        report(f"waiting for {stage.name} to consume its input")
+        targets, _ = _progress(endpoints.kafka_bootstrap, stage)  # what it must reach, from now
+        while True:
+            _, committed = _progress(endpoints.kafka_bootstrap, stage)
+            behind = sum(max(0, end - committed.get(tp, 0)) for tp, end in targets.items())
+            if behind == 0:
+                break
+            if time.monotonic() > deadline:
+                raise CdcError(f"{stage.name} (group {stage.group}) is still {behind} records behind")
+            time.sleep(1)
