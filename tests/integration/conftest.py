@@ -38,7 +38,7 @@ def stack() -> Iterator[StackContext]:
     ctx = StackContext(config)
     manager = StackManager(ctx, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
     was_running = manager.supervisor.is_running()
-    manager.up()
+    manager.up(pipeline=True)
     yield ctx
     if not was_running and not os.environ.get("CDC_KEEP_STACK"):
         manager.down()

@@ -47,11 +47,14 @@ def up(
     services: Annotated[
         list[str] | None, typer.Argument(help="Only these services (and what they need).")
     ] = None,
+    pipeline: Annotated[
+        bool, typer.Option("--pipeline", help="Also start the pipeline stages (cleansing, loader).")
+    ] = False,
 ) -> None:
     """Start the stack (idempotent: what already runs is left alone) and wait until healthy."""
     manager = _manager(ctx)
     t0 = time.monotonic()
-    started = manager.up(services or None)
+    started = manager.up(services or None, pipeline=pipeline)
     if started:
         console.print(f"[green]stack up[/] in {time.monotonic() - t0:.1f}s (started: {', '.join(started)})")
     else:

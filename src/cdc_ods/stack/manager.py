@@ -83,9 +83,11 @@ class StackManager:
 
     # --- up ------------------------------------------------------------------------------
 
-    def up(self, only: list[str] | None = None) -> list[str]:
-        """Start services (with their requirements) in order; returns the ones started now."""
-        wanted = self._with_requirements(only) if only else list(SERVICES)
+    def up(self, only: list[str] | None = None, pipeline: bool = False) -> list[str]:
+        """Start services (with their requirements) in order; returns the ones started now.
+
+        Without names: the infrastructure, plus the pipeline stages when `pipeline`."""
+        wanted = self._with_requirements(only) if only else [s for s in SERVICES if pipeline or not s.stage]
         self.ctx.ensure_dirs()
         self.install(wanted)
         programs = [s.program(self.ctx) for s in SERVICES]

@@ -28,6 +28,8 @@ class Service(ABC):
     port_names: ClassVar[tuple[str, ...]] = ()
     # the `stack.ports` entry Prometheus scrapes (a JMX exporter or the service itself)
     metrics_port_name: ClassVar[str | None] = None
+    # a pipeline stage (started by `up --pipeline` or by name), not infrastructure
+    stage: ClassVar[bool] = False
     # seconds supervisord waits after SIGTERM before SIGKILL
     stop_wait_s: ClassVar[int] = 30
 

@@ -1,0 +1,59 @@
+"""The pipeline's own long-running stages, supervised like the stack's services.
+
+They are not started by a plain `cdc stack up` (which brings up the infrastructure) but
+by `cdc stack up --pipeline` or by name; supervisord then restarts them if they die, and
+`cdc stack status` shows them. Each runs the `cdc` command itself with the same
+configuration file, and is healthy when its Prometheus endpoint answers.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar
+
+import httpx
+
+from cdc_ods.errors import ServiceError, TransientError
+from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.services.base import Service
+from cdc_ods.stack.supervisor import Program
+
+
+class PipelineStage(Service):
+    stage = True
+    arguments: ClassVar[tuple[str, ...]]
+
+    def metrics_port(self, ctx: StackContext) -> int:
+        raise NotImplementedError
+
+    def ports(self, ctx: StackContext) -> list[int]:
+        return [self.metrics_port(ctx)]
+
+    def endpoint(self, ctx: StackContext) -> str:
+        return f"http://{ctx.host}:{self.metrics_port(ctx)}/metrics"
+
+    def program(self, ctx: StackContext) -> Program:
+        if ctx.config.file is None:
+            raise ServiceError(f"{self.name}: the configuration was not read from a file")
+        return Program(
+            name=self.name,
+            command=[sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments],
+            directory=ctx.repo,
+            log=ctx.log(self.name),
+            environment={"PYTHONUNBUFFERED": "1"},
+        )
+
+    def check(self, ctx: StackContext) -> None:
+        try:
+            httpx.get(self.endpoint(ctx), timeout=3).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{self.name}: metrics endpoint not answering: {exc}") from None
+
+
+class LoaderStage(PipelineStage):
+    name = "loader"
+    requires = ("kafka", "phoenix-query-server")
+    arguments = ("ods", "run")
+
+    def metrics_port(self, ctx: StackContext) -> int:
+        return ctx.config.ods.metrics_port
