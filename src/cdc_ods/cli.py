@@ -72,12 +72,14 @@ def _register() -> None:
     from cdc_ods.connectors.cli import connectors_app
     from cdc_ods.ods.cli import ods_app
     from cdc_ods.ods.sql_cli import sql
+    from cdc_ods.producers.cli import produce
     from cdc_ods.reconcile.cli import reconcile
     from cdc_ods.stack.cli import stack_app
 
     app.add_typer(stack_app, name="stack")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(ods_app, name="ods")
+    app.command(name="produce")(produce)
     app.command(name="sql")(sql)
     app.command(name="reconcile")(reconcile)
 

@@ -45,7 +45,7 @@ def produce(
     """
     from cdc_ods.producers.ledger import write_ledgers
     from cdc_ods.producers.report import progress_bars, summary
-    from cdc_ods.producers.runner import Limit, Pacer, opened, stop_on_sigint
+    from cdc_ods.producers.runner import Limit, Pacer, opened, stop_on_signals
     from cdc_ods.producers.runner import produce as run_producers
     from cdc_ods.producers.targets import targets
 
@@ -60,7 +60,7 @@ def produce(
 
     with (
         opened(chosen),
-        stop_on_sigint(stop, notify),
+        stop_on_signals(stop, notify),
         progress_bars(console, [t.name for t in chosen], limit.expected(rate)) as advance,
     ):
         outcomes = run_producers(
@@ -74,4 +74,4 @@ def produce(
         if outcome.error is not None:
             raise outcome.error
     if stop.is_set():
-        console.print("[yellow]stopped by Ctrl-C[/]: the summary counts every committed change")
+        console.print("[yellow]stopped early[/]: the summary counts every committed change")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from urllib.parse import quote_plus
 
@@ -49,8 +49,8 @@ class MongoOps(OpGenerator):
 
     mix = Mix({(COLLECTION, "insert"): 35, (COLLECTION, "update"): 50, (COLLECTION, "delete"): 15})
 
-    def __init__(self, seed: int | str, next_ids: dict[str, int], working_set: int = 1000) -> None:
-        super().__init__(seed, next_ids, working_set)
+    def __init__(self, seed: int | str, next_ids: Mapping[str, int], working_set: int = 1000) -> None:
+        super().__init__(seed, next_ids)
         self.persons = WorkingSet(working_set)
 
     def now(self) -> datetime:
@@ -162,33 +162,40 @@ def mongo_uri() -> tuple[str, str]:
 class MongoTarget:
     name = "mongodb"
 
-    def __init__(self, uri: str, address: str, database: str) -> None:
+    def __init__(self, uri: str, address: str, database: str, timeout_ms: int = 5000) -> None:
         self.uri = uri
+        self.timeout_ms = timeout_ms
         self.address = address
         self.database = database
         self._client: MongoClient | None = None
 
     @property
-    def collection(self) -> Collection:
+    def client(self) -> MongoClient:
         if self._client is None:
             raise CdcError("mongodb: producer used before open()")
-        return self._client[self.database][COLLECTION]
+        return self._client
+
+    @property
+    def collection(self) -> Collection:
+        return self.client[self.database][COLLECTION]
 
     def open(self) -> None:
-        self._client = MongoClient(self.uri, serverSelectionTimeoutMS=5000, tz_aware=False)
+        self._client = MongoClient(self.uri, serverSelectionTimeoutMS=self.timeout_ms, tz_aware=False)
         try:
             self._client.admin.command("ping")
         except PyMongoError as exc:
             self.close()
-            reason = str(exc).split(",")[0]
+            # pymongo appends timeouts and the whole topology; keep the first cause
+            reason = str(exc).split(" (configured timeouts")[0].split(", Timeout:")[0]
+            reason = reason.removeprefix(f"{self.address}: ")
             raise ServiceError(f"mongodb: cannot connect to {self.address}: {reason}") from None
         db = self._client[self.database]
-        images = {"changeStreamPreAndPostImages": {"enabled": True}}
+        images = {"enabled": True}
         try:
             try:
-                db.create_collection(COLLECTION, **images)
+                db.create_collection(COLLECTION, changeStreamPreAndPostImages=images)
             except CollectionInvalid:  # exists already
-                db.command("collMod", COLLECTION, **images)
+                db.command("collMod", COLLECTION, changeStreamPreAndPostImages=images)
         except PyMongoError as exc:
             raise CdcError(f"mongodb at {self.address}: creating {COLLECTION} failed: {exc}") from None
 
@@ -202,7 +209,7 @@ class MongoTarget:
     def write(self, ops: Sequence[Op]) -> None:
         requests = [request(op) for op in ops]
         try:
-            with self._client.start_session() as session:
+            with self.client.start_session() as session:
                 session.with_transaction(
                     lambda s: self.collection.bulk_write(requests, ordered=True, session=s)
                 )

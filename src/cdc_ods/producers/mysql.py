@@ -8,8 +8,9 @@ is what lets a single connection reach thousands of changes per second.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,8 +47,8 @@ class MySQLOps(OpGenerator):
         }
     )
 
-    def __init__(self, seed: int | str, next_ids: dict[str, int], working_set: int = 1000) -> None:
-        super().__init__(seed, next_ids, working_set)
+    def __init__(self, seed: int | str, next_ids: Mapping[str, int], working_set: int = 1000) -> None:
+        super().__init__(seed, next_ids)
         self.movies = WorkingSet(working_set)
         self.events = WorkingSet(EVENT_WORKING_SET)
         self.sessions: list[Row] = []
@@ -141,17 +142,25 @@ def _param(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def query(kind: Kind, table: str, columns: tuple[str, ...]) -> str:
+    """SQL text of one kind of statement, built once (table and column names are the
+    producer's own)."""
+    quoted = [f"`{c}`" for c in columns]
+    if kind == "insert":
+        marks = ", ".join(["%s"] * len(columns))
+        return f"INSERT INTO `{table}` ({', '.join(quoted)}) VALUES ({marks})"
+    if kind == "update":
+        sets = ", ".join(f"{c} = %s" for c in quoted)
+        return f"UPDATE `{table}` SET {sets} WHERE id = %s"
+    return f"DELETE FROM `{table}` WHERE id = %s"
+
+
 def statement(op: Op) -> tuple[str, list[Any]]:
-    """SQL and parameters of one operation (table and column names are the producer's own)."""
-    if op.kind == "insert":
-        columns = ", ".join(f"`{c}`" for c in op.values)
-        marks = ", ".join(["%s"] * len(op.values))
-        params = [_param(v) for v in op.values.values()]
-        return f"INSERT INTO `{op.table}` ({columns}) VALUES ({marks})", params
-    if op.kind == "update":
-        sets = ", ".join(f"`{c}` = %s" for c in op.values)
-        return f"UPDATE `{op.table}` SET {sets} WHERE id = %s", [*map(_param, op.values.values()), op.key]
-    return f"DELETE FROM `{op.table}` WHERE id = %s", [op.key]
+    params = [_param(v) for v in op.values.values()]
+    if op.kind != "insert":
+        params.append(op.key)  # WHERE id = %s
+    return query(op.kind, op.table, tuple(op.values)), params
 
 
 class MySQLTarget:

@@ -137,14 +137,16 @@ class OpGenerator(ABC):
     Subclasses implement `make`, which returns the operations for one choice of the mix
     (usually one; deleting a parent row also deletes its children first) and updates the
     generator's model. They are emitted one at a time, so a count is exact.
+
+    The model starts empty: updates and deletes hit rows this run inserted (rows of earlier
+    runs are left alone), so the sequence depends on the seed and the first free ids only.
     """
 
     mix: Mix
 
-    def __init__(self, seed: int | str, next_ids: Mapping[str, int], working_set: int = 1000) -> None:
+    def __init__(self, seed: int | str, next_ids: Mapping[str, int]) -> None:
         self.rng = random.Random(seed)
         self.clock = VirtualClock(self.rng)
-        self.working_set = working_set
         self._next_id = {table: next_ids.get(table, 1) for table in self.mix.tables}
         self._pending: deque[Op] = deque()
 

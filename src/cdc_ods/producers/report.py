@@ -46,14 +46,14 @@ def progress_bars(
 
 
 def summary(outcomes: Mapping[str, Outcome]) -> Table:
-    """Committed changes per source, table and operation, with each source's achieved rate."""
-    table = Table(title="committed changes", title_justify="left")
+    """Committed changes per source, table and operation; each source's achieved rate below."""
+    table = Table(title="committed changes", title_justify="left", caption_justify="left")
     table.add_column("source")
     table.add_column("table")
     for kind in KINDS:
         table.add_column(kind, justify="right")
     table.add_column("total", justify="right")
-    table.add_column("rate", justify="right")
+    rates = []
     for name, outcome in outcomes.items():
         for i, (table_name, counts) in enumerate(outcome.ledger.counts().items()):
             table.add_row(
@@ -61,11 +61,13 @@ def summary(outcomes: Mapping[str, Outcome]) -> Table:
                 table_name,
                 *(f"{counts[kind]:,}" for kind in KINDS),
                 f"{sum(counts.values()):,}",
-                "",
             )
+        table.add_row("", "[bold]all[/]", "", "", "", f"[bold]{outcome.ledger.total:,}[/]", end_section=True)
         result = outcome.result
-        rate = f"{result.rate:,.0f}/s in {result.elapsed_s:.1f}s" if result else "failed"
-        table.add_row(
-            "", "[bold]all[/]", "", "", "", f"[bold]{outcome.ledger.total:,}[/]", rate, end_section=True
+        rates.append(
+            f"{name}: {result.rate:,.0f} changes/s over {result.elapsed_s:.1f} s"
+            if result
+            else f"{name}: failed"
         )
+    table.caption = "\n".join(rates)
     return table
