@@ -96,6 +96,14 @@ class SourceConfig(_Model):
         return tables
 
 
+class CleansingConfig(_Model):
+    """The embedded KSQL runner (cdc ksql run): raw topics -> cleansed topics."""
+
+    group_id: str = "cdc-ksql-embedded"
+    batch_size: int = Field(2000, ge=1, le=100_000)
+    metrics_port: int = Field(9411, ge=1, le=65535)
+
+
 class OdsConfig(_Model):
     """The loader: cleansed topics -> Phoenix tables."""
 
@@ -112,6 +120,7 @@ class OdsConfig(_Model):
 class Config(_Model):
     stack: StackConfig = StackConfig()
     sources: list[SourceConfig] = []
+    cleansing: CleansingConfig = CleansingConfig()
     ods: OdsConfig = OdsConfig()
     # Where the file was read from; relative paths in it resolve against this directory.
     root: Path = Field(Path("."), exclude=True)

@@ -22,6 +22,7 @@ SECRET_VARS: dict[str, str] = {
     "CDC_MYSQL_DEBEZIUM_PASSWORD": "MariaDB/MySQL least-privilege user debezium",
     "CDC_POSTGRES_ADMIN_PASSWORD": "PostgreSQL superuser cdc_admin",
     "CDC_POSTGRES_DEBEZIUM_PASSWORD": "PostgreSQL replication user debezium",
+    "CDC_PII_HASH_KEY": "key of the keyed hash that masks personal data in the cleansing stage",
 }
 
 ADMIN_USER = "cdc_admin"
@@ -34,6 +35,7 @@ class Credentials:
     mysql_debezium: SecretStr
     postgres_admin: SecretStr
     postgres_debezium: SecretStr
+    pii_hash_key: SecretStr
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -72,4 +74,5 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         mysql_debezium=get("CDC_MYSQL_DEBEZIUM_PASSWORD"),
         postgres_admin=get("CDC_POSTGRES_ADMIN_PASSWORD"),
         postgres_debezium=get("CDC_POSTGRES_DEBEZIUM_PASSWORD"),
+        pii_hash_key=get("CDC_PII_HASH_KEY"),
     )

@@ -64,6 +64,7 @@ def test_values_convert_to_what_phoenix_stores() -> None:
     assert Column("d", "DATE").convert("2001-04-25") == dt.date(2001, 4, 25)
     assert Column("j", "VARCHAR").convert({"a": [1, 2]}) == '{"a":[1,2]}'
     assert Column("tags", "VARCHAR ARRAY").convert(["a", None]) == ["a", None]
+    assert Column("tags", "VARCHAR ARRAY").convert([]) is None
     assert Column("b", "BOOLEAN").convert("true") is True
     assert Column("x", "INTEGER").convert(None) is None
     with pytest.raises(ArithmeticError):

@@ -122,6 +122,8 @@ class Loader:
                     # a Phoenix outage is waited out inside one poll interval where possible
                     "max.poll.interval.ms": 600_000,
                     "fetch.min.bytes": 1,
+                    # notice cleansed topics created after the loader started
+                    "topic.metadata.refresh.interval.ms": 5000,
                 },
             )
         )

@@ -88,8 +88,8 @@ class Column:
     def convert(self, value: Any) -> Any:
         if value is None:
             return None
-        if self.is_array:
-            return [None if v is None else self._converter(v) for v in value]
+        if self.is_array:  # Phoenix stores an empty array as NULL (and its client cannot send one)
+            return [None if v is None else self._converter(v) for v in value] or None
         return self._converter(value)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,8 +26,17 @@ from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
 
 # Phoenix refuses the data, not the connection: SQLSTATE classes 22 (data), 23 (integrity),
-# 42 (syntax/unknown column).
+# 42 (syntax/unknown column), or a Java exception the same data would raise again.
 _ROW_ERRORS = (phoenixdb.errors.DataError, phoenixdb.errors.IntegrityError, phoenixdb.errors.ProgrammingError)
+_DATA_EXCEPTIONS = re.compile(
+    r"NullPointerException|IllegalArgumentException|ClassCastException|NumberFormatException"
+    r"|IndexOutOfBoundsException|IllegalDataException"
+)
+
+
+def _rejects_the_data(exc: phoenixdb.errors.Error) -> bool:
+    """True when retrying the same rows cannot help (unlike Query Server or HBase outages)."""
+    return isinstance(exc, _ROW_ERRORS) or bool(_DATA_EXCEPTIONS.search(error_message(exc)))
 
 
 class RowRejected(CdcError):
@@ -80,9 +90,12 @@ class PhoenixWriter:
                 cursor.execute(statement, rows[0])
             else:
                 cursor.executemany(statement, rows)
-        except _ROW_ERRORS as exc:
-            raise RowRejected(error_message(exc)) from None
-        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+        except phoenixdb.errors.Error as exc:
+            if _rejects_the_data(exc):
+                raise RowRejected(error_message(exc)) from None
+            self.reset()
+            raise TransientError(f"Phoenix at {self.url}: {error_message(exc)}") from None
+        except (requests.RequestException, OSError) as exc:
             self.reset()
             raise TransientError(f"Phoenix at {self.url}: {error_message(exc)}") from None
         finally:
@@ -123,10 +136,13 @@ class PhoenixWriter:
     def commit(self) -> None:
         try:
             self._connection().commit()
-        except _ROW_ERRORS as exc:
-            self.rollback()
-            raise RowRejected(error_message(exc)) from None
-        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+        except phoenixdb.errors.Error as exc:
+            if _rejects_the_data(exc):
+                self.rollback()
+                raise RowRejected(error_message(exc)) from None
+            self.reset()
+            raise TransientError(f"Phoenix at {self.url}: commit failed: {error_message(exc)}") from None
+        except (requests.RequestException, OSError) as exc:
             self.reset()
             raise TransientError(f"Phoenix at {self.url}: commit failed: {error_message(exc)}") from None
 

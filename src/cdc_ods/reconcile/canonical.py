@@ -7,7 +7,7 @@ normalizes, so equal data compares equal and anything else is a real difference:
   TINYINT(1) 0/1) as booleans;
 - JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys;
 - strings: Unicode NFC, surrounding whitespace trimmed (the cleansing rule);
-- arrays element by element.
+- arrays element by element, an empty one as NULL (Phoenix stores no empty array).
 """
 
 from __future__ import annotations
@@ -80,6 +80,6 @@ def _scalar(base_type: str, value: Any) -> Any:
 def canonical(column: Column, value: Any) -> Any:
     if value is None:
         return None
-    if column.is_array:
-        return [_scalar(column.base_type, v) for v in value]
+    if column.is_array:  # Phoenix has no empty array: it stores NULL
+        return [_scalar(column.base_type, v) for v in value] or None
     return _scalar(column.base_type, value)

@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
@@ -35,6 +36,15 @@ class Stage:
     name: str
     group: str
     topics: list[str]
+
+
+def pipeline_stages(config: Config) -> list[Stage]:
+    """The consumer stages in pipeline order, with their input topics."""
+    tables = [(s.name, s.database, t) for s in config.sources if s.enabled for t in s.tables]
+    return [
+        Stage("cleansing", config.cleansing.group_id, [contract.raw_topic(*t) for t in tables]),
+        Stage("loader", config.ods.group_id, [contract.cleansed_topic(*t) for t in tables]),
+    ]
 
 
 def _binlog_number(file: str) -> int:

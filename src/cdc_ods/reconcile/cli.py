@@ -20,11 +20,19 @@ def reconcile(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
     limit: Annotated[int, typer.Option(help="How many keys to list per kind of difference.")] = 20,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="First wait until the pipeline has caught up with the sources."
+        ),
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline to catch up.")] = 300,
 ) -> None:
     """Compare source tables with the ODS: row counts and per-row content hashes."""
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import ConfigError
     from cdc_ods.ods.source_schema import read_table_schema
+    from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
     from cdc_ods.reconcile.compare import compare
     from cdc_ods.reconcile.readers import ods_rows, source_rows
 
@@ -44,6 +52,9 @@ def reconcile(
         chosen = [(s, name) for s in relational for name in s.tables]
     if not chosen:
         raise ConfigError(f"no enabled relational source table matches {table}")
+    if wait:
+        with err.status("waiting for the pipeline to catch up with the sources") as status:
+            wait_caught_up(config, pipeline_stages(config), timeout, report=lambda m: status.update(m))
     reports = []
     for source, name in chosen:
         schema = read_table_schema(config, source, name)

@@ -9,6 +9,7 @@ configuration file, and is healthy when its Prometheus endpoint answers.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import ClassVar
 
 import httpx
@@ -48,6 +49,20 @@ class PipelineStage(Service):
             httpx.get(self.endpoint(ctx), timeout=3).raise_for_status()
         except httpx.HTTPError as exc:
             raise TransientError(f"{self.name}: metrics endpoint not answering: {exc}") from None
+
+
+class CleansingStage(PipelineStage):
+    name = "cleansing"
+    requires = ("kafka",)
+    arguments = ("ksql", "run")
+
+    def metrics_port(self, ctx: StackContext) -> int:
+        return ctx.config.cleansing.metrics_port
+
+    def program(self, ctx: StackContext) -> Program:
+        program = super().program(ctx)
+        key = ctx.credentials.pii_hash_key.get_secret_value()
+        return replace(program, environment={**program.environment, "CDC_PII_HASH_KEY": key})
 
 
 class LoaderStage(PipelineStage):

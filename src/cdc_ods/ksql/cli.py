@@ -1,0 +1,176 @@
+"""`cdc ksql ...`: generate cleansing scripts, apply them to ksqlDB, or run them embedded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdc_ods.paths import PROJECT_DIR
+
+console = Console()
+ksql_app = typer.Typer(
+    help="KSQL cleansing: generate scripts, apply them (ksqlDB or embedded).", no_args_is_help=True
+)
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Directory of the .sql scripts.")]
+GroupOption = Annotated[
+    str | None, typer.Option("--group", help="Consumer group (default: cleansing.group_id).")
+]
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option("--metrics-port", help="Prometheus port (default: cleansing.metrics_port; 0: any)."),
+]
+DEFAULT_DIR = PROJECT_DIR / "ksql"
+KSQLDB_URL_ENV = "CDC_KSQLDB_URL"
+
+
+class Backend(StrEnum):
+    embedded = "embedded"
+    ksqldb = "ksqldb"
+
+
+@ksql_app.command()
+def generate(
+    ctx: typer.Context,
+    directory: DirOption = DEFAULT_DIR,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite scripts that exist.")] = False,
+) -> None:
+    """Write a starting script for every configured table from its source schema."""
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, stream_prefix
+    from cdc_ods.ksql.schema import table_columns
+    from cdc_ods.secrets import load_credentials
+
+    config = ctx.obj.config()
+    endpoints = Endpoints.from_config(config)
+    credentials = load_credentials(config.data_dir, generate=False)
+    directory.mkdir(parents=True, exist_ok=True)
+    header = directory / "00_dlq.sql"
+    if force or not header.exists():
+        header.write_text(DLQ_HEADER, encoding="utf-8")
+    for source in config.sources:
+        for table in source.tables:
+            path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
+            if path.exists() and not force:
+                console.print(f"[dim]kept[/] {path} (exists; --force overwrites)")
+                continue
+            if source.kind == "mongodb":
+                console.print(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
+                continue
+            columns = table_columns(source, table, endpoints, credentials)
+            path.write_text(generate_script(source.kind, source.name, source.database, table, columns))
+            console.print(f"[green]wrote[/] {path} ({len(columns)} columns)")
+
+
+def _scripts(directory: Path) -> list:
+    from cdc_ods.ksql.parser import parse_script
+    from cdc_ods.ksql.plan import script_files
+
+    return [parse_script(p.read_text(encoding="utf-8"), str(p)) for p in script_files(directory)]
+
+
+@ksql_app.command()
+def apply(
+    ctx: typer.Context,
+    backend: Annotated[Backend, typer.Option("--backend", help="ksqldb: REST API; embedded: run here.")] = (
+        Backend.embedded
+    ),
+    directory: DirOption = DEFAULT_DIR,
+    url: Annotated[str | None, typer.Option("--url", help=f"ksqlDB URL (${KSQLDB_URL_ENV}).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Embedded: validate the scripts and exit.")] = False,
+    group: GroupOption = None,
+    idle_exit: Annotated[
+        float | None, typer.Option("--idle-exit", help="Embedded: stop after this many idle seconds.")
+    ] = None,
+    metrics_port: MetricsPortOption = None,
+) -> None:
+    """Apply the scripts: submit to a ksqlDB server, or run them embedded until SIGTERM/Ctrl-C."""
+    if backend is Backend.ksqldb:
+        _apply_ksqldb(directory, url or os.environ.get(KSQLDB_URL_ENV, "http://127.0.0.1:8088"))
+    else:
+        _run_embedded(ctx, directory, check, group, idle_exit, metrics_port)
+
+
+@ksql_app.command()
+def run(
+    ctx: typer.Context,
+    directory: DirOption = DEFAULT_DIR,
+    group: GroupOption = None,
+    idle_exit: Annotated[
+        float | None, typer.Option("--idle-exit", help="Stop after this many idle seconds.")
+    ] = None,
+    metrics_port: MetricsPortOption = None,
+) -> None:
+    """Run the scripts with the embedded backend until SIGTERM/Ctrl-C (= apply --backend embedded)."""
+    _run_embedded(ctx, directory, False, group, idle_exit, metrics_port)
+
+
+def _apply_ksqldb(directory: Path, url: str) -> None:
+    from cdc_ods.errors import CdcError
+    from cdc_ods.ksql.ksqldb import KsqlDbClient
+
+    scripts = _scripts(directory)
+    with KsqlDbClient(url) as client:
+        results = client.apply(scripts)
+    table = Table("script", "line", "statement", "outcome", "message")
+    for r in results:
+        first = r.statement.text.splitlines()[0][:60]
+        table.add_row(Path(r.origin).name, str(r.statement.line), first, r.outcome, r.message[:80])
+    console.print(table)
+    failed = [r for r in results if r.outcome == "error"]
+    if failed:
+        raise CdcError(f"{Path(failed[0].origin).name}:{failed[0].statement.line}: {failed[0].message}")
+
+
+def _run_embedded(
+    ctx: typer.Context,
+    directory: Path,
+    check: bool,
+    group: str | None,
+    idle_exit: float | None,
+    metrics_port: int | None,
+) -> None:
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.ksql.engine import Engine
+    from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
+    from cdc_ods.ksql.plan import build_plan, script_files
+    from cdc_ods.ksql.runner import Counters, Runner
+    from cdc_ods.metrics_server import serve_metrics
+    from cdc_ods.secrets import load_credentials
+
+    config = ctx.obj.config()
+    if not os.environ.get(PII_KEY_ENV):  # the local stack's generated key, unless one is given
+        os.environ[PII_KEY_ENV] = load_credentials(config.data_dir).pii_hash_key.get_secret_value()
+    plan = build_plan(script_files(directory))
+    pii_key()  # fail now, not on the first record, when the masking key is missing
+    engine = Engine(plan)
+    if check:
+        sinks = sorted({q.target.topic for q in plan.queries if not q.target.in_process})
+        console.print(f"ok: {len(plan.streams)} streams, {len(plan.queries)} queries")
+        console.print(f"reads {', '.join(engine.topics)}; writes {', '.join(sinks)}")
+        return
+    bootstrap = Endpoints.from_config(config).kafka_bootstrap
+    group = group or config.cleansing.group_id
+    serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def report(c: Counters) -> None:
+        console.print(
+            f"consumed {c.consumed}, produced {c.produced}, dead letters {c.rejected},"
+            f" {c.rate():.0f} records/s"
+        )
+
+    console.print(f"running {len(plan.queries)} queries over {', '.join(engine.topics)} (group {group})")
+    runner = Runner(engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report)
+    counters = runner.run(stop, idle_exit_s=idle_exit)
+    report(counters)

@@ -1,0 +1,253 @@
+"""`cdc ksql generate`: a starting cleansing script per configured table, from its source schema.
+
+Each column gets the raw type Debezium sends for it (with decimal.handling.mode=string and
+time.precision.mode=adaptive_time_microseconds, see connectors/*.json) and the expression
+that normalizes it to the contract (cdc_ods.contract). Rules by column name, so a new table
+gets them without hand-written SQL:
+- `email`: keyed hash of the trimmed, lower-cased value; `phone`: keyed hash of its digits;
+- `birth_date`: reduced to `birth_year`;
+- `rating` must lie in 0..10; `runtime_min`, `season`, `number`, `budget_usd`,
+  `viewers_millions` must not be negative; JSON columns must hold valid JSON;
+- every key column must be present.
+MongoDB collections have no schema to read: their scripts are written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdc_ods import contract
+from cdc_ods.dlq import DLQ_TOPIC
+from cdc_ods.errors import CdcError
+
+NON_NEGATIVE = ("runtime_min", "season", "number", "budget_usd", "viewers_millions")
+IMAGE = "COALESCE(`after`, `before`)"
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    data_type: str  # information_schema data_type, lower case ("ARRAY" element in element_type)
+    datetime_precision: int | None = None
+    unsigned: bool = False
+    element_type: str | None = None  # PostgreSQL arrays: the element's type
+    key: bool = False
+
+
+@dataclass(frozen=True)
+class Mapping:
+    raw_type: str  # KSQL type of the column in Debezium's before/after
+    expression: str  # cleansing expression; {v} is the column in the row image
+    json: bool = False
+
+
+def _string(_c: SourceColumn) -> Mapping:
+    return Mapping("STRING", "TRIM(CDC_NFC({v}))")
+
+
+_MYSQL_INTS = {"tinyint": "INT", "smallint": "INT", "mediumint": "INT", "int": "INT", "bigint": "BIGINT"}
+_PG_INTS = {"smallint": "INT", "integer": "INT", "bigint": "BIGINT"}
+_STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+_PG_STRINGS = {"text", "character varying", "character", "citext", "name"}
+_PG_ELEMENTS = {"_text": "STRING", "_varchar": "STRING", "_int2": "INT", "_int4": "INT", "_int8": "BIGINT"}
+
+
+def map_column(kind: str, column: SourceColumn) -> Mapping:
+    """The raw type and cleansing expression of one source column."""
+    t = column.data_type
+    if kind in ("mariadb", "mysql"):
+        if t in _MYSQL_INTS:
+            wide = column.unsigned and t == "int"
+            return Mapping("BIGINT" if wide else _MYSQL_INTS[t], "{v}")
+        if t in _STRINGS:
+            return _string(column)
+        if t == "datetime":
+            micros = (column.datetime_precision or 0) > 3
+            return Mapping("BIGINT", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+        if t == "timestamp":
+            return Mapping("STRING", "CDC_TS_ISO({v})")
+    if kind == "postgres":
+        if t in _PG_INTS:
+            return Mapping(_PG_INTS[t], "{v}")
+        if t in _PG_STRINGS:
+            return _string(column)
+        if t == "timestamp with time zone":
+            return Mapping("STRING", "CDC_TS_ISO({v})")
+        if t == "timestamp without time zone":
+            micros = (column.datetime_precision or 6) > 3
+            return Mapping("BIGINT", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+        if t == "array":
+            return Mapping(f"ARRAY<{_PG_ELEMENTS.get(column.element_type or '', 'STRING')}>", "{v}")
+        if t == "boolean":
+            return Mapping("BOOLEAN", "{v}")
+    common = {
+        "date": Mapping("INT", "CAST(FROM_DAYS({v}) AS STRING)"),
+        "time": Mapping("BIGINT", "CDC_TIME_MICROS({v})"),
+        "time without time zone": Mapping("BIGINT", "CDC_TIME_MICROS({v})"),
+        "json": Mapping("STRING", "{v}", json=True),
+        "jsonb": Mapping("STRING", "{v}", json=True),
+        "float": Mapping("DOUBLE", "{v}"),
+        "double": Mapping("DOUBLE", "{v}"),
+        "real": Mapping("DOUBLE", "{v}"),
+        "double precision": Mapping("DOUBLE", "{v}"),
+        "year": Mapping("INT", "{v}"),
+    }
+    # decimals and money arrive as strings (decimal.handling.mode=string); uuid, binary
+    # (base64) and anything unknown are carried as the text Debezium sends.
+    return common.get(t, Mapping("STRING", "{v}"))
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_expression(column: SourceColumn, mapping: Mapping) -> tuple[str, str]:
+    """(output column name, expression) with the personal-data rules applied."""
+    value = f"{IMAGE}->{_ident(column.name)}"
+    normalized = mapping.expression.format(v=value)
+    name = column.name.lower()
+    if name == "email":
+        return column.name, f"CDC_HMAC(LCASE(TRIM({value})))"
+    if name == "phone":
+        return column.name, f"CDC_HMAC(REGEXP_REPLACE({value}, '[^0-9]', ''))"
+    if name == "birth_date":
+        return "birth_year", f"CAST(SUBSTRING({normalized}, 1, 4) AS INT)"
+    return column.name, normalized
+
+
+def _rules(columns: Sequence[SourceColumn], mappings: dict[str, Mapping]) -> list[tuple[str, str]]:
+    """(condition, reason) pairs, checked in order; the first that holds rejects the record."""
+    rules = [
+        ("`k` IS NULL", "no key"),
+        ("`op` IS NULL OR `op` NOT IN ('c', 'u', 'd', 'r')", "unknown op (not c, u, d, r)"),
+        ("`after` IS NULL AND `op` <> 'd'", "no after image in a change that is not a delete"),
+        ("`before` IS NULL AND `after` IS NULL", "no row image"),
+    ]
+    for column in columns:
+        value = f"{IMAGE}->{_ident(column.name)}"
+        if column.key:
+            rules.append((f"{value} IS NULL", f"no key value {column.name}"))
+        if column.name == "rating":
+            rules.append((f"CAST({value} AS DOUBLE) NOT BETWEEN 0 AND 10", "rating outside 0..10"))
+        if column.name in NON_NEGATIVE:
+            rules.append((f"CAST({value} AS DOUBLE) < 0", f"negative {column.name}"))
+        if mappings[column.name].json:
+            rules.append(
+                (f"{value} IS NOT NULL AND NOT IS_JSON_STRING({value})", f"malformed JSON in {column.name}")
+            )
+    return rules
+
+
+def source_position(kind: str) -> str:
+    """__source_pos in SQL: grows with the source's log (see cdc_ods.contract)."""
+    if kind in ("mariadb", "mysql"):
+        return (
+            "CAST(SPLIT(`source`->`file`, '.')[-1] AS BIGINT) * "
+            f"{contract.BINLOG_FILE_FACTOR} + `source`->`pos` * {contract.BINLOG_POS_FACTOR}"
+            " + COALESCE(`source`->`row`, 0)"
+        )
+    if kind == "postgres":
+        return "`source`->`lsn`"
+    # MongoDB: the oplog timestamp (seconds, as ts_ms) and the order within that second
+    return "`source`->`ts_ms` * 1000000 + COALESCE(`source`->`ord`, 0)"
+
+
+_SOURCE_BLOCK = {
+    "mariadb": "STRUCT<`ts_ms` BIGINT, `file` STRING, `pos` BIGINT, `row` INT>",
+    "mysql": "STRUCT<`ts_ms` BIGINT, `file` STRING, `pos` BIGINT, `row` INT>",
+    "postgres": "STRUCT<`ts_ms` BIGINT, `lsn` BIGINT>",
+}
+_WITH_JSON = "KEY_FORMAT='JSON', VALUE_FORMAT='JSON'"
+
+
+def stream_prefix(source: str, database: str, table: str) -> str:
+    return f"{source}_{database}_{table}".lower()
+
+
+def generate_script(
+    kind: str, source: str, database: str, table: str, columns: Sequence[SourceColumn]
+) -> str:
+    """The cleansing script of one table: raw stream, checked stream, cleansed stream, DLQ insert."""
+    if not columns:
+        raise CdcError(f"{source}.{database}.{table}: no columns found in the source schema")
+    keys = [c for c in columns if c.key]
+    if not keys:
+        raise CdcError(f"{source}.{database}.{table}: no primary key; Debezium keys records by it")
+    mappings = {c.name: map_column(kind, c) for c in columns}
+    name = stream_prefix(source, database, table)
+    raw_topic = contract.raw_topic(source, database, table)
+    image = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in columns) + ">"
+    key_type = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in keys) + ">"
+    outputs = [_column_expression(c, mappings[c.name]) for c in columns]
+    metadata = [
+        ("`op`", contract.OP),
+        ("`source`->`ts_ms`", contract.SOURCE_TS_MS),
+        (source_position(kind), contract.SOURCE_POS),
+        ("`op` = 'd'", contract.DELETED),
+    ]
+    rules = _rules(columns, mappings)
+    select_lines = [f"    {expr} AS {_ident(out)}," for out, expr in outputs]
+    select_lines += [f"    {expr} AS {_ident(out)}," for expr, out in metadata]
+    select_lines += ["    ROWPARTITION AS `__partition`,", "    ROWOFFSET AS `__offset`,", "    CASE"]
+    select_lines += [f"        WHEN {cond} THEN {_literal(reason)}" for cond, reason in rules]
+    select_lines += ["    END AS `__reject`"]
+    cleansed = ", ".join(_ident(out) for out, _ in outputs) + ", " + ", ".join(_ident(m) for _, m in metadata)
+    return "\n".join(
+        [
+            f"-- Cleansing of {raw_topic} -> {contract.cleansed_topic(source, database, table)}.",
+            "-- Generated by `cdc ksql generate` from the source schema (see cdc_ods.ksql.generate for",
+            "-- the rules); edit freely, `generate` only writes scripts that do not exist yet.",
+            "",
+            f"CREATE STREAM IF NOT EXISTS {name}_raw (",
+            f"    `k` {key_type} KEY,",
+            f"    `before` {image},",
+            f"    `after` {image},",
+            f"    `source` {_SOURCE_BLOCK[kind]},",
+            "    `op` STRING",
+            f") WITH (KAFKA_TOPIC='{raw_topic}', {_WITH_JSON});",
+            "",
+            "-- Every rule and normalization once: the flat row, its metadata and the reject reason.",
+            f"CREATE STREAM IF NOT EXISTS {name}_checked",
+            f"  WITH (KAFKA_TOPIC='ksql.{raw_topic}.checked', {_WITH_JSON}) AS",
+            "SELECT",
+            "    `k`,",
+            *select_lines,
+            f"FROM {name}_raw",
+            "EMIT CHANGES;",
+            "",
+            f"CREATE STREAM IF NOT EXISTS ods_{name}",
+            f"  WITH (KAFKA_TOPIC='{contract.cleansed_topic(source, database, table)}', {_WITH_JSON}) AS",
+            f"SELECT `k`, {cleansed}",
+            f"FROM {name}_checked",
+            "WHERE `__reject` IS NULL",
+            "EMIT CHANGES;",
+            "",
+            f"-- Rejected records to {DLQ_TOPIC} (declared in 00_dlq.sql) with their reason.",
+            "INSERT INTO ods_dlq",
+            "SELECT TO_JSON_STRING(`k`) AS `dlq_key`, 'cleansing' AS `stage`, `__reject` AS `reason`,",
+            f"    STRUCT(`topic` := '{raw_topic}', `partition` := `__partition`,",
+            "           `offset` := `__offset`) AS `source`",
+            f"FROM {name}_checked",
+            "WHERE `__reject` IS NOT NULL",
+            "PARTITION BY TO_JSON_STRING(`k`)",
+            "EMIT CHANGES;",
+            "",
+        ]
+    )
+
+
+DLQ_HEADER = f"""-- The dead-letter stream every cleansing script inserts its rejects into ({DLQ_TOPIC}).
+-- The embedded backend writes these through cdc_ods.dlq (original bytes, topic, partition,
+-- offset, stage, reason); a ksqlDB server writes the columns below.
+CREATE STREAM IF NOT EXISTS ods_dlq (
+    `dlq_key` STRING KEY,
+    `stage` STRING,
+    `reason` STRING,
+    `source` STRUCT<`topic` STRING, `partition` INT, `offset` BIGINT>
+) WITH (KAFKA_TOPIC='{DLQ_TOPIC}', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');
+"""

@@ -1,0 +1,96 @@
+"""The ksqlDB backend: submits the scripts to a ksqlDB server's REST API (`POST /ksql`).
+
+Idempotent: CREATE statements carry IF NOT EXISTS, so a second apply reports them as
+existing; an INSERT INTO is skipped when a running query already has the same text (ksqlDB
+would otherwise start a second, duplicating query). The project's CDC_* functions must be
+installed on the server as a UDF jar (ksqlDB has no keyed hash, NFC normalization or
+microsecond timestamp formatting built in); without it, statements that call them fail and
+are reported as errors. This jar is not part of the repository.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+
+from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.ksql import ast
+
+_HEADERS = {"Accept": "application/vnd.ksql.v1+json", "Content-Type": "application/vnd.ksql.v1+json"}
+_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest"}
+
+
+@dataclass(frozen=True)
+class Applied:
+    statement: ast.Statement
+    origin: str
+    outcome: str  # created, exists, skipped, error
+    message: str
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().rstrip(";").upper()
+
+
+class KsqlDbClient:
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout_s, headers=_HEADERS)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KsqlDbClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def submit(self, text: str) -> list[dict]:
+        try:
+            response = self._http.post(
+                f"{self.url}/ksql", json={"ksql": text, "streamsProperties": _PROPERTIES}
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(f"ksqlDB at {self.url}: {exc}") from None
+        if response.status_code >= 500:
+            raise TransientError(f"ksqlDB at {self.url}: HTTP {response.status_code}")
+        body = response.json() if response.content else []
+        if response.status_code >= 400:
+            message = body.get("message", response.text) if isinstance(body, dict) else response.text
+            raise CdcError(f"ksqlDB at {self.url}: {str(message).splitlines()[0]}")
+        return body if isinstance(body, list) else [body]
+
+    def running_queries(self) -> set[str]:
+        entities = self.submit("SHOW QUERIES;")
+        return {_normalized(q.get("queryString", "")) for e in entities for q in e.get("queries", [])}
+
+    def apply(self, scripts: list[ast.Script]) -> list[Applied]:
+        """Submit every statement in order; stops at the first error (later ones depend on it)."""
+        running = self.running_queries()
+        results: list[Applied] = []
+        for script in scripts:
+            for statement in script.statements:
+                if isinstance(statement, ast.InsertInto) and _normalized(statement.text) in running:
+                    results.append(Applied(statement, script.origin, "skipped", "same query already running"))
+                    continue
+                try:
+                    entities = self.submit(statement.text)
+                except CdcError as exc:
+                    results.append(Applied(statement, script.origin, "error", str(exc)))
+                    return results
+                results.append(Applied(statement, script.origin, *_outcome(entities)))
+        return results
+
+
+def _outcome(entities: list[dict]) -> tuple[str, str]:
+    for entity in entities:
+        warnings = entity.get("warnings") or []
+        message = (entity.get("commandStatus") or {}).get("message", "") or entity.get("message", "")
+        if any("already exists" in w.get("message", "") for w in warnings) or "already exists" in message:
+            return "exists", message or warnings[0].get("message", "")
+        if message:
+            return "created", message
+    return "created", ""

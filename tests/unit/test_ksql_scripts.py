@@ -1,0 +1,201 @@
+"""`cdc ksql generate` output and the committed ksql/*.sql: they load, and cleanse to the contract."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from cdc_ods import contract
+from cdc_ods.ksql.engine import Engine
+from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
+from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, map_column
+from cdc_ods.ksql.ksqldb import _normalized, _outcome
+from cdc_ods.ksql.plan import build_plan, plan_text, script_files
+from cdc_ods.paths import PROJECT_DIR
+
+MOVIES = [
+    SourceColumn("id", "bigint", key=True),
+    SourceColumn("title", "varchar"),
+    SourceColumn("release_date", "date"),
+    SourceColumn("rating", "decimal"),
+    SourceColumn("runtime_min", "smallint", unsigned=True),
+    SourceColumn("metadata", "json"),
+    SourceColumn("created_at", "datetime", 6),
+    SourceColumn("seen_at", "datetime", 3),
+    SourceColumn("event_ts", "timestamp", 6),
+    SourceColumn("email", "varchar"),
+    SourceColumn("phone", "varchar"),
+    SourceColumn("birth_date", "date"),
+]
+ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PII_KEY_ENV, "k")
+    pii_key.cache_clear()
+
+
+def movies_engine() -> Engine:
+    return Engine(plan_text(DLQ_HEADER, generate_script("mariadb", "mysql", "maf", "movies", MOVIES)))
+
+
+def event(op: str = "c", **after: object) -> bytes:
+    row = {
+        "id": 1,
+        "title": " Ame\u0301lie ",
+        "release_date": 11437,
+        "rating": "8.3",
+        "runtime_min": 122,
+        "metadata": '{"a": 1}',
+        "created_at": 1709251198123456,
+        "seen_at": 1709251198123,
+        "event_ts": "2024-02-29T23:59:58.5Z",
+        "email": " Bob@X.org ",
+        "phone": "+44 20 7946 0000",
+        "birth_date": 3000,
+        **after,
+    }
+    image = {"before": row if op == "d" else None, "after": None if op == "d" else row}
+    source = {"ts_ms": 1709251199000, "file": "mariadb-bin.000012", "pos": 3456, "row": 1}
+    return orjson.dumps({**image, "source": source, "op": op})
+
+
+def test_a_generated_script_cleanses_to_the_contract() -> None:
+    result = movies_engine().process("mysql.maf.movies", b'{"id": 1}', event(), 0, 0, 0)
+    assert result.rejects == [] and len(result.outputs) == 1
+    out = result.outputs[0]
+    assert out.topic == "ods.mysql.maf.movies" and out.key == b'{"id":1}'
+    value = orjson.loads(out.value)
+    assert value["title"] == "Amélie" and value["rating"] == "8.3" and value["release_date"] == "2001-04-25"
+    assert value["created_at"] == "2024-02-29T23:59:58.123456Z"
+    assert value["seen_at"] == "2024-02-29T23:59:58.123000Z"
+    assert value["event_ts"] == "2024-02-29T23:59:58.500000Z"
+    assert value["metadata"] == '{"a": 1}'
+    assert re.fullmatch("[0-9a-f]{64}", value["email"]) and value["email"] != value["phone"]
+    assert value["birth_year"] == 1978 and "birth_date" not in value
+    assert value["__source_pos"] == contract.binlog_position("mariadb-bin.000012", 3456, 1)
+    assert value["__op"] == "c" and value["__deleted"] is False and value["__source_ts_ms"] == 1709251199000
+    assert all(ISO_TS.match(value[c]) for c in ("created_at", "seen_at", "event_ts"))
+
+
+def test_equal_personal_data_hashes_equal() -> None:
+    eng = movies_engine()
+    a = orjson.loads(eng.process("mysql.maf.movies", b'{"id": 1}', event(), 0, 0, 0).outputs[0].value)
+    other = event(email="bob@x.ORG", phone="442079460000")
+    b = orjson.loads(eng.process("mysql.maf.movies", b'{"id": 1}', other, 0, 1, 0).outputs[0].value)
+    assert (a["email"], a["phone"]) == (b["email"], b["phone"])
+
+
+def test_a_delete_carries_the_key_and_the_flag() -> None:
+    result = movies_engine().process("mysql.maf.movies", b'{"id": 1}', event("d"), 0, 0, 0)
+    value = orjson.loads(result.outputs[0].value)
+    assert value["id"] == 1 and value["__deleted"] is True and value["__op"] == "d"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "reason"),
+    [
+        (event(rating="10.5"), b'{"id": 1}', "rating outside 0..10"),
+        (event(rating="-0.1"), b'{"id": 1}', "rating outside 0..10"),
+        (event(runtime_min=-5), b'{"id": 1}', "negative runtime_min"),
+        (event(metadata="{broken"), b'{"id": 1}', "malformed JSON in metadata"),
+        (event(id=None), b'{"id": 1}', "no key value id"),
+        (event(), None, "no key"),
+        (event(op="x"), b'{"id": 1}', "unknown op (not c, u, d, r)"),
+        (orjson.dumps({"op": "c", "after": None, "before": None}), b'{"id": 1}', "no after image"),
+        (orjson.dumps({"op": "d", "after": None, "before": None}), b'{"id": 1}', "no row image"),
+        (event(rating="abc"), b'{"id": 1}', "CAST('abc' AS DOUBLE) failed"),
+    ],
+)
+def test_invalid_records_are_rejected_with_a_reason(raw: bytes, key: bytes | None, reason: str) -> None:
+    result = movies_engine().process("mysql.maf.movies", key, raw, 0, 0, 0)
+    assert result.outputs == [] and len(result.rejects) == 1 and reason in result.rejects[0]
+
+
+def test_null_json_and_null_rating_are_valid() -> None:
+    result = movies_engine().process(
+        "mysql.maf.movies", b'{"id": 1}', event(metadata=None, rating=None), 0, 0, 0
+    )
+    assert result.rejects == [] and orjson.loads(result.outputs[0].value)["metadata"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "raw_type", "expression"),
+    [
+        ("postgres", SourceColumn("t", "timestamp with time zone"), "STRING", "CDC_TS_ISO({v})"),
+        ("postgres", SourceColumn("t", "timestamp without time zone", 6), "BIGINT", "CDC_TS_MICROS({v})"),
+        ("postgres", SourceColumn("a", "array", element_type="_int4"), "ARRAY<INT>", "{v}"),
+        ("postgres", SourceColumn("b", "boolean"), "BOOLEAN", "{v}"),
+        ("postgres", SourceColumn("u", "uuid"), "STRING", "{v}"),
+        ("postgres", SourceColumn("j", "jsonb"), "STRING", "{v}"),
+        ("postgres", SourceColumn("n", "numeric"), "STRING", "{v}"),
+        ("mariadb", SourceColumn("i", "int", unsigned=True), "BIGINT", "{v}"),
+        ("mariadb", SourceColumn("e", "enum"), "STRING", "TRIM(CDC_NFC({v}))"),
+        ("mariadb", SourceColumn("t", "time"), "BIGINT", "CDC_TIME_MICROS({v})"),
+        ("mariadb", SourceColumn("f", "double"), "DOUBLE", "{v}"),
+    ],
+)
+def test_type_mapping(kind: str, column: SourceColumn, raw_type: str, expression: str) -> None:
+    mapping = map_column(kind, column)
+    assert (mapping.raw_type, mapping.expression) == (raw_type, expression)
+
+
+def test_the_committed_scripts_load_and_cover_every_configured_table() -> None:
+    plan = build_plan(script_files(PROJECT_DIR / "ksql"))
+    assert {s.topic for s in plan.sources} == {
+        "mysql.maf.movies",
+        "mysql.maf.app_events",
+        "postgres.maf.tv_series",
+        "postgres.maf.episodes",
+        "mongodb.maf.persons",
+    }
+    sinks = {q.target.topic for q in plan.queries if not q.target.in_process}
+    assert sinks == {f"ods.{s.topic}" for s in plan.sources} | {"ods.dlq"}
+
+
+def test_the_mongodb_script_reads_extended_json_and_masks() -> None:
+    eng = Engine(build_plan(script_files(PROJECT_DIR / "ksql")))
+    doc = {
+        "_id": 7,
+        "name": {"first": " Zoë ", "last": "Ng"},
+        "birth_date": {"$date": "1990-05-01T00:00:00Z"},
+        "email": "Zoe@Example.com",
+        "phone": "+33 612345678",
+        "address": {"street": "1 Rue", "city": "Paris", "postcode": "75001", "country": "FR"},
+        "tags": ["film"],
+        "loyalty": {"tier": "gold", "points": 12},
+        "active": True,
+        "created_at": {"$date": 1709251198123},
+        "updated_at": {"$date": {"$numberLong": "1709251198123"}},
+    }
+    raw = {"after": orjson.dumps(doc).decode(), "source": {"ts_ms": 1709251198000, "ord": 3}, "op": "c"}
+    result = eng.process("mongodb.maf.persons", b'{"id": "7"}', orjson.dumps(raw), 0, 0, 0)
+    assert result.rejects == []
+    value = orjson.loads(result.outputs[0].value)
+    assert value["_id"] == "7" and value["name_first"] == "Zoë" and value["birth_year"] == 1990
+    assert re.fullmatch("[0-9a-f]{64}", value["email"]) and "street" not in value and "postcode" not in value
+    assert value["tags"] == ["film"] and value["loyalty_points"] == 12 and value["active"] is True
+    assert value["created_at"] == value["updated_at"] == "2024-02-29T23:59:58.123000Z"
+    assert value["__source_pos"] == 1709251198000 * 1000000 + 3
+    deleted = {"after": None, "source": {"ts_ms": 1709251199000, "ord": 1}, "op": "d"}
+    result = eng.process("mongodb.maf.persons", b'{"id": "7"}', orjson.dumps(deleted), 0, 1, 0)
+    value = orjson.loads(result.outputs[0].value)
+    assert value["_id"] == "7" and value["__deleted"] is True and value["email"] is None
+
+
+def test_ksqldb_outcomes() -> None:
+    created = [
+        {"@type": "currentStatus", "commandStatus": {"status": "SUCCESS", "message": "Stream created"}}
+    ]
+    exists = [
+        {
+            "@type": "warning_entity",
+            "message": "Cannot add stream X: A stream with the same name already exists",
+        }
+    ]
+    assert _outcome(created) == ("created", "Stream created")
+    assert _outcome(exists)[0] == "exists"
+    assert _normalized("insert  into x\n select 1;") == _normalized("INSERT INTO x SELECT 1")
