@@ -69,6 +69,7 @@ def root(
 
 
 def _register() -> None:
+    from cdc_ods.collector.cli import collector_app
     from cdc_ods.connectors.cli import connectors_app
     from cdc_ods.ksql.cli import ksql_app
     from cdc_ods.ods.cli import ods_app
@@ -80,6 +81,7 @@ def _register() -> None:
     app.add_typer(stack_app, name="stack")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(ksql_app, name="ksql")
+    app.add_typer(collector_app, name="collector")
     app.add_typer(ods_app, name="ods")
     app.command(name="produce")(produce)
     app.command(name="sql")(sql)

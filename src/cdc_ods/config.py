@@ -96,6 +96,24 @@ class SourceConfig(_Model):
         return tables
 
 
+class CollectorConfig(_Model):
+    """The HTTP event collector (`cdc collector run`)."""
+
+    port: int = Field(8090, ge=1, le=65535)
+    # a request body (gzip) larger than this is refused with 413
+    max_body_kb: int = Field(256, ge=1, le=16_384)
+    # cap on the decompressed body: a gzip bomb is refused with 413 before it is inflated
+    max_decompressed_kb: int = Field(4096, ge=1, le=131_072)
+    # JSON {"version": N, "events": [...]}; re-read when it changes; none: nothing is blocked
+    blocklist_file: Path | None = None
+    partitions: int = Field(3, ge=1, le=256)
+    # how long Kafka may take to acknowledge a batch before the request gets 503
+    kafka_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    # events more than this far in the future (client clock) are rejected
+    max_clock_skew_s: int = Field(86_400, ge=0)
+    dead_letter_rejects: bool = True
+
+
 class CleansingConfig(_Model):
     """The embedded KSQL runner (cdc ksql run): raw topics -> cleansed topics."""
 
@@ -121,6 +139,7 @@ class Config(_Model):
     stack: StackConfig = StackConfig()
     sources: list[SourceConfig] = []
     cleansing: CleansingConfig = CleansingConfig()
+    collector: CollectorConfig = CollectorConfig()
     ods: OdsConfig = OdsConfig()
     # Where the file was read from; relative paths in it resolve against this directory.
     root: Path = Field(Path("."), exclude=True)

@@ -33,6 +33,10 @@ ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CD
 
 CLEANSED_PREFIX = "ods."
 
+# The apps' behaviour events (collector -> raw topic -> cleansing -> ODS) use the same
+# naming as a replicated table: source `events`, database `app`, table `client_events`.
+EVENTS_SOURCE, EVENTS_DATABASE, EVENTS_TABLE = "events", "app", "client_events"
+
 # __source_pos for the MySQL family: binlog file number, byte position and row within the
 # event packed into one integer that grows with the log: file * 10^13 + pos * 10^3 + row.
 BINLOG_FILE_FACTOR = 10**13

@@ -243,8 +243,13 @@ def test_prometheus_uses_the_local_config_with_compose_targets(services: dict[st
                         host, port = target.rsplit(":", 1)
                         assert host in services, f"{job['job_name']}: {target} is not a compose service"
                         served = _environment(services[host]).get("JMX_EXPORTER_PORT")
-                        if host == "ods-loader":  # a Python stage: prometheus-client on ods.metrics_port
-                            served = str(load_config(ROOT / "cdc.yaml").ods.metrics_port)
+                        config = load_config(ROOT / "cdc.yaml")
+                        python_stages = {
+                            "ods-loader": config.ods.metrics_port,
+                            "collector": config.collector.port,
+                        }
+                        if host in python_stages:  # prometheus-client on the port cdc.yaml gives it
+                            served = str(python_stages[host])
                         assert port in {served, "9090"}, (
                             f"{job['job_name']}: {host} serves metrics on {served}"
                         )

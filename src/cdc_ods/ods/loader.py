@@ -41,6 +41,7 @@ from cdc_ods.kafka import client_config
 from cdc_ods.ods import metrics
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.source_schema import read_table_schema
+from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
 from cdc_ods.ods.writer import Change, PhoenixWriter, RowRejected
 
 log = logging.getLogger("cdc_ods.loader")
@@ -131,6 +132,9 @@ class Loader:
     # --- schema --------------------------------------------------------------------------
 
     def _read_source_schema(self, source: str, database: str, table: str) -> TableSchema:
+        static = STATIC_SCHEMAS.get((source, database, table))
+        if static is not None:
+            return static
         return read_table_schema(self.config, self.config.source(source), table)
 
     def _schema(self, topic: str) -> TableSchema:

@@ -17,13 +17,17 @@ class Which(StrEnum):
     mysql = "mysql"
     postgres = "postgres"
     mongodb = "mongodb"
+    events = "events"  # simulated app clients -> the collector (not part of `all`)
     all = "all"
 
 
 def produce(
     ctx: typer.Context,
     source: Annotated[
-        Which, typer.Argument(help="Source to write into; all: every enabled source, concurrently.")
+        Which,
+        typer.Argument(
+            help="Source to write into; all: every enabled source, concurrently; events: app clients."
+        ),
     ] = Which.all,
     rate: Annotated[
         float, typer.Option("--rate", min=0, help="Changes per second, per source; 0: as fast as possible.")
@@ -51,6 +55,11 @@ def produce(
 
     if (duration is None) == (count is None):
         raise typer.BadParameter("give one of --duration and --count")
+    if source is Which.events:
+        from cdc_ods.collector.cli import produce_events
+
+        produce_events(ctx.obj.config(), rate, duration, count, seed)
+        return
     limit = Limit(count=count, duration_s=duration)
     stop = threading.Event()
     chosen = targets(ctx.obj.config(), source.value)

@@ -12,7 +12,7 @@ from cdc_ods.stack.services.mariadb import MariaDB
 from cdc_ods.stack.services.phoenix_query_server import PhoenixQueryServer
 from cdc_ods.stack.services.postgres import Postgres
 from cdc_ods.stack.services.prometheus import Prometheus
-from cdc_ods.stack.services.stages import CleansingStage, LoaderStage
+from cdc_ods.stack.services.stages import CleansingStage, CollectorStage, LoaderStage
 
 SERVICES: list[Service] = [
     MariaDB(),
@@ -23,6 +23,7 @@ SERVICES: list[Service] = [
     PhoenixQueryServer(),
     HBaseThrift(),
     Prometheus(),
+    CollectorStage(),
     CleansingStage(),
     LoaderStage(),
 ]

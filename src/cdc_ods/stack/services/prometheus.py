@@ -37,6 +37,7 @@ class Prometheus(Service):
             link.symlink_to(monitoring / name)
         targets = {s.name: getattr(ctx.ports, s.metrics_port_name) for s in SERVICES if s.metrics_port_name}
         # the pipeline's Python stages, scraped whenever they run
+        targets["collector"] = ctx.config.collector.port
         targets["cleansing"] = ctx.config.cleansing.metrics_port
         targets["ods-loader"] = ctx.config.ods.metrics_port
         for job, port in targets.items():

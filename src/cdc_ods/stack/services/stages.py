@@ -65,6 +65,15 @@ class CleansingStage(PipelineStage):
         return replace(program, environment={**program.environment, "CDC_PII_HASH_KEY": key})
 
 
+class CollectorStage(PipelineStage):
+    name = "collector"
+    requires = ("kafka",)
+    arguments = ("collector", "run")
+
+    def metrics_port(self, ctx: StackContext) -> int:
+        return ctx.config.collector.port  # /metrics next to /v1/events
+
+
 class LoaderStage(PipelineStage):
     name = "loader"
     requires = ("kafka", "phoenix-query-server")

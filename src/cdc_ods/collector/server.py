@@ -1,0 +1,130 @@
+"""The collector's HTTP service (aiohttp): ingest, blocklist, health and metrics routes.
+
+    POST /v1/events      gzip JSON {"events": [...]} -> 200 {accepted, rejected, rejections,
+                         blocklist_version} | 400 | 413 | 503 (+ Retry-After)
+    GET  /v1/blocklist   {"version": N, "events": [...]}, ETag = version (304 on If-None-Match)
+    GET  /health         200 {"status": "ok", ...}; 503 while Kafka is unreachable
+    GET  /metrics        Prometheus text format
+
+aiohttp's own request decompression is switched off: the body is inflated by
+`decode.gunzip_capped`, which enforces the decompressed-size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cdc_ods.collector import metrics
+from cdc_ods.collector.blocklist import Blocklist
+from cdc_ods.collector.ingest import Answer, Ingest
+from cdc_ods.collector.settings import EVENTS_TOPIC
+from cdc_ods.collector.sink import KafkaSink
+from cdc_ods.config import CollectorConfig
+
+log = logging.getLogger("cdc_ods.collector")
+
+
+def _json(answer: Answer) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(answer.body),
+        status=answer.status,
+        headers=answer.headers,
+        content_type="application/json",
+    )
+
+
+class CollectorServer:
+    """The service on `host:port` (port 0: any free port, see `port` once started)."""
+
+    def __init__(self, settings: CollectorConfig, bootstrap: str, host: str, port: int | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.host = host
+        self.port = settings.port if port is None else port
+        self.blocklist = Blocklist(settings.blocklist_file)
+        self._sink: KafkaSink | None = None
+        self._ingest: Ingest | None = None
+        self._runner: web.AppRunner | None = None
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body_kb * 1024)
+        app.add_routes(
+            [
+                web.post("/v1/events", self._post_events),
+                web.get("/v1/blocklist", self._get_blocklist),
+                web.get("/health", self._health),
+                web.get("/metrics", self._metrics),
+            ]
+        )
+        return app
+
+    async def start(self) -> None:
+        self._sink = KafkaSink(self.bootstrap, self.settings.kafka_timeout_ms)
+        self._ingest = Ingest(self.settings, self._sink, self.blocklist)
+        self._runner = web.AppRunner(self._app(), auto_decompress=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = self._runner.addresses[0][1]
+        log.info("collector on http://%s:%d -> %s at %s", self.host, self.port, EVENTS_TOPIC, self.bootstrap)
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests under way finish, then flush the producer."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._sink is not None:
+            self._sink.close()
+
+    async def _post_events(self, request: web.Request) -> web.Response:
+        assert self._ingest is not None
+        length = request.content_length
+        if length is not None and length > self._ingest.max_body:
+            return _json(self._ingest.too_large())
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _json(self._ingest.too_large())
+        return _json(await self._ingest.handle(body))
+
+    async def _get_blocklist(self, request: web.Request) -> web.Response:
+        current = self.blocklist.current()
+        metrics.BLOCKLIST_VERSION.set(current.version)
+        etag = f'"{current.version}"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=current.to_json(), content_type="application/json", headers={"ETag": etag})
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        up = self._sink is not None and self._sink.up
+        body = {
+            "status": "ok" if up else "kafka unavailable",
+            "kafka": "up" if up else "down",
+            "topic": EVENTS_TOPIC,
+            "blocklist_version": self.blocklist.current().version,
+        }
+        status = 200 if up else 503
+        return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        metrics.BLOCKLIST_VERSION.set(self.blocklist.current().version)
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def serve_until_signalled(server: CollectorServer) -> None:
+    """Run `server` until SIGINT or SIGTERM, then stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
