@@ -151,6 +151,7 @@ def test_the_committed_scripts_load_and_cover_every_configured_table() -> None:
         "postgres.maf.tv_series",
         "postgres.maf.episodes",
         "mongodb.maf.persons",
+        "events.app.client_events",  # the apps' events, written by the collector
     }
     sinks = {q.target.topic for q in plan.queries if not q.target.in_process}
     assert sinks == {f"ods.{s.topic}" for s in plan.sources} | {"ods.dlq"}
