@@ -404,6 +404,8 @@ class Loader:
                 if full or old:
                     self.flush()
                     last_record = max(last_record, time.monotonic()) if full else last_record
+                elif self._in_flight and all(f.done() for f in self._in_flight[1]):
+                    self._finish_in_flight()  # commit the last batch's offsets without waiting for more
                 if idle_exit_s is not None and time.monotonic() - last_record > idle_exit_s:
                     break
             self.drain()
