@@ -72,6 +72,7 @@ def _register() -> None:
     from cdc_ods.collector.cli import collector_app
     from cdc_ods.connectors.cli import connectors_app
     from cdc_ods.ksql.cli import ksql_app
+    from cdc_ods.monitoring.cli import status
     from cdc_ods.ods.cli import ods_app
     from cdc_ods.ods.sql_cli import sql
     from cdc_ods.producers.cli import produce
@@ -86,6 +87,7 @@ def _register() -> None:
     app.command(name="produce")(produce)
     app.command(name="sql")(sql)
     app.command(name="reconcile")(reconcile)
+    app.command(name="status")(status)
 
 
 _register()

@@ -159,3 +159,19 @@ def test_app_events_land_in_the_ods_exactly_once(pipeline: StackContext, endpoin
         sequences[(uid, sid)].append(seq)
     for session, seqs in sequences.items():
         assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"gap in {session}"
+
+
+def test_cdc_status_shows_the_running_pipeline(pipeline: StackContext) -> None:
+    result = cdc("status", "--json")
+    assert result.returncode == 0, result.stderr
+    health = json.loads(result.stdout)
+    assert health["unavailable"] == {}
+    for source in ("mysql", "postgres"):
+        assert health["connectors"][source]["state"] == "RUNNING"
+        assert set(health["connectors"][source]["tasks"].values()) == {"RUNNING"}
+        assert source in health["metrics"]["source_lag_ms"]
+    assert set(health["backlog"]) == {"cleansing", "loader"}
+    assert health["metrics"]["latency_p99_s"] is not None
+    assert health["metrics"]["targets_down"] == 0
+    shown = cdc("status")
+    assert "connectors" in shown.stdout and "end-to-end latency" in shown.stdout

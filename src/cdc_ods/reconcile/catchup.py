@@ -85,7 +85,9 @@ def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[in
     return None
 
 
-def _progress(bootstrap: str, stage: Stage) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+def stage_progress(
+    bootstrap: str, stage: Stage
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     """(end offsets, committed offsets) of the stage's input partitions."""
     consumer = Consumer(client_config(bootstrap, **{"group.id": stage.group, "enable.auto.commit": False}))
     try:
@@ -126,9 +128,9 @@ def wait_caught_up(
                 time.sleep(1)
     for stage in stages:
         report(f"waiting for {stage.name} to consume its input")
-        targets, _ = _progress(endpoints.kafka_bootstrap, stage)  # what it must reach, from now
+        targets, _ = stage_progress(endpoints.kafka_bootstrap, stage)  # what it must reach, from now
         while True:
-            _, committed = _progress(endpoints.kafka_bootstrap, stage)
+            _, committed = stage_progress(endpoints.kafka_bootstrap, stage)
             behind = sum(max(0, end - committed.get(tp, 0)) for tp, end in targets.items())
             if behind == 0:
                 break

@@ -1,0 +1,1 @@
+"""The pipeline's health at a glance (`cdc status`)."""

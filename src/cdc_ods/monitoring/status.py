@@ -1,0 +1,74 @@
+"""Collect the pipeline's health: connectors, backlog per stage, latency, dead letters.
+
+Read from the same places the dashboards use: Prometheus for rates, lags and latencies,
+Kafka Connect's REST API for connector states, Kafka for each consumer stage's backlog.
+A part that cannot be read is reported as unavailable with the reason, never guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from cdc_ods.config import Config
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError
+from cdc_ods.reconcile.catchup import pipeline_stages, stage_progress
+
+_LATENCY = "sum by (le) (rate(cdc_ods_end_to_end_latency_seconds_bucket[5m]))"
+QUERIES = {
+    "source_lag_ms": "max by (server) (debezium_streaming_millisecondsbehindsource)",
+    "source_idle_ms": "min by (server) (debezium_streaming_millisecondssincelastevent)",
+    "rows_applied_per_s": "sum(rate(cdc_ods_rows_applied_total[1m]))",
+    "latency_p50_s": f"histogram_quantile(0.5, {_LATENCY})",
+    "latency_p99_s": f"histogram_quantile(0.99, {_LATENCY})",
+    "dead_letters_last_hour": (
+        'sum(increase(kafka_server_brokertopicmetrics_messagesinpersec_total{topic="ods.dlq"}[1h]))'
+    ),
+    "targets_down": "count(up == 0) or vector(0)",
+}
+PER_SOURCE = {"source_lag_ms", "source_idle_ms"}  # one value per Debezium server (topic prefix)
+
+
+def _prometheus(url: str) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, expr in QUERIES.items():
+        try:
+            body = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CdcError(f"Prometheus at {url}: {exc}") from None
+        series = body.get("data", {}).get("result", [])
+        values = {
+            (s["metric"].get("server") or "all"): float(s["value"][1])
+            for s in series
+            if s["value"][1] not in ("NaN", "+Inf", "-Inf")
+        }
+        results[name] = values if name in PER_SOURCE else next(iter(values.values()), None)
+    return results
+
+
+def collect(config: Config) -> dict[str, Any]:
+    endpoints = Endpoints.from_config(config)
+    health: dict[str, Any] = {"connectors": {}, "backlog": {}, "metrics": {}, "unavailable": {}}
+    try:
+        with ConnectClient(endpoints.connect_url, timeout_s=5) as connect:
+            for name, status in connect.statuses().items():
+                health["connectors"][name] = {
+                    "state": status["connector"]["state"],
+                    "tasks": {str(t["id"]): t["state"] for t in status.get("tasks", [])},
+                }
+    except CdcError as exc:
+        health["unavailable"]["connectors"] = str(exc)
+    for stage in pipeline_stages(config):
+        try:
+            ends, committed = stage_progress(endpoints.kafka_bootstrap, stage)
+            health["backlog"][stage.name] = sum(max(0, e - committed.get(tp, 0)) for tp, e in ends.items())
+        except CdcError as exc:
+            health["unavailable"][f"backlog {stage.name}"] = str(exc)
+    try:
+        health["metrics"] = _prometheus(endpoints.prometheus_url)
+    except CdcError as exc:
+        health["unavailable"]["metrics"] = str(exc)
+    return health
