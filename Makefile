@@ -27,8 +27,18 @@ java-deps: $(BIN)/.installed ## resolve the Java artifacts (stack/pom.xml) with 
 setup: system-deps $(BIN)/.installed java-deps ## everything the demo and the tests need
 
 demo: setup ## start the local stack and run the pipeline end to end
-	$(CDC) stack up
-	$(CDC) stack status
+	$(CDC) stack up --pipeline
+	@echo "== a first load, so the connectors have rows to snapshot"
+	$(CDC) produce all --count 2000 --rate 0 --seed 1
+	$(CDC) connectors apply
+	@echo "== changes streaming in while the pipeline runs, and the apps' events"
+	$(CDC) produce all --count 5000 --rate 1000 --seed 2
+	$(CDC) produce events --count 3000 --rate 1000 --seed 3
+	@echo "== proof: every ODS table equals its source, row by row"
+	$(CDC) reconcile
+	$(CDC) sql "SELECT KIND, COUNT(*) AS ROWS_IN_ODS FROM (SELECT 'movie' AS KIND FROM ODS.MYSQL_MAF_MOVIES UNION ALL SELECT 'tv_series' AS KIND FROM ODS.POSTGRES_MAF_TV_SERIES) GROUP BY KIND"
+	$(CDC) status
+	@echo "== the stack keeps running: cdc sql, cdc status, Prometheus at http://127.0.0.1:9090; stop with: make stack-down"
 
 lint: $(BIN)/.installed ## ruff
 	$(BIN)/ruff check src tests
