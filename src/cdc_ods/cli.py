@@ -69,12 +69,14 @@ def root(
 
 
 def _register() -> None:
+    from cdc_ods.bench.cli import bench
     from cdc_ods.collector.cli import collector_app
     from cdc_ods.connectors.cli import connectors_app
     from cdc_ods.ksql.cli import ksql_app
     from cdc_ods.monitoring.cli import status
     from cdc_ods.ods.cli import ods_app
     from cdc_ods.ods.sql_cli import sql
+    from cdc_ods.operations.cli import dlq_app, watch
     from cdc_ods.producers.cli import produce
     from cdc_ods.reconcile.cli import reconcile
     from cdc_ods.stack.cli import stack_app
@@ -83,11 +85,14 @@ def _register() -> None:
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(ksql_app, name="ksql")
     app.add_typer(collector_app, name="collector")
+    app.add_typer(dlq_app, name="dlq")
+    app.command(name="watch")(watch)
     app.add_typer(ods_app, name="ods")
     app.command(name="produce")(produce)
     app.command(name="sql")(sql)
     app.command(name="reconcile")(reconcile)
     app.command(name="status")(status)
+    app.command(name="bench")(bench)
 
 
 _register()

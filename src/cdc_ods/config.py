@@ -128,11 +128,29 @@ class OdsConfig(_Model):
     group_id: str = "cdc-ods-loader"
     # a batch is applied when it holds batch_size records or is linger_ms old
     batch_size: int = Field(5000, ge=1, le=100_000)
-    linger_ms: int = Field(200, ge=0, le=60_000)
+    linger_ms: int = Field(100, ge=0, le=60_000)
     delete_mode: Literal["hard", "soft"] = "hard"
     # Phoenix connections applying a batch in parallel (split by key)
     writers: int = Field(2, ge=1, le=16)
     metrics_port: int = Field(9410, ge=1, le=65535)
+
+
+class OperationsConfig(_Model):
+    """The watchdog (`cdc watch`) and the dead-letter tools (`cdc dlq ...`)."""
+
+    # Prometheus endpoint of `cdc watch` (restarts, gave-up, freshness)
+    metrics_port: int = Field(9412, ge=1, le=65535)
+    # how often the watchdog looks at the connectors and measures freshness
+    interval_s: float = Field(5.0, gt=0, le=300)
+    # wait before the first restart of a FAILED task; doubles per attempt up to the max
+    restart_backoff_s: float = Field(10.0, ge=0, le=3600)
+    restart_backoff_max_s: float = Field(300.0, ge=0, le=86_400)
+    # restarts of one task that end FAILED again before the watchdog gives up on it
+    restart_max_attempts: int = Field(5, ge=1, le=100)
+    # a task RUNNING this long after a restart counts as recovered (its attempts reset)
+    healthy_after_s: float = Field(60.0, ge=0, le=3600)
+    # compacted topic remembering which dead letters were replayed
+    replayed_topic: str = "ods.dlq.replayed"
 
 
 class Config(_Model):
@@ -140,6 +158,7 @@ class Config(_Model):
     sources: list[SourceConfig] = []
     cleansing: CleansingConfig = CleansingConfig()
     collector: CollectorConfig = CollectorConfig()
+    operations: OperationsConfig = OperationsConfig()
     ods: OdsConfig = OdsConfig()
     # Where the file was read from; relative paths in it resolve against this directory.
     root: Path = Field(Path("."), exclude=True)

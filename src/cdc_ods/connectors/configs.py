@@ -16,6 +16,8 @@ Choices the files share (JSON holds no comments, so they are written down here):
 - `tombstones.on.delete=false`: a delete is one event with `op: d` and the `before` image;
   no extra null-valued record, since raw topics are not compacted and the loader reads the
   delete from the envelope.
+- `poll.interval.ms=100` (Debezium's default 500): how long the task waits for its queue to
+  fill before handing records to Kafka; it bounds the capture latency.
 - `heartbeat.interval.ms`: the connector commits its source position even when the captured
   tables are idle. On PostgreSQL that alone does not move the replication slot if the whole
   database is idle, so `heartbeat.action.query` updates the one row of

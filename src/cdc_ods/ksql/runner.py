@@ -96,10 +96,10 @@ class Runner:
         if err is not None:
             self._errors.append(str(err))
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: list | None = None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key=key, on_delivery=self._delivered)
+                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._delivered)
                 return
             except BufferError:  # local queue full: let deliveries drain
                 self._producer.poll(0.1)
@@ -119,8 +119,9 @@ class Runner:
                 continue  # e.g. a subscribed topic that does not exist yet
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
             result = self.engine.process(topic, msg.key(), msg.value(), partition, offset, msg.timestamp()[1])
+            headers = msg.headers()  # e.g. a dead letter's replay mark, for the loader
             for out in result.outputs:
-                self._produce(out.topic, out.key, out.value)
+                self._produce(out.topic, out.key, out.value, headers)
                 produced[out.topic] += 1
             for reason in result.rejects:
                 self._dlq.send(msg, reason)
@@ -160,7 +161,7 @@ class Runner:
         last_record = last_report = time.monotonic()
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.batch_size, 0.5)
+                messages = self._consumer.consume(self.batch_size, 0.1)  # short: latency over batching
                 self.process(messages)
                 now = time.monotonic()
                 if any(m.error() is None for m in messages):

@@ -43,6 +43,7 @@ from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.source_schema import read_table_schema
 from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
 from cdc_ods.ods.writer import Change, PhoenixWriter, RowRejected
+from cdc_ods.operations.replay_guard import ReplayGuard, is_replay
 
 log = logging.getLogger("cdc_ods.loader")
 
@@ -106,6 +107,7 @@ class Loader:
         )
         self._in_flight: tuple[_Prepared, list[Future[None]]] | None = None
         self.dlq = DeadLetters(bootstrap, STAGE)
+        self.replay_guard = ReplayGuard(phoenix_url)  # only for records `cdc dlq replay` sent
         self.schemas: dict[tuple[str, str, str], TableSchema] = {}
         self._checked_fields: set[tuple[str, str]] = set()
         self._read_schema = schema_reader or self._read_source_schema
@@ -266,6 +268,7 @@ class Loader:
             writer.commit()
 
         started = time.monotonic()
+        self._drop_stale_replays(tables)
         try:
             self._retry(whole_batch)
         except RowRejected as exc:
@@ -277,12 +280,28 @@ class Loader:
         for schema, entries in tables.values():
             latency = metrics.END_TO_END_SECONDS.labels(schema.ods_name)
             ops: Counter[str] = Counter()
+            newest_ms = 0
             for _, change in entries.values():
                 ops[change.op] += 1
                 if change.source_ts_ms:
                     latency.observe(max(0.0, (now_ms - change.source_ts_ms) / 1000))
+                    newest_ms = max(newest_ms, change.source_ts_ms)
             for op, count in ops.items():
                 metrics.ROWS_APPLIED.labels(schema.ods_name, op).inc(count)
+            if newest_ms:
+                metrics.LAST_SOURCE_TIMESTAMP.labels(schema.ods_name).set(newest_ms / 1000)
+            metrics.LAST_APPLIED_TIMESTAMP.labels(schema.ods_name).set(now_ms / 1000)
+
+    def _drop_stale_replays(self, tables: Tables) -> None:
+        """Skip replayed changes older than their key's ODS row (see operations.replay_guard)."""
+        for schema, entries in tables.values():
+            replays = [(key, change) for key, (msg, change) in entries.items() if is_replay(msg)]
+            for key, change in replays:
+                stale: list[bool] = []
+                self._retry(lambda: stale.append(self.replay_guard.is_stale(schema, key, change.source_pos)))  # noqa: B023
+                if stale[-1]:
+                    del entries[key]
+                    metrics.REPLAYS_SKIPPED.labels(schema.ods_name).inc()
 
     def _apply_row_by_row(
         self,
@@ -321,6 +340,9 @@ class Loader:
                 self._dead_letter(msg, str(exc))
                 continue
             entry = tables.setdefault(schema.ods_name, (schema, {}))
+            previous = entry[1].get(change.key)
+            if previous is not None and change.source_pos < previous[1].source_pos and is_replay(msg):
+                continue  # a replay older than the key's change already in this batch
             entry[1][change.key] = (msg, change)
         commit = [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
         return _Prepared(len(messages), tables, commit)
@@ -417,6 +439,7 @@ class Loader:
             for writer in self.writers:
                 writer.close()
             self.ddl.close()
+            self.replay_guard.close()
 
     def stop(self) -> None:
         self.stopping = True

@@ -35,3 +35,19 @@ RETRIES = Counter("cdc_ods_retries_total", "Batches retried because Phoenix or H
 SCHEMA_CHANGES = Counter(
     "cdc_ods_schema_changes_total", "ODS tables created or columns added.", ["table", "kind"]
 )
+LAST_SOURCE_TIMESTAMP = Gauge(
+    "cdc_ods_last_source_timestamp_seconds",
+    "Source commit time (epoch s) of the newest change applied to the ODS table; time() minus it"
+    " is the table's freshness while changes flow (it also grows when the source is idle).",
+    ["table"],
+)
+LAST_APPLIED_TIMESTAMP = Gauge(
+    "cdc_ods_last_applied_timestamp_seconds",
+    "When (epoch s) the loader last committed changes of the ODS table.",
+    ["table"],
+)
+REPLAYS_SKIPPED = Counter(
+    "cdc_ods_replays_skipped_total",
+    "Replayed dead letters not applied because the ODS row already holds a newer change.",
+    ["table"],
+)

@@ -12,7 +12,7 @@ from cdc_ods.stack.services.mariadb import MariaDB
 from cdc_ods.stack.services.phoenix_query_server import PhoenixQueryServer
 from cdc_ods.stack.services.postgres import Postgres
 from cdc_ods.stack.services.prometheus import Prometheus
-from cdc_ods.stack.services.stages import CleansingStage, CollectorStage, LoaderStage
+from cdc_ods.stack.services.stages import CleansingStage, CollectorStage, LoaderStage, WatchdogStage
 
 SERVICES: list[Service] = [
     MariaDB(),
@@ -26,6 +26,7 @@ SERVICES: list[Service] = [
     CollectorStage(),
     CleansingStage(),
     LoaderStage(),
+    WatchdogStage(),
 ]
 
 

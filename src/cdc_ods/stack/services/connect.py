@@ -51,7 +51,7 @@ class Connect(Service):
             "config.storage.replication.factor": 1,
             "offset.storage.replication.factor": 1,
             "status.storage.replication.factor": 1,
-            "offset.flush.interval.ms": 5000,
+            "offset.flush.interval.ms": 1000,
             "listeners": f"HTTP://{host}:{port}",
             "rest.advertised.host.name": host,
             "rest.advertised.port": port,

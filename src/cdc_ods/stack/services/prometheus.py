@@ -40,6 +40,7 @@ class Prometheus(Service):
         targets["collector"] = ctx.config.collector.port
         targets["cleansing"] = ctx.config.cleansing.metrics_port
         targets["ods-loader"] = ctx.config.ods.metrics_port
+        targets["watchdog"] = ctx.config.operations.metrics_port
         for job, port in targets.items():
             group = {"targets": [f"{ctx.host}:{port}"], "labels": {"stack": "local"}}
             (conf / "targets" / f"{job}.json").write_text(json.dumps([group]) + "\n")

@@ -74,6 +74,15 @@ class CollectorStage(PipelineStage):
         return ctx.config.collector.port  # /metrics next to /v1/events
 
 
+class WatchdogStage(PipelineStage):
+    name = "watchdog"
+    requires = ("connect",)
+    arguments = ("watch",)
+
+    def metrics_port(self, ctx: StackContext) -> int:
+        return ctx.config.operations.metrics_port
+
+
 class LoaderStage(PipelineStage):
     name = "loader"
     requires = ("kafka", "phoenix-query-server")

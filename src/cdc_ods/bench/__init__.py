@@ -1,0 +1,1 @@
+"""`cdc bench`: end-to-end throughput and latency of the whole pipeline at rising rates."""

@@ -1,0 +1,58 @@
+"""`cdc bench`: the pipeline's end-to-end throughput and latency at rising rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+err = Console(stderr=True)
+
+
+def bench(
+    ctx: typer.Context,
+    rates: Annotated[
+        str, typer.Option(help="Offered changes/s per step, all sources together, comma-separated.")
+    ] = "1000,2500,5000,10000",
+    step_seconds: Annotated[float, typer.Option(help="How long the producers write at each rate.")] = 20,
+    out: Annotated[Path, typer.Option(help="Where bench.json and bench.png go.")] = Path("bench-results"),
+    as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
+) -> None:
+    """Run producers at rising rates with latency probes; report throughput and p50/p95/p99."""
+    from cdc_ods.bench.run import run_bench
+
+    offered = [float(r) for r in rates.split(",") if r.strip()]
+    result = run_bench(
+        ctx.obj.config(), offered, step_seconds, out, report=lambda m: err.print(f"[cyan]•[/] {m}")
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title="cdc bench: source commit -> ODS")
+    for column in (
+        "offered/s",
+        "achieved/s",
+        "catch-up s",
+        "source",
+        "changes",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+    ):
+        table.add_column(column, justify="right")
+    for step in result["steps"]:
+        for i, (name, s) in enumerate(step["sources"].items()):
+            lat = s["latency_ms"]
+            table.add_row(
+                f"{step['offered_per_s']:,.0f}" if i == 0 else "",
+                f"{step['throughput_per_s']:,.0f}" if i == 0 else "",
+                f"{step['catch_up_s']}" if i == 0 else "",
+                name, f"{s['changes']:,}",
+                *(f"{lat[q]:,.0f}" if lat[q] is not None else "-" for q in ("p50", "p95", "p99")),
+            )  # fmt: skip
+    Console().print(table)
+    err.print(f"written: {out / 'bench.json'}, {out / 'bench.png'}")

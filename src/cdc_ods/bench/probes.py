@@ -1,0 +1,112 @@
+"""Latency probes: a source commit at a known time, timed until a Phoenix query shows it.
+
+Each source keeps one probe row (id 0 of its first table; the producers never touch it:
+their ids start after the highest existing one). A probe updates its title to a new token
+and commits at t0; a poller queries the ODS row until the token is visible at t1. t1 - t0 is
+the end-to-end latency as an analyst experiences it: source commit -> visible in Phoenix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from cdc_ods import contract
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.ods.phoenix import connect
+from cdc_ods.sources import mysql_connect, postgres_connect
+
+PROBE_ID = 0
+# the first table of each source family, with the columns a fresh probe row needs
+_PROBE_ROWS = {
+    "mysql": (
+        "movies",
+        "INSERT IGNORE INTO movies (id, title, genres, created_at, updated_at)"
+        " VALUES (0, 'probe', 'Probe', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+        "UPDATE movies SET title = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = 0",
+    ),
+    "postgres": (
+        "tv_series",
+        "INSERT INTO tv_series (id, uuid, title, is_running, created_at, updated_at)"
+        " VALUES (0, '00000000-0000-0000-0000-000000000000', 'probe', false, now(), now())"
+        " ON CONFLICT (id) DO NOTHING",
+        "UPDATE tv_series SET title = %s, updated_at = now() WHERE id = 0",
+    ),
+}
+
+
+class Prober:
+    """Writes probes into one source and times their arrival in the ODS, on its own thread."""
+
+    def __init__(
+        self, config: Config, source: SourceConfig, phoenix_url: str, interval_s: float = 0.5
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.phoenix_url = phoenix_url
+        self.interval_s = interval_s
+        table, self._insert, self._update = _PROBE_ROWS[
+            "mysql" if source.kind in ("mariadb", "mysql") else "postgres"
+        ]
+        self.ods_table = contract.ods_table(source.name, source.database, table)
+        self.latencies_ms: list[float] = []
+        self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"probe-{source.name}", daemon=True)
+
+    def _executor(self) -> tuple[Callable[[str, tuple], None], Callable[[], None]]:
+        if self.source.kind in ("mariadb", "mysql"):
+            conn = mysql_connect(self.config, self.source.database)
+
+            def run(sql: str, args: tuple) -> None:
+                with conn.cursor() as cur:
+                    cur.execute(sql, args)
+
+            return run, conn.close
+        pg = postgres_connect(self.config, self.source.database)
+        pg.execute(f"SET search_path TO {self.source.schema_ or 'public'}")
+        return lambda sql, args: pg.execute(sql, args), pg.close
+
+    def ensure_row(self) -> None:
+        run, close = self._executor()
+        try:
+            run(self._insert, ())
+        finally:
+            close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        run, close = self._executor()
+        phoenix = connect(self.phoenix_url)
+        try:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                token = f"probe {self.source.name} {n} {time.time_ns()}"
+                started = time.monotonic()
+                run(self._update, (token,))  # autocommit: committed when this returns
+                if not self._wait_visible(phoenix, token, deadline=started + 60):
+                    self.lost += 1
+                    continue
+                self.latencies_ms.append((time.monotonic() - started) * 1000)
+                self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            close()
+            phoenix.close()
+
+    def _wait_visible(self, phoenix, token: str, deadline: float) -> bool:
+        cursor = phoenix.cursor()
+        while time.monotonic() < deadline:
+            cursor.execute(f'SELECT "TITLE" FROM {self.ods_table} WHERE "ID" = {PROBE_ID}')
+            row = cursor.fetchone()
+            if row and row[0] == token:
+                return True
+            time.sleep(0.01)
+        return False

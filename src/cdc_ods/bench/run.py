@@ -1,0 +1,147 @@
+"""Run the whole pipeline at rising producer rates; measure what comes out in Phoenix.
+
+Per step: the producers write at the offered rate (split evenly over the relational
+sources) for a fixed time while probes time source commit -> visible in Phoenix; then the
+step waits until the pipeline has caught up. Sustained end-to-end throughput is what was
+committed at the sources divided by the time from the step's start until the ODS had all
+of it, so a pipeline that falls behind shows a lower figure, not the offered one.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cdc_ods.bench.probes import Prober
+from cdc_ods.config import Config
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError
+from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
+
+Report = Callable[[str], None]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class SourceFigures:
+    changes: int
+    throughput_per_s: float
+    latency_ms: dict[str, float | None]
+    probes: int
+    probes_lost: int
+
+
+@dataclass
+class Step:
+    offered_per_s: float
+    seconds: float
+    catch_up_s: float
+    throughput_per_s: float
+    sources: dict[str, SourceFigures] = field(default_factory=dict)
+
+
+def run_step(config: Config, offered: float, seconds: float, seed: int, report: Report) -> Step:
+    if config.file is None:
+        raise CdcError("cdc bench needs the configuration read from a file")
+    sources = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    url = Endpoints.from_config(config).phoenix_url
+    probers = [Prober(config, s, url) for s in sources]
+    for prober in probers:
+        prober.ensure_row()
+    with tempfile.TemporaryDirectory() as scratch:
+        ledger = Path(scratch) / "ledger.json"
+        started = time.monotonic()
+        for prober in probers:
+            prober.start()
+        report(f"offering {offered:,.0f} changes/s for {seconds:.0f} s")
+        produced = subprocess.run(
+            [sys.executable, "-m", "cdc_ods", "--config", str(config.file), "produce", "all",
+             "--rate", str(offered / len(sources)), "--duration", str(seconds), "--seed", str(seed),
+             "--ledger", str(ledger)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if produced.returncode != 0:
+            for prober in probers:
+                prober.stop()
+            raise CdcError(f"producers failed: {produced.stderr.strip().splitlines()[-1:]}")
+        report("waiting for the pipeline to catch up")
+        wait_caught_up(config, pipeline_stages(config), timeout_s=300)
+        elapsed = time.monotonic() - started
+        for prober in probers:
+            prober.stop()
+        written = json.loads(ledger.read_text())["sources"]
+    counts = {
+        name: sum(sum(t["counts"].values()) for t in tables.values()) for name, tables in written.items()
+    }
+    step = Step(offered, seconds, round(elapsed - seconds, 1), round(sum(counts.values()) / elapsed, 1))
+    for prober in probers:
+        lat = prober.latencies_ms
+        step.sources[prober.source.name] = SourceFigures(
+            changes=counts.get(prober.source.name, 0),
+            throughput_per_s=round(counts.get(prober.source.name, 0) / elapsed, 1),
+            latency_ms={
+                "p50": percentile(lat, 50),
+                "p95": percentile(lat, 95),
+                "p99": percentile(lat, 99),
+                "mean": round(statistics.fmean(lat), 1) if lat else None,
+            },
+            probes=len(lat),
+            probes_lost=prober.lost,
+        )
+    return step
+
+
+def chart(steps: list[Step], path: Path) -> None:
+    """Offered vs achieved rate, and probe latency p50/p99 per source, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    offered = [s.offered_per_s for s in steps]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    left.plot(offered, offered, "--", color="grey", label="offered")
+    left.plot(offered, [s.throughput_per_s for s in steps], "o-", label="achieved end to end")
+    left.set_xlabel("offered changes/s (all sources)")
+    left.set_ylabel("changes/s")
+    left.set_title("Throughput: source commit -> ODS")
+    left.legend()
+    for name in steps[0].sources:
+        for q, style in (("p50", "o-"), ("p99", "s--")):
+            right.plot(offered, [s.sources[name].latency_ms[q] for s in steps], style, label=f"{name} {q}")
+    right.set_xlabel("offered changes/s (all sources)")
+    right.set_ylabel("ms")
+    right.set_yscale("log")
+    right.set_title("Latency: source commit -> visible in Phoenix")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_bench(config: Config, rates: list[float], seconds: float, out: Path, report: Report) -> dict:
+    steps = []
+    for i, rate in enumerate(rates):
+        steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report))
+        s = steps[-1]
+        report(
+            f"{rate:,.0f}/s offered -> {s.throughput_per_s:,.0f}/s achieved, caught up {s.catch_up_s} s after"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"rates": rates, "step_seconds": seconds, "steps": [asdict(s) for s in steps]}
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(steps, out / "bench.png")
+    return result

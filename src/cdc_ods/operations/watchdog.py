@@ -1,0 +1,161 @@
+"""Restarts FAILED connector tasks, with backoff and a cap (Kafka Connect never does it itself).
+
+Per task (or connector instance, task id `connector`): the first restart happens as soon as
+the task is seen FAILED, the next ones after `restart_backoff_s`, doubling up to
+`restart_backoff_max_s`. A task that stays RUNNING for `healthy_after_s` after a restart has
+recovered and its count starts over; a task that is FAILED again after
+`restart_max_attempts` restarts is given up on (gauge `cdc_watchdog_gave_up` = 1, alert
+`ConnectorTaskGaveUp`) until it is seen RUNNING again, e.g. after an operator fixed the
+cause and ran `cdc connectors restart`. A wrong password therefore costs a few restarts, not
+an endless loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
+from cdc_ods.operations import metrics
+from cdc_ods.operations.settings import OperationsConfig
+
+log = logging.getLogger("cdc_ods.watchdog")
+
+CONNECTOR_INSTANCE = "connector"
+
+
+@dataclass
+class TaskHistory:
+    attempts: int = 0  # restarts since the task last recovered
+    next_at: float = 0.0  # monotonic time before which no restart is tried
+    restarted_at: float | None = None
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["restart", "give_up", "recovered"]
+    connector: str
+    task: str
+    attempt: int
+    trace: str = ""
+
+
+def root_cause(trace: str | None) -> str:
+    """The first line of a Java trace and its last `Caused by:` (usually the real reason)."""
+    lines = [line.strip() for line in (trace or "").strip().splitlines()]
+    if not lines:
+        return "(no trace)"
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
+    return lines[0] if not causes or causes[-1] == lines[0] else f"{lines[0]} <- {causes[-1]}"
+
+
+def _instances(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(CONNECTOR_INSTANCE, status["connector"])] + [
+        (str(task["id"]), task) for task in status.get("tasks", [])
+    ]
+
+
+class RestartPolicy:
+    """Decides, from Connect's statuses and the time, what to restart; keeps the counts."""
+
+    def __init__(self, settings: OperationsConfig) -> None:
+        self.settings = settings
+        self.history: dict[tuple[str, str], TaskHistory] = {}
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.settings.restart_backoff_s * 2 ** (attempts - 1), self.settings.restart_backoff_max_s)
+
+    def decide(self, statuses: dict[str, dict[str, Any]], now: float) -> list[Action]:
+        actions: list[Action] = []
+        seen: set[tuple[str, str]] = set()
+        for connector, status in statuses.items():
+            for task, instance in _instances(status):
+                ident = (connector, task)
+                seen.add(ident)
+                state = instance.get("state")
+                history = self.history.setdefault(ident, TaskHistory())
+                if state == "FAILED":
+                    actions += self._failed(ident, history, instance.get("trace"), now)
+                elif state == "RUNNING" and (history.attempts or history.gave_up):
+                    settled = history.restarted_at is None or now - history.restarted_at >= (
+                        self.settings.healthy_after_s
+                    )
+                    if history.gave_up or settled:
+                        actions.append(Action("recovered", connector, task, history.attempts))
+                        self.history[ident] = TaskHistory()
+        for gone in set(self.history) - seen:
+            del self.history[gone]
+        return actions
+
+    def _failed(
+        self, ident: tuple[str, str], history: TaskHistory, trace: str | None, now: float
+    ) -> list[Action]:
+        if history.gave_up or now < history.next_at:
+            return []
+        if history.attempts >= self.settings.restart_max_attempts:
+            history.gave_up = True
+            return [Action("give_up", *ident, history.attempts, root_cause(trace))]
+        history.attempts += 1
+        history.restarted_at = now
+        history.next_at = now + self._backoff(history.attempts)
+        return [Action("restart", *ident, history.attempts, root_cause(trace))]
+
+
+class WatchClient(ConnectClient):
+    def restart_task(self, connector: str, task: str) -> None:
+        """Restart one task, or the connector instance (and its failed tasks)."""
+        if task == CONNECTOR_INSTANCE:
+            self.restart(connector, only_failed=True)
+        else:
+            self._existing("POST", connector, f"/tasks/{task}/restart")
+
+
+class Watchdog:
+    def __init__(self, client: WatchClient, settings: OperationsConfig) -> None:
+        self.client = client
+        self.settings = settings
+        self.policy = RestartPolicy(settings)
+        self._exported: set[tuple[str, str]] = set()
+
+    def check(self, now: float) -> list[Action]:
+        """One look at every connector: restart what is due, report what was done."""
+        actions = self.policy.decide(self.client.statuses(), now)
+        for action in actions:
+            labels = (action.connector, action.task)
+            if action.kind == "restart":
+                log.warning(
+                    "restarting %s task %s (attempt %d of %d): %s",
+                    *labels,
+                    action.attempt,
+                    self.settings.restart_max_attempts,
+                    action.trace,
+                )
+                try:
+                    self.client.restart_task(*labels)
+                except NoSuchConnector:
+                    continue  # deleted meanwhile
+                metrics.TASK_RESTARTS.labels(*labels).inc()
+            elif action.kind == "give_up":
+                log.error(
+                    "giving up on %s task %s: still FAILED after %d restarts: %s",
+                    *labels,
+                    action.attempt,
+                    action.trace,
+                )
+            else:
+                log.info("%s task %s recovered after %d restarts", *labels, action.attempt)
+        self._export()
+        return actions
+
+    def _export(self) -> None:
+        """Every known task gets its series (0 until it happens), so increase() and alerts see
+        the first restart; series of deleted connectors go away."""
+        for connector, task in list(self._exported - set(self.policy.history)):
+            metrics.GAVE_UP.remove(connector, task)
+            metrics.TASK_RESTARTS.remove(connector, task)
+        for (connector, task), history in self.policy.history.items():
+            metrics.GAVE_UP.labels(connector, task).set(int(history.gave_up))
+            metrics.TASK_RESTARTS.labels(connector, task)
+        self._exported = set(self.policy.history)

@@ -1,0 +1,131 @@
+"""Operations logic without services: DLQ filters and grouping, the restart policy, freshness."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from prometheus_client import REGISTRY
+
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.dlq import DeadLetter
+from cdc_ods.operations import metrics
+from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
+from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
+from cdc_ods.operations.settings import OperationsConfig, operations_config
+from cdc_ods.operations.watchdog import RestartPolicy, root_cause
+
+NOW = dt.datetime(2026, 1, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def _entry(offset: int, stage: str, reason: str, failed_at: dt.datetime = NOW) -> Entry:
+    letter = DeadLetter(
+        stage,
+        reason,
+        "ods.mysql.maf.movies",
+        0,
+        100 + offset,
+        b'{"id":1}',
+        b"{bad",
+        int(failed_at.timestamp() * 1000),
+    )
+    return Entry(0, offset, letter)
+
+
+def test_since_takes_durations_and_iso_times() -> None:
+    assert parse_since("30m", NOW) == int((NOW - dt.timedelta(minutes=30)).timestamp() * 1000)
+    assert parse_since("2d", NOW) == int((NOW - dt.timedelta(days=2)).timestamp() * 1000)
+    assert parse_since("2026-01-02T11:00:00", NOW) == int(
+        dt.datetime(2026, 1, 2, 11, tzinfo=dt.UTC).timestamp() * 1000
+    )
+    with pytest.raises(BadFilter, match="--since 'yesterday'"):
+        parse_since("yesterday", NOW)
+
+
+def test_selection_and_groups() -> None:
+    entries = [
+        _entry(0, "loader", "value is not JSON: x"),
+        _entry(1, "cleansing", "bad rating"),
+        _entry(2, "loader", "value is not JSON: x"),
+        _entry(3, "loader", "Phoenix rejected the row", NOW - dt.timedelta(hours=3)),
+    ]
+    assert [e.dlq_offset for e in entries if Selection(stage="loader", reason="JSON").matches(e)] == [0, 2]
+    recent = Selection(since_ms=parse_since("1h", NOW + dt.timedelta(minutes=1)))
+    assert [e.dlq_offset for e in entries if recent.matches(e)] == [0, 1, 2]
+    groups = Listing(entries, 0).groups()
+    assert [(key, [e.dlq_offset for e in group]) for key, group in groups] == [
+        (("loader", "value is not JSON: x"), [0, 2]),
+        (("cleansing", "bad rating"), [1]),
+        (("loader", "Phoenix rejected the row"), [3]),
+    ]
+    shown = entries[0].as_dict()
+    assert shown["source"] == {"topic": "ods.mysql.maf.movies", "partition": 0, "offset": 100}
+    assert (shown["key"], shown["value"], entries[0].ledger_key) == ('{"id":1}', "{bad", "0:0")
+
+
+def _status(task_state: str, trace: str = "") -> dict:
+    return {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": task_state, "trace": trace}]}
+
+
+TRACE = "org.apache.kafka.connect.errors.ConnectException: boom\n\tat x\nCaused by: PSQLException: no login\n"
+
+
+def test_policy_restarts_with_backoff_and_gives_up_after_the_cap() -> None:
+    policy = RestartPolicy(OperationsConfig(restart_backoff_s=10, restart_max_attempts=3, healthy_after_s=60))
+    failed = {"pg": _status("FAILED", TRACE)}
+    first = policy.decide(failed, now=0)
+    assert [(a.kind, a.task, a.attempt) for a in first] == [("restart", "0", 1)]
+    assert (
+        first[0].trace == "org.apache.kafka.connect.errors.ConnectException: boom <- PSQLException: no login"
+    )
+    assert policy.decide(failed, now=9) == []  # backoff 10 s
+    assert [a.attempt for a in policy.decide(failed, now=10)] == [2]
+    assert policy.decide(failed, now=29) == []  # backoff doubled: 20 s
+    assert [a.attempt for a in policy.decide(failed, now=30)] == [3]
+    assert [(a.kind, a.attempt) for a in policy.decide(failed, now=70)] == [("give_up", 3)]
+    assert policy.decide(failed, now=10_000) == []  # given up: no restart loop
+    # fixed by an operator: RUNNING again clears the give-up at once
+    assert [a.kind for a in policy.decide({"pg": _status("RUNNING")}, now=10_001)] == ["recovered"]
+    assert [a.attempt for a in policy.decide(failed, now=10_002)] == [1]
+
+
+def test_policy_counts_a_task_as_recovered_only_after_it_stayed_running() -> None:
+    policy = RestartPolicy(OperationsConfig(restart_backoff_s=1, restart_max_attempts=2, healthy_after_s=60))
+    policy.decide({"pg": _status("FAILED")}, now=0)
+    assert policy.decide({"pg": _status("RUNNING")}, now=30) == []  # not settled yet
+    assert [a.kind for a in policy.decide({"pg": _status("RUNNING")}, now=61)] == ["recovered"]
+    assert policy.history[("pg", "0")].attempts == 0
+    policy.decide({}, now=62)  # connector deleted: forgotten
+    assert policy.history == {}
+
+
+def test_connector_instance_failures_are_handled_like_tasks() -> None:
+    policy = RestartPolicy(OperationsConfig())
+    status = {"connector": {"state": "FAILED", "trace": "boom"}, "tasks": []}
+    assert [(a.task, a.trace) for a in policy.decide({"my": status}, now=0)] == [("connector", "boom")]
+    assert root_cause(None) == "(no trace)"
+
+
+def test_freshness_is_zero_when_caught_up_and_the_oldest_wait_otherwise() -> None:
+    assert freshness([Backlog(0, 0.0), Backlog(0, 0.0)]) == 0.0  # idle: caught up
+    assert freshness([Backlog(0, 0.0), Backlog(12, 42.5)]) == 42.5  # loader stuck
+    assert freshness([Backlog(3, 7.0), Backlog(12, 42.5)]) == 42.5
+
+
+def test_stage_inputs_follow_the_topic_contract() -> None:
+    config = Config(sources=[SourceConfig(name="mysql", kind="mariadb", tables=["movies"])])
+    assert [(i.stage, i.table, i.topic, i.group) for i in stage_inputs(config)] == [
+        ("cleansing", "ODS.MYSQL_MAF_MOVIES", "mysql.maf.movies", "cdc-ksql-embedded"),
+        ("loader", "ODS.MYSQL_MAF_MOVIES", "ods.mysql.maf.movies", "cdc-ods-loader"),
+    ]
+    assert operations_config(config) == OperationsConfig()
+
+
+def test_metrics_are_registered_with_their_documented_names() -> None:
+    metrics.GAVE_UP.labels("unit", "0").set(1)
+    metrics.TASK_RESTARTS.labels("unit", "0").inc()
+    metrics.FRESHNESS_SECONDS.labels("ODS.UNIT").set(3)
+    sample = REGISTRY.get_sample_value
+    assert sample("cdc_watchdog_gave_up", {"connector": "unit", "task": "0"}) == 1
+    assert sample("cdc_watchdog_task_restarts_total", {"connector": "unit", "task": "0"}) == 1
+    assert sample("cdc_pipeline_freshness_seconds", {"table": "ODS.UNIT"}) == 3
