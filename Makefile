@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CDC := $(BIN)/cdc
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps java-deps demo test lint unit integration stack-up stack-down measure-stack clean
+.PHONY: help setup system-deps java-deps demo test lint unit integration stack-up stack-down bench bench-loader fault measure-stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ stack-up: setup ## start the local stack
 
 stack-down: ## stop the local stack
 	$(CDC) stack down
+
+bench: setup ## end-to-end throughput and latency at rising rates (needs the pipeline: make demo first)
+	$(CDC) bench --out bench-results
+
+bench-loader: setup ## loader vs naive row-at-a-time vs raw HBase batched puts (stack running)
+	$(BIN)/python scripts/bench_loader.py
 
 measure-stack: setup ## cold/warm start times and idle memory of the stack (for the README)
 	$(BIN)/python scripts/measure_stack.py
