@@ -16,10 +16,10 @@ from cdc_ods.errors import TransientError
 from cdc_ods.secrets import ADMIN_USER, load_credentials
 
 
-def mysql_connect(config: Config, database: str | None = None, autocommit: bool = True) -> pymysql.Connection:
-    address = Endpoints.from_config(config).mysql
+def open_mysql(
+    address: str, password: str, database: str | None = None, autocommit: bool = True
+) -> pymysql.Connection:
     host, port = split_host_port(address)
-    password = load_credentials(config.data_dir).mysql_admin.get_secret_value()
     try:
         return pymysql.connect(
             host=host,
@@ -35,10 +35,8 @@ def mysql_connect(config: Config, database: str | None = None, autocommit: bool 
         raise TransientError(f"MySQL source at {address}: {exc.args[-1]}") from None
 
 
-def postgres_connect(config: Config, database: str, autocommit: bool = True) -> psycopg.Connection:
-    address = Endpoints.from_config(config).postgres
+def open_postgres(address: str, password: str, database: str, autocommit: bool = True) -> psycopg.Connection:
     host, port = split_host_port(address)
-    password = load_credentials(config.data_dir).postgres_admin.get_secret_value()
     try:
         return psycopg.connect(
             host=host,
@@ -51,3 +49,13 @@ def postgres_connect(config: Config, database: str, autocommit: bool = True) -> 
         )
     except psycopg.OperationalError as exc:
         raise TransientError(f"PostgreSQL source at {address}: {str(exc).strip()}") from None
+
+
+def mysql_connect(config: Config, database: str | None = None, autocommit: bool = True) -> pymysql.Connection:
+    password = load_credentials(config.data_dir).mysql_admin.get_secret_value()
+    return open_mysql(Endpoints.from_config(config).mysql, password, database, autocommit)
+
+
+def postgres_connect(config: Config, database: str, autocommit: bool = True) -> psycopg.Connection:
+    password = load_credentials(config.data_dir).postgres_admin.get_secret_value()
+    return open_postgres(Endpoints.from_config(config).postgres, password, database, autocommit)

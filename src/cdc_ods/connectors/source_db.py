@@ -9,14 +9,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import psycopg
-import pymysql
 from psycopg import sql
 
 from cdc_ods.connectors.configs import connector_kind
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError
-from cdc_ods.secrets import ADMIN_USER, Credentials
+from cdc_ods.secrets import Credentials
+from cdc_ods.sources import open_mysql, open_postgres
 
 
 class SourceDatabase(ABC):
@@ -52,13 +51,7 @@ def _split(qualified: str) -> tuple[str, str]:
 class MySqlSource(SourceDatabase):
     def __init__(self, address: str, password: str) -> None:
         self.address = address
-        host, port = split_host_port(address)
-        try:
-            self._conn = pymysql.connect(
-                host=host, port=port, user=ADMIN_USER, password=password, connect_timeout=5, autocommit=True
-            )
-        except pymysql.MySQLError as exc:
-            raise CdcError(f"MySQL source at {address}: {exc.args[-1]}") from None
+        self._conn = open_mysql(address, password)
 
     def tables(self) -> set[str]:
         with self._conn.cursor() as cur:
@@ -84,19 +77,7 @@ class MySqlSource(SourceDatabase):
 class PostgresSource(SourceDatabase):
     def __init__(self, address: str, password: str, dbname: str) -> None:
         self.address = address
-        host, port = split_host_port(address)
-        try:
-            self._conn = psycopg.connect(
-                host=host,
-                port=port,
-                user=ADMIN_USER,
-                password=password,
-                dbname=dbname,
-                connect_timeout=5,
-                autocommit=True,
-            )
-        except psycopg.OperationalError as exc:
-            raise CdcError(f"PostgreSQL source at {address}: {str(exc).strip()}") from None
+        self._conn = open_postgres(address, password, dbname)
 
     def tables(self) -> set[str]:
         rows = self._conn.execute(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import psycopg
-import pymysql
-
 from cdc_ods.config import SourceConfig
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.ksql.generate import SourceColumn
-from cdc_ods.secrets import ADMIN_USER, Credentials
+from cdc_ods.secrets import Credentials
+from cdc_ods.sources import open_mysql, open_postgres
 
 _MYSQL_COLUMNS = """
 SELECT c.column_name,
@@ -36,11 +34,7 @@ ORDER BY c.ordinal_position
 
 
 def mysql_columns(address: str, password: str, database: str, table: str) -> list[SourceColumn]:
-    host, port = split_host_port(address)
-    try:
-        conn = pymysql.connect(host=host, port=port, user=ADMIN_USER, password=password, connect_timeout=5)
-    except pymysql.MySQLError as exc:
-        raise CdcError(f"MySQL source at {address}: {exc.args[-1]}") from None
+    conn = open_mysql(address, password)
     with conn, conn.cursor() as cur:
         cur.execute(_MYSQL_COLUMNS, (database, table))
         return [
@@ -52,14 +46,7 @@ def mysql_columns(address: str, password: str, database: str, table: str) -> lis
 def postgres_columns(
     address: str, password: str, database: str, schema: str, table: str
 ) -> list[SourceColumn]:
-    host, port = split_host_port(address)
-    try:
-        conn = psycopg.connect(
-            host=host, port=port, user=ADMIN_USER, password=password, dbname=database, connect_timeout=5
-        )
-    except psycopg.OperationalError as exc:
-        raise CdcError(f"PostgreSQL source at {address}: {str(exc).strip()}") from None
-    with conn:
+    with open_postgres(address, password, database) as conn:
         rows = conn.execute(_PG_COLUMNS, (schema, table)).fetchall()
     return [
         SourceColumn(name, data_type.lower(), precision, element_type=udt, key=bool(key))
