@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -175,3 +176,22 @@ def test_cdc_status_shows_the_running_pipeline(pipeline: StackContext) -> None:
     assert health["metrics"]["targets_down"] == 0
     shown = cdc("status")
     assert "connectors" in shown.stdout and "end-to-end latency" in shown.stdout
+
+
+def test_pipeline_panels_show_data_once_changes_flow(pipeline: StackContext, endpoints: Endpoints) -> None:
+    """Every dashboard query about the flow of changes returns data while the pipeline runs."""
+    from .test_monitoring import queries, query
+
+    flowing = re.compile(
+        r"cdc_ods_(rows_applied|end_to_end|batch_rows|phoenix_commit|consumer_lag)|debezium_streaming"
+    )
+    time.sleep(12)  # two scrapes after the traffic of the tests above
+    checked = 0
+    for where, expr in queries():
+        if where.startswith("alert") or not flowing.search(expr):
+            continue
+        if "rate(" in expr and "[1m]" in expr:
+            expr = expr.replace("[1m]", "[30m]")  # the traffic above may be minutes old
+        assert query(endpoints.prometheus_url, expr)["result"], f"{where}: no data for {expr}"
+        checked += 1
+    assert checked >= 8
