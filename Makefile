@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CDC := $(BIN)/cdc
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps java-deps demo test lint unit integration stack-up stack-down bench bench-loader fault measure-stack clean
+.PHONY: help setup system-deps java-deps demo test lint unit integration stack-up stack-down bench bench-capture bench-loader fault measure-stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ stack-down: ## stop the local stack
 
 bench: setup ## end-to-end throughput and latency at rising rates (needs the pipeline: make demo first)
 	$(CDC) bench --out bench-results
+
+bench-capture: setup ## capture rate and latency per source: commit -> raw topic (after make demo)
+	$(BIN)/python scripts/bench_capture.py
 
 bench-loader: setup ## loader vs naive row-at-a-time vs raw HBase batched puts (stack running)
 	$(BIN)/python scripts/bench_loader.py

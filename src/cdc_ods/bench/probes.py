@@ -19,7 +19,7 @@ from cdc_ods.sources import mysql_connect, postgres_connect
 
 PROBE_ID = 0
 # the first table of each source family, with the columns a fresh probe row needs
-_PROBE_ROWS = {
+PROBE_ROWS = {
     "mysql": (
         "movies",
         "INSERT IGNORE INTO movies (id, title, genres, created_at, updated_at)"
@@ -46,7 +46,7 @@ class Prober:
         self.source = source
         self.phoenix_url = phoenix_url
         self.interval_s = interval_s
-        table, self._insert, self._update = _PROBE_ROWS[
+        table, self.insert_sql, self.update_sql = PROBE_ROWS[
             "mysql" if source.kind in ("mariadb", "mysql") else "postgres"
         ]
         self.ods_table = contract.ods_table(source.name, source.database, table)
@@ -55,7 +55,7 @@ class Prober:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"probe-{source.name}", daemon=True)
 
-    def _executor(self) -> tuple[Callable[[str, tuple], None], Callable[[], None]]:
+    def executor(self) -> tuple[Callable[[str, tuple], None], Callable[[], None]]:
         if self.source.kind in ("mariadb", "mysql"):
             conn = mysql_connect(self.config, self.source.database)
 
@@ -69,9 +69,9 @@ class Prober:
         return lambda sql, args: pg.execute(sql, args), pg.close
 
     def ensure_row(self) -> None:
-        run, close = self._executor()
+        run, close = self.executor()
         try:
-            run(self._insert, ())
+            run(self.insert_sql, ())
         finally:
             close()
 
@@ -83,7 +83,7 @@ class Prober:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        run, close = self._executor()
+        run, close = self.executor()
         phoenix = connect(self.phoenix_url)
         try:
             n = 0
@@ -91,7 +91,7 @@ class Prober:
                 n += 1
                 token = f"probe {self.source.name} {n} {time.time_ns()}"
                 started = time.monotonic()
-                run(self._update, (token,))  # autocommit: committed when this returns
+                run(self.update_sql, (token,))  # autocommit: committed when this returns
                 if not self._wait_visible(phoenix, token, deadline=started + 60):
                     self.lost += 1
                     continue
