@@ -59,6 +59,9 @@ stack-up: setup ## start the local stack
 stack-down: ## stop the local stack
 	$(CDC) stack down
 
+fault: setup ## kill -9 each component under load, then reconcile (writes bench-results/faults.md)
+	$(BIN)/pytest tests/fault -s
+
 bench: setup ## end-to-end throughput and latency at rising rates (needs the pipeline: make demo first)
 	$(CDC) bench --out bench-results
 

@@ -69,6 +69,9 @@ class Runner:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "topic.metadata.refresh.interval.ms": 5000,
+                    # a killed runner's partitions go to its replacement after 10 s, not 45
+                    "session.timeout.ms": 10_000,
+                    "heartbeat.interval.ms": 2_000,
                 },
             )
         )

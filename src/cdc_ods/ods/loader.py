@@ -127,6 +127,9 @@ class Loader:
                     "fetch.min.bytes": 1,
                     # notice cleansed topics created after the loader started
                     "topic.metadata.refresh.interval.ms": 5000,
+                    # a killed loader's partitions go to its replacement after 10 s, not 45
+                    "session.timeout.ms": 10_000,
+                    "heartbeat.interval.ms": 2_000,
                 },
             )
         )

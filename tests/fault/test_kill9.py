@@ -1,0 +1,200 @@
+"""kill -9 each pipeline component under a steady producer load; the pipeline recovers alone.
+
+For each of Kafka, Kafka Connect, the cleansing runner, the loader, HBase and the Query
+Server, one at a time: producers write to both sources, the component's process gets
+SIGKILL, supervisord restarts it (autorestart=unexpected; the test restarts it with
+`StackManager.up` only if supervisord does not), the other stages retry on their own, and
+once the ODS has caught up `cdc reconcile` must find every table equal to its source.
+Every wait is bounded here (pytest-timeout is not installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from cdc_ods.config import Config
+from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError
+from cdc_ods.kafka import client_config
+from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
+from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.manager import FAILED_STATES, StackManager
+from cdc_ods.stack.services import by_name
+from tests.integration.conftest import cdc
+
+from .conftest import Recovery
+
+# In pipeline order; each test leaves the stack whole for the next one.
+COMPONENTS = ["kafka", "connect", "cleansing", "loader", "hbase", "phoenix-query-server"]
+
+RATE = 200  # changes per second, per source
+WARMUP_S = 8  # load flowing through every stage before the kill
+PRODUCER_MAX_S = 420  # the producers' own --duration: an upper bound; they are stopped earlier
+SUPERVISORD_GRACE_S = 90  # kill -> a new process from supervisord, else the test starts it
+HEALTHY_TIMEOUT_S = 240  # kill -> the service passes its health check
+CATCH_UP_TIMEOUT_S = 300  # service back -> the ODS has caught up with the sources
+RECONCILE_TIMEOUT_S = 400  # `cdc reconcile --timeout` (its own catch-up after the producers stop)
+
+
+def _dlq_end(bootstrap: str) -> dict[int, int]:
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"fault-{uuid.uuid4().hex}"}))
+    try:
+        partitions = consumer.list_topics(DLQ_TOPIC, timeout=10).topics[DLQ_TOPIC].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(DLQ_TOPIC, p), timeout=10)[1] for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def _letters_since(bootstrap: str, start: dict[int, int]) -> list[DeadLetter]:
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"fault-{uuid.uuid4().hex}"}))
+    consumer.assign([TopicPartition(DLQ_TOPIC, p, o) for p, o in start.items()])
+    letters, deadline = [], time.monotonic() + 10
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and not msg.error():
+            letters.append(DeadLetter.from_json(msg.value()))
+    consumer.close()
+    return letters
+
+
+def _start_producers(seed: int, log: Path) -> subprocess.Popen[bytes]:
+    load = ["--rate", str(RATE), "--duration", str(PRODUCER_MAX_S), "--seed", str(seed)]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cdc_ods", "produce", "all", *load],
+            cwd=PROJECT_DIR,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop_producers(producer: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM: the producers finish their current transactions and print their summary."""
+    if producer.poll() is None:
+        producer.send_signal(signal.SIGTERM)
+    try:
+        code = producer.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        producer.kill()
+        producer.wait()
+        pytest.fail("the producers did not stop within 60 s of SIGTERM")
+    assert code == 0, f"producers exited {code}:\n{log.read_text(errors='replace')[-2000:]}"
+
+
+def _wait_back(manager: StackManager, name: str, killed_pid: int, killed_at: float) -> str:
+    """Wait until `name` runs again (a new pid) and passes its health check.
+
+    Returns who restarted it: supervisord, or this test (`StackManager.up`) when supervisord
+    gave up on it (FATAL/BACKOFF/EXITED) or started nothing within SUPERVISORD_GRACE_S.
+    """
+    service = by_name(name)
+    last = ""
+    while time.monotonic() - killed_at < HEALTHY_TIMEOUT_S:
+        info = manager.supervisor.info(name)
+        if info["pid"] not in (0, killed_pid) and info["statename"] in ("RUNNING", "STARTING"):
+            try:
+                service.check(manager.ctx)
+                return "supervisord"
+            except CdcError as exc:
+                last = str(exc)
+        elif info["statename"] in FAILED_STATES or time.monotonic() - killed_at > SUPERVISORD_GRACE_S:
+            print(f"{name}: supervisord left it {info['statename']}; starting it with StackManager.up")
+            manager.up([name])  # waits until healthy (start_timeout_s), raises if it dies again
+            return "test (StackManager.up)"
+        time.sleep(0.5)
+    raise AssertionError(f"{name} not healthy {HEALTHY_TIMEOUT_S} s after the kill: {last}")
+
+
+def _wait_caught_up(config: Config) -> None:
+    """reconcile's catch-up (connectors at the sources' positions, then every consumer stage at
+    its input's end offsets, taken now), retried while a just-restarted service still refuses
+    a call."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    while True:
+        try:
+            wait_caught_up(config, pipeline_stages(config), max(1.0, deadline - time.monotonic()))
+            return
+        except CdcError as exc:
+            if time.monotonic() > deadline:
+                status = cdc("connectors", "status")
+                raise AssertionError(f"not caught up: {exc}\nconnectors:\n{status.stdout}") from None
+            time.sleep(1)
+
+
+def _reconcile() -> tuple[bool, str, str]:
+    """(all tables equal, a one-line summary, the raw output)."""
+    result = cdc(
+        "reconcile", "--json", "--timeout", str(RECONCILE_TIMEOUT_S), timeout=RECONCILE_TIMEOUT_S + 200
+    )
+    output = result.stdout + result.stderr
+    try:
+        reports = json.loads(result.stdout) if result.stdout.strip() else []
+    except ValueError:
+        reports = []
+    if not reports:
+        return False, f"FAILED (exit {result.returncode}): {result.stderr.strip()[-200:]}", output
+    rows = sum(r["source_rows"] for r in reports)
+    diffs = {
+        r["table"]: (r["missing_count"], r["extra_count"], r["different_count"])
+        for r in reports
+        if not r["ok"]
+    }
+    if result.returncode == 0 and not diffs:
+        return True, f"ok: {len(reports)} tables, {rows} rows, 0 differences", output
+    detail = ", ".join(f"{t} missing/extra/different {m}/{e}/{d}" for t, (m, e, d) in diffs.items())
+    return False, f"FAILED: {detail or f'exit {result.returncode}'}", output
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_kill9_under_load_then_reconcile(
+    component: str,
+    pipeline: StackContext,
+    endpoints: Endpoints,
+    recoveries: list[Recovery],
+    tmp_path: Path,
+) -> None:
+    manager = StackManager(pipeline, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
+    record = Recovery(component)
+    recoveries.append(record)
+    assert manager.supervisor.state(component) == "RUNNING", f"{component} is not running before the kill"
+    dlq_start = _dlq_end(endpoints.kafka_bootstrap)
+    log = tmp_path / "producers.log"
+    producer = _start_producers(910 + COMPONENTS.index(component), log)
+    try:
+        time.sleep(WARMUP_S)
+        assert producer.poll() is None, f"producers died before the kill:\n{log.read_text(errors='replace')}"
+        pid = manager.supervisor.info(component)["pid"]
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        record.restarted_by = _wait_back(manager, component, pid, killed_at)
+        record.restart_s = time.monotonic() - killed_at
+        print(f"{component}: back after {record.restart_s:.1f} s ({record.restarted_by})")
+        _wait_caught_up(pipeline.config)
+        record.recovery_s = time.monotonic() - killed_at
+        print(f"RECOVERY {component} {record.recovery_s:.1f} s")
+        assert producer.poll() is None, f"producers died under the fault:\n{log.read_text(errors='replace')}"
+        _stop_producers(producer, log)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+    ok, summary, output = _reconcile()
+    record.reconcile = summary
+    print(f"RECONCILE {component} {summary}")
+    assert ok, output[-4000:]
+    letters = [x for x in _letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage == "loader"]
+    assert letters == [], [x.reason for x in letters]
