@@ -11,9 +11,16 @@ import os
 from prometheus_client import start_http_server
 
 from cdc_ods.config import Config
+from cdc_ods.errors import ServiceError
 
 BIND_ENV = "CDC_METRICS_BIND"
 
 
 def serve_metrics(config: Config, port: int) -> None:
-    start_http_server(port, addr=os.environ.get(BIND_ENV, config.stack.host))
+    address = os.environ.get(BIND_ENV, config.stack.host)
+    try:
+        start_http_server(port, addr=address)
+    except OSError as exc:
+        raise ServiceError(
+            f"metrics endpoint {address}:{port}: {exc.strerror} (is this stage already running?)"
+        ) from None

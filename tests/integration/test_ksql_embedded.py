@@ -123,7 +123,19 @@ def drop_slot(db: psycopg.Connection, slot: str) -> None:
 def start_runner(directory: Path, group: str, log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [*RUNNER, "-c", str(config_path()), "ksql", "run", "--dir", str(directory), "--group", group],
+            [
+                *RUNNER,
+                "-c",
+                str(config_path()),
+                "ksql",
+                "run",
+                "--dir",
+                str(directory),
+                "--group",
+                group,
+                "--metrics-port",
+                "0",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "CDC_PII_HASH_KEY": PII_KEY},
