@@ -91,7 +91,6 @@ class DeadLetters:
     def __init__(self, bootstrap: str, stage: str, topic: str = DLQ_TOPIC) -> None:
         self.stage = stage
         self.topic = topic
-        self.sent = 0
         self._errors: list[str] = []
         self._producer = Producer(client_config(bootstrap, **{"enable.idempotence": True, "linger.ms": 20}))
 
@@ -106,7 +105,6 @@ class DeadLetters:
             self.topic, letter.to_json(), key=letter.key, headers=headers, on_delivery=self._delivered
         )
         self._producer.poll(0)
-        self.sent += 1
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every dead letter is acknowledged; raise if any was not."""

@@ -67,9 +67,6 @@ class ConnectClient:
             raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}")
         return response
 
-    def plugins(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/connector-plugins").json()
-
     def connectors(self) -> list[str]:
         return sorted(self._request("GET", "/connectors").json())
 
