@@ -67,7 +67,7 @@ def test_stopping_connect_raises_its_alert_within_the_window(
 ) -> None:
     manager = StackManager(stack)
     assert firing_state(endpoints.prometheus_url, "ConnectWorkerDown") is None
-    manager.stop(["connect"])
+    stopped = manager.stop(["connect"])  # and the stages that need it (the watchdog)
     try:
         deadline = time.monotonic() + 60
         state = None
@@ -76,4 +76,4 @@ def test_stopping_connect_raises_its_alert_within_the_window(
             time.sleep(2)
         assert state in ("pending", "firing")
     finally:
-        manager.up(["connect"])
+        manager.up(stopped)

@@ -64,12 +64,10 @@ def ops_stack() -> Iterator[Stack]:
     was_running = manager.supervisor.is_running()
     manager.up(SERVICES)
     # these tests run watchdogs of their own: the stack's must not restart their tasks too
-    stack_watchdog = manager.supervisor.state("watchdog") == "RUNNING"
-    if stack_watchdog:
-        manager.stop(["watchdog"])
+    paused = manager.stop(["watchdog"])
     yield Stack(ctx, path, Endpoints.from_config(ctx.config))
-    if stack_watchdog:
-        manager.up(["watchdog"])
+    if paused:
+        manager.up(paused)
     if not was_running and not os.environ.get("CDC_KEEP_STACK"):
         manager.down()
 

@@ -165,16 +165,20 @@ class StackManager:
 
     # --- stop ----------------------------------------------------------------------------
 
-    def stop(self, names: list[str]) -> None:
-        """Stop some services (and what needs them), leaving the rest running."""
+    def stop(self, names: list[str]) -> list[str]:
+        """Stop some services (and what needs them), leaving the rest running; returns the
+        names stopped, so a caller can bring back exactly those."""
         doomed = {by_name(n).name for n in names}
         for service in SERVICES:  # anything that requires a stopped service stops too
             if set(service.requires) & doomed:
                 doomed.add(service.name)
+        stopped = []
         for service in reversed(SERVICES):
             if service.name in doomed and self.supervisor.state(service.name) != "STOPPED":
                 self.report(f"{service.name}: stopping")
                 self.supervisor.stop_process(service.name)
+                stopped.append(service.name)
+        return stopped
 
     # --- down ----------------------------------------------------------------------------
 
