@@ -121,6 +121,16 @@ def _same(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     }
 
 
+def _back_to_running(connect: ConnectClient, name: str, timeout_s: float) -> None:
+    """After restoring a config: the failed task is not always replaced by a running one
+    (its replication slot may still be held for a moment), so restart it once if needed."""
+    try:
+        connect.wait_running(name, timeout_s=timeout_s, settle_s=SETTLE_S)
+    except CdcError:
+        connect.restart(name, only_failed=True)
+        connect.wait_running(name, timeout_s=timeout_s, settle_s=SETTLE_S)
+
+
 def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: Report) -> Outcome:
     """Create or update one connector and wait for RUNNING; undo the change on failure."""
     wanted = {**item.config, "name": item.name}
@@ -139,6 +149,7 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
             raise ConnectorFailed(f"{exc}; deleted the connector this apply created") from None
         if action == "updated" and previous is not None:
             connect.put(item.name, previous)
+            _back_to_running(connect, item.name, timeout_s)
             raise ConnectorFailed(f"{exc}; restored its previous config") from None
         raise ConnectorFailed(f"{exc} (config unchanged; see `cdc connectors status {item.name}`)") from None
     report(f"{item.name}: RUNNING")
