@@ -121,14 +121,19 @@ def _same(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     }
 
 
-def _back_to_running(connect: ConnectClient, name: str, timeout_s: float) -> None:
-    """After restoring a config: the failed task is not always replaced by a running one
-    (its replication slot may still be held for a moment), so restart it once if needed."""
+def _back_to_running(connect: ConnectClient, name: str, timeout_s: float) -> str:
+    """After restoring a config: the failed task is not always replaced by a running one, so
+    restart it once if needed. Returns what an operator should know ("" when it runs)."""
     try:
         connect.wait_running(name, timeout_s=timeout_s, settle_s=SETTLE_S)
+        return ""
     except CdcError:
         connect.restart(name, only_failed=True)
+    try:
         connect.wait_running(name, timeout_s=timeout_s, settle_s=SETTLE_S)
+        return ""
+    except CdcError:
+        return f" (it is not running again yet: see `cdc connectors status {name}`)"
 
 
 def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: Report) -> Outcome:
@@ -149,8 +154,8 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
             raise ConnectorFailed(f"{exc}; deleted the connector this apply created") from None
         if action == "updated" and previous is not None:
             connect.put(item.name, previous)
-            _back_to_running(connect, item.name, timeout_s)
-            raise ConnectorFailed(f"{exc}; restored its previous config") from None
+            still = _back_to_running(connect, item.name, timeout_s)
+            raise ConnectorFailed(f"{exc}; restored its previous config{still}") from None
         raise ConnectorFailed(f"{exc} (config unchanged; see `cdc connectors status {item.name}`)") from None
     report(f"{item.name}: RUNNING")
     return Outcome(item.name, action, status)
