@@ -16,23 +16,20 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from cdc_ods.config import Config
-from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.kafka import client_config
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import FAILED_STATES, StackManager
 from cdc_ods.stack.services import by_name
 from tests.integration.conftest import cdc
+from tests.integration.test_pipeline_e2e import dlq_end, letters_since
 
 from .conftest import Recovery
 
@@ -46,29 +43,6 @@ SUPERVISORD_GRACE_S = 90  # kill -> a new process from supervisord, else the tes
 HEALTHY_TIMEOUT_S = 240  # kill -> the service passes its health check
 CATCH_UP_TIMEOUT_S = 300  # service back -> the ODS has caught up with the sources
 RECONCILE_TIMEOUT_S = 400  # `cdc reconcile --timeout` (its own catch-up after the producers stop)
-
-
-def _dlq_end(bootstrap: str) -> dict[int, int]:
-    consumer = Consumer(client_config(bootstrap, **{"group.id": f"fault-{uuid.uuid4().hex}"}))
-    try:
-        partitions = consumer.list_topics(DLQ_TOPIC, timeout=10).topics[DLQ_TOPIC].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(DLQ_TOPIC, p), timeout=10)[1] for p in partitions
-        }
-    finally:
-        consumer.close()
-
-
-def _letters_since(bootstrap: str, start: dict[int, int]) -> list[DeadLetter]:
-    consumer = Consumer(client_config(bootstrap, **{"group.id": f"fault-{uuid.uuid4().hex}"}))
-    consumer.assign([TopicPartition(DLQ_TOPIC, p, o) for p, o in start.items()])
-    letters, deadline = [], time.monotonic() + 10
-    while time.monotonic() < deadline:
-        msg = consumer.poll(1.0)
-        if msg is not None and not msg.error():
-            letters.append(DeadLetter.from_json(msg.value()))
-    consumer.close()
-    return letters
 
 
 def _start_producers(seed: int, log: Path) -> subprocess.Popen[bytes]:
@@ -171,7 +145,7 @@ def test_kill9_under_load_then_reconcile(
     record = Recovery(component)
     recoveries.append(record)
     assert manager.supervisor.state(component) == "RUNNING", f"{component} is not running before the kill"
-    dlq_start = _dlq_end(endpoints.kafka_bootstrap)
+    dlq_start = dlq_end(endpoints.kafka_bootstrap)
     log = tmp_path / "producers.log"
     producer = _start_producers(910 + COMPONENTS.index(component), log)
     try:
@@ -196,5 +170,5 @@ def test_kill9_under_load_then_reconcile(
     record.reconcile = summary
     print(f"RECONCILE {component} {summary}")
     assert ok, output[-4000:]
-    letters = [x for x in _letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage == "loader"]
+    letters = [x for x in letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage == "loader"]
     assert letters == [], [x.reason for x in letters]
