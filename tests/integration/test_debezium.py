@@ -75,12 +75,15 @@ def test_mariadb_connector_streams_inserts_updates_deletes(
             **{
                 "topic.prefix": prefix,
                 "table.include.list": f"maf.{table}",
-                "database.server.id": str(6000 + int(suffix[:4], 16) % 1000),
+                # unique among every binlog client of the session (a repeated id evicts the other)
+                "database.server.id": str(100_000 + int(suffix, 16) % 900_000),
                 "schema.history.internal.kafka.topic": f"_schema-history.{prefix}",
             },
         )
         try:
             run_connector(connect, name, spec["config"])
+            # the snapshot is done (and streaming about to start) once its read is in the topic
+            assert read_events(endpoints.kafka_bootstrap, f"{prefix}.maf.{table}", 1)
             cur.execute(f"INSERT INTO {table} VALUES (2, '東京物語', 8.2)")
             cur.execute(f"UPDATE {table} SET rating = 8.4 WHERE id = 1")
             cur.execute(f"DELETE FROM {table} WHERE id = 2")
@@ -122,6 +125,7 @@ def test_postgres_connector_streams_inserts_updates_deletes(
         )
         try:
             run_connector(connect, name, spec["config"])
+            assert read_events(endpoints.kafka_bootstrap, f"{prefix}.maf.{table}", 1)  # snapshot done
             db.execute(f"INSERT INTO maf.{table} VALUES (2, 'Fargo', ARRAY['crime','drama'], true)")
             db.execute(f"UPDATE maf.{table} SET active = false WHERE id = 1")
             db.execute(f"DELETE FROM maf.{table} WHERE id = 2")
