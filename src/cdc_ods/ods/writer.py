@@ -90,14 +90,8 @@ class PhoenixWriter:
                 cursor.execute(statement, rows[0])
             else:
                 cursor.executemany(statement, rows)
-        except phoenixdb.errors.Error as exc:
-            if _rejects_the_data(exc):
-                raise RowRejected(error_message(exc)) from None
-            self.reset()
-            raise TransientError(f"Phoenix at {self.url}: {error_message(exc)}") from None
-        except (requests.RequestException, OSError) as exc:
-            self.reset()
-            raise TransientError(f"Phoenix at {self.url}: {error_message(exc)}") from None
+        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            raise self._failure(exc, "") from None
         finally:
             with contextlib.suppress(Exception):  # closing a cursor of a dead connection
                 cursor.close()
@@ -136,15 +130,19 @@ class PhoenixWriter:
     def commit(self) -> None:
         try:
             self._connection().commit()
-        except phoenixdb.errors.Error as exc:
-            if _rejects_the_data(exc):
+        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            failure = self._failure(exc, "commit failed: ")
+            if isinstance(failure, RowRejected):
                 self.rollback()
-                raise RowRejected(error_message(exc)) from None
-            self.reset()
-            raise TransientError(f"Phoenix at {self.url}: commit failed: {error_message(exc)}") from None
-        except (requests.RequestException, OSError) as exc:
-            self.reset()
-            raise TransientError(f"Phoenix at {self.url}: commit failed: {error_message(exc)}") from None
+            raise failure from None
+
+    def _failure(self, exc: BaseException, what: str) -> CdcError:
+        """The data was refused (RowRejected) or Phoenix/HBase is unavailable (TransientError,
+        after dropping the connection so the next attempt reconnects)."""
+        if isinstance(exc, phoenixdb.errors.Error) and _rejects_the_data(exc):
+            return RowRejected(error_message(exc))
+        self.reset()
+        return TransientError(f"Phoenix at {self.url}: {what}{error_message(exc)}")
 
     def rollback(self) -> None:
         try:

@@ -97,7 +97,6 @@ class StackManager:
             if self.supervisor.state(service.name) == "RUNNING":
                 try:
                     service.check(self.ctx)
-                    service.prepare(self.ctx)
                     service.reload(self.ctx)
                     self.report(f"{service.name}: already running")
                     continue

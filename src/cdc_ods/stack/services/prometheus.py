@@ -62,7 +62,8 @@ class Prometheus(Service):
         )
 
     def reload(self, ctx: StackContext) -> None:
-        """Re-read prometheus.yml, the rules and the targets (rules may have changed)."""
+        """Re-render the targets, then re-read prometheus.yml, the rules and the targets."""
+        self.prepare(ctx)
         try:
             httpx.post(f"{self.endpoint(ctx)}/-/reload", timeout=10).raise_for_status()
         except httpx.HTTPError as exc:
