@@ -76,13 +76,18 @@ def private_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
 
 
 def isolated_config(directory: Path, port_offset: int) -> tuple[Path, Config]:
-    """A config for a second, private stack: every port shifted, data under `directory`,
-    jars shared with the main stack."""
+    """A config for a second, private stack: every port (services and pipeline stages)
+    shifted, data under `directory`, jars shared with the main stack."""
     base = load_config(PROJECT_DIR / "cdc.yaml")
     ports = {name: port + port_offset for name, port in base.stack.ports.model_dump().items()}
     data = {
         "stack": {"data_dir": str(directory / "stack"), "lib_dir": str(base.lib_dir), "ports": ports},
         "sources": [s.model_dump(by_alias=True) for s in base.sources],
+        # the pipeline stages' own ports move with the stack's
+        "collector": {"port": base.collector.port + port_offset},
+        "cleansing": {"metrics_port": base.cleansing.metrics_port + port_offset},
+        "ods": {"metrics_port": base.ods.metrics_port + port_offset},
+        "operations": {"metrics_port": base.operations.metrics_port + port_offset},
     }
     path = directory / "cdc.yaml"
     path.write_text(yaml.safe_dump(data))
