@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CDC := $(BIN)/cdc
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps java-deps demo test lint unit integration stack-up stack-down bench bench-capture bench-loader fault measure-stack clean
+.PHONY: help setup system-deps java-deps ksqldb-udf demo test lint unit integration stack-up stack-down bench bench-capture bench-loader fault measure-stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,7 +24,15 @@ $(BIN)/.installed: requirements.lock pyproject.toml | system-deps
 java-deps: $(BIN)/.installed ## resolve the Java artifacts (stack/pom.xml) with Maven
 	@$(CDC) stack install
 
-setup: system-deps $(BIN)/.installed java-deps ## everything the demo and the tests need
+# The ksqlDB UDF jar of the CDC_* functions (ksql/udf/; docker/ksqldb/Dockerfile runs the same
+# script). Rebuilt only when its sources or the pom change.
+UDF_JAR := .stack/lib/ksqldb-udf/cdc-ksqldb-udf.jar
+ksqldb-udf: $(UDF_JAR) ## build the ksqlDB UDF jar (ksql/udf/) into .stack/lib/ksqldb-udf/
+
+$(UDF_JAR): $(shell find ksql/udf -type f) stack/pom.xml | system-deps
+	ksql/udf/build.sh $@
+
+setup: system-deps $(BIN)/.installed java-deps ksqldb-udf ## everything the demo and the tests need
 
 demo: setup ## start the local stack and run the pipeline end to end
 	$(CDC) stack up --pipeline

@@ -41,7 +41,7 @@ COMPOSE_SECRETS = {
     "CDC_GRAFANA_ADMIN_PASSWORD",
     "CDC_PII_HASH_KEY",
 }
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|HASH_KEY|API_KEY", re.IGNORECASE)
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|HASH_KEY|HMAC_KEY|API_KEY", re.IGNORECASE)
 REQUIRED_VAR = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}$")
 IGNORED_TREES = {".git", ".venv", ".stack", ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules"}
 
@@ -151,7 +151,7 @@ def test_docker_compose_config_names_a_missing_secret() -> None:
         env=env,
     )
     assert result.returncode != 0
-    assert re.search(r"CDC_[A-Z_]+_PASSWORD", result.stderr) and ".env" in result.stderr, result.stderr
+    assert any(name in result.stderr for name in COMPOSE_SECRETS) and ".env" in result.stderr, result.stderr
 
 
 def test_file_matches_the_compose_spec_schema(compose: dict[str, Any]) -> None:
@@ -425,3 +425,33 @@ def test_grafana_is_provisioned_with_prometheus_and_dashboards(services: dict[st
     assert datasources[0]["url"] == "http://prometheus:9090"
     providers = yaml.safe_load((provisioning / "dashboards" / "cdc-ods.yaml").read_text())["providers"]
     assert providers[0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def _confluent_property(env_name: str, prefix: str) -> str:
+    """The property a Confluent image derives from an environment variable (confluent-docker-utils
+    env_to_props: lower case, a single `_` is `.`, `__` is `_`, `___` is `-`)."""
+    raw = env_name.removeprefix(prefix).lower()
+    dotted = ".".join(re.split(r"(?<=[^_])_(?=[^_])", raw))
+    return "_".join("-".join(dotted.split("___")).split("__"))
+
+
+def test_ksqldb_loads_the_udf_jar_with_the_masking_key(services: dict[str, dict[str, Any]]) -> None:
+    """ksql/*.sql call CDC_* functions: the server has them from the UDF image, and CDC_HMAC's
+    key (the property the UDF reads) is the same .env key the other stages get."""
+    ksqldb = services["ksqldb"]
+    assert ksqldb["build"]["dockerfile"] == "docker/ksqldb/Dockerfile"
+    dockerfile = (ROOT / "docker" / "ksqldb" / "Dockerfile").read_text(encoding="utf-8")
+    assert "ksql/udf/build.sh" in dockerfile
+    env = _environment(ksqldb)
+    assert f"COPY --from=udf /out/cdc-ksqldb-udf.jar {env['KSQL_KSQL_EXTENSION_DIR']}/" in dockerfile
+    udf_source = (
+        ROOT / "ksql" / "udf" / "src" / "io" / "github" / "cdcods" / "ksqldb" / "CdcHmac.java"
+    ).read_text()
+    key_config = re.search(r'KEY_CONFIG = "([^"]+)"', udf_source).group(1)  # type: ignore[union-attr]
+    key_env = [name for name in env if _confluent_property(name, "KSQL_") == key_config]
+    assert key_env, f"no KSQL_* variable sets {key_config}"
+    assert REQUIRED_VAR.match(env[key_env[0]]).group("name") == "CDC_PII_HASH_KEY"  # type: ignore[union-attr]
+    assert (
+        _confluent_property("KSQL_KSQL_STREAMS_AUTO_OFFSET_RESET", "KSQL_")
+        == "ksql.streams.auto.offset.reset"
+    )

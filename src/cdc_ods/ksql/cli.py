@@ -94,7 +94,7 @@ def apply(
 ) -> None:
     """Apply the scripts: submit to a ksqlDB server, or run them embedded until SIGTERM/Ctrl-C."""
     if backend is Backend.ksqldb:
-        _apply_ksqldb(directory, url or os.environ.get(KSQLDB_URL_ENV, "http://127.0.0.1:8088"))
+        _apply_ksqldb(ctx, directory, url or os.environ.get(KSQLDB_URL_ENV, "http://127.0.0.1:8088"))
     else:
         _run_embedded(ctx, directory, check, group, idle_exit, metrics_port)
 
@@ -113,12 +113,15 @@ def run(
     _run_embedded(ctx, directory, False, group, idle_exit, metrics_port)
 
 
-def _apply_ksqldb(directory: Path, url: str) -> None:
+def _apply_ksqldb(ctx: typer.Context, directory: Path, url: str) -> None:
+    from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import CdcError
+    from cdc_ods.kafka import ensure_topic
     from cdc_ods.ksql.ksqldb import KsqlDbClient
 
     scripts = _scripts(directory)
-    with KsqlDbClient(url) as client:
+    bootstrap = Endpoints.from_config(ctx.obj.config()).kafka_bootstrap
+    with KsqlDbClient(url, ensure_topic=lambda topic: ensure_topic(bootstrap, topic)) as client:
         results = client.apply(scripts)
     table = Table("script", "line", "statement", "outcome", "message")
     for r in results:

@@ -2,15 +2,25 @@
 
 Idempotent: CREATE statements carry IF NOT EXISTS, so a second apply reports them as
 existing; an INSERT INTO is skipped when a running query already has the same text (ksqlDB
-would otherwise start a second, duplicating query). The project's CDC_* functions must be
-installed on the server as a UDF jar (ksqlDB has no keyed hash, NFC normalization or
-microsecond timestamp formatting built in); without it, statements that call them fail and
-are reported as errors. This jar is not part of the repository.
+would otherwise start a second, duplicating query).
+
+Two things the real server needs that the embedded backend does not:
+- a stream declared over a topic (`CREATE STREAM s (...) WITH (KAFKA_TOPIC=...)`, no AS
+  SELECT) is refused while the topic does not exist, and a raw topic appears only once its
+  connector wrote to it (`ods.dlq` and the events topic maybe never before the first
+  reject or event): the topic is created first (`ensure_topic`);
+- each statement is sent with the command sequence number of the previous one, so the server
+  runs it only after the stream it reads was created (ksqlDB applies DDL through its command
+  topic and may answer before that finished).
+
+The project's CDC_* functions come from the UDF jar built from ksql/udf/ (docker-compose's
+ksqldb image has it); CDC_HMAC's key is the server's `ksql.functions.cdc_hmac.key`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -35,9 +45,18 @@ def _normalized(text: str) -> str:
 
 
 class KsqlDbClient:
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        ensure_topic: Callable[[str], None] | None = None,
+    ) -> None:
+        """`ensure_topic` creates a declared stream's topic if it is missing (see above)."""
         self.url = url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout_s, headers=_HEADERS)
+        self._http = httpx.Client(timeout=timeout_s, headers=_HEADERS, transport=transport)
+        self._ensure_topic = ensure_topic
+        self._sequence: int | None = None  # the last command sequence number the server gave
 
     def close(self) -> None:
         self._http.close()
@@ -49,10 +68,11 @@ class KsqlDbClient:
         self.close()
 
     def submit(self, text: str) -> list[dict]:
+        request: dict[str, object] = {"ksql": text, "streamsProperties": _PROPERTIES}
+        if self._sequence is not None:
+            request["commandSequenceNumber"] = self._sequence
         try:
-            response = self._http.post(
-                f"{self.url}/ksql", json={"ksql": text, "streamsProperties": _PROPERTIES}
-            )
+            response = self._http.post(f"{self.url}/ksql", json=request)
         except httpx.HTTPError as exc:
             raise TransientError(f"ksqlDB at {self.url}: {exc}") from None
         if response.status_code >= 500:
@@ -61,7 +81,12 @@ class KsqlDbClient:
         if response.status_code >= 400:
             message = body.get("message", response.text) if isinstance(body, dict) else response.text
             raise CdcError(f"ksqlDB at {self.url}: {str(message).splitlines()[0]}")
-        return body if isinstance(body, list) else [body]
+        entities = body if isinstance(body, list) else [body]
+        for entity in entities:
+            sequence = entity.get("commandSequenceNumber") if isinstance(entity, dict) else None
+            if isinstance(sequence, int) and sequence > (self._sequence or -1):
+                self._sequence = sequence
+        return entities
 
     def running_queries(self) -> set[str]:
         entities = self.submit("SHOW QUERIES;")
@@ -77,6 +102,12 @@ class KsqlDbClient:
                     results.append(Applied(statement, script.origin, "skipped", "same query already running"))
                     continue
                 try:
+                    if (
+                        self._ensure_topic
+                        and isinstance(statement, ast.CreateStream)
+                        and statement.query is None
+                    ):
+                        self._ensure_topic(str(statement.properties["KAFKA_TOPIC"]))
                     entities = self.submit(statement.text)
                 except CdcError as exc:
                     results.append(Applied(statement, script.origin, "error", str(exc)))
