@@ -38,3 +38,15 @@ def test_compare_names_missing_extra_and_different_keys() -> None:
     assert report.missing == [[3]] and report.extra == [[4]] and report.different == [[2]]
     assert not report.ok
     assert compare(SCHEMA, lambda: source, lambda: list(reversed(source)), buckets=4).ok
+
+
+def test_equal_rows_with_a_sequence_gap_are_not_ok() -> None:
+    """Reconcile fails on the loader's sequence problems even when the rows agree."""
+    from cdc_ods.ods.sequence import Totals
+
+    rows = [(1, "a", None)]
+    report = compare(SCHEMA, lambda: rows, lambda: rows)
+    report.sequence = Totals(checked=10)
+    assert report.ok and report.as_dict()["sequence"]["checked"] == 10
+    report.sequence = Totals(checked=10, gaps=2, last_problem="gap")
+    assert not report.ok and not report.sequence_ok

@@ -15,6 +15,8 @@ Delivery, per design.md "Ordering":
 - Batches are pipelined: while one batch is being committed to Phoenix (on a writer
   thread, its own connection), the next is consumed and decoded. Offsets of a batch are
   committed, in order, only after its Phoenix commit.
+- Every record is checked for sequence integrity (no skipped offset per partition, no
+  source position going down per key; see cdc_ods.ods.sequence) before it is applied.
 - A missing ODS table is created from the source schema; a column that appears later at
   the source is added (ALTER TABLE) before the batch that carries it.
 """
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from cdc_ods import contract
@@ -40,6 +42,7 @@ from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.kafka import client_config
 from cdc_ods.ods import metrics
 from cdc_ods.ods.schema import Column, TableSchema
+from cdc_ods.ods.sequence import SequenceChecker
 from cdc_ods.ods.source_schema import read_table_schema
 from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
 from cdc_ods.ods.writer import Change, PhoenixWriter, RowRejected
@@ -49,6 +52,14 @@ log = logging.getLogger("cdc_ods.loader")
 
 STAGE = "loader"
 _JSON_TYPES: dict[type, str] = {bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE", str: "VARCHAR"}
+
+
+def _table_label(topic: str) -> str:
+    """The ODS table a cleansed topic loads into (the topic itself when it is not one)."""
+    try:
+        return contract.ods_table(*contract.parse_cleansed_topic(topic))
+    except ValueError:
+        return topic
 
 
 class Rejected(Exception):
@@ -112,6 +123,7 @@ class Loader:
         self._checked_fields: set[tuple[str, str]] = set()
         self._read_schema = schema_reader or self._read_source_schema
         self.batch = _Batch()
+        self.sequence = SequenceChecker()
         self.stopping = False
         self.applied = 0
         self.consumer = Consumer(
@@ -334,7 +346,9 @@ class Loader:
         tables: Tables = {}
         offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
-            offsets[(msg.topic(), msg.partition())] = msg.offset()
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            offsets[(topic, partition)] = offset
+            checked = self.sequence.offset(_table_label(topic), topic, partition, offset)
             if msg.value() is None:
                 continue  # a tombstone carries no row state
             try:
@@ -342,6 +356,9 @@ class Loader:
             except Rejected as exc:
                 self._dead_letter(msg, str(exc))
                 continue
+            if checked and not is_replay(msg):
+                position = change.source_pos
+                self.sequence.position(schema.ods_name, topic, partition, change.key, position, offset)
             entry = tables.setdefault(schema.ods_name, (schema, {}))
             previous = entry[1].get(change.key)
             if previous is not None and change.source_pos < previous[1].source_pos and is_replay(msg):
@@ -359,11 +376,19 @@ class Loader:
         for future in futures:
             future.result()  # a TransientError here (stopping) leaves the offsets uncommitted
         self.dlq.flush()
+        self._write_sequence_totals()
         if prepared.offsets:
             self.consumer.commit(offsets=prepared.offsets, asynchronous=False)
         metrics.BATCH_ROWS.observe(prepared.size)
         self.applied += prepared.size
         self._update_lag()
+
+    def _write_sequence_totals(self, force: bool = False) -> None:
+        """Persist the sequence checks' counts; problems always before their offsets are committed."""
+        if force or self.sequence.due():
+            totals, problems = self.sequence.take()
+            if totals or problems:
+                self._retry(lambda: self.ddl.add_sequence_totals(totals, problems))
 
     def flush(self) -> None:
         """Decode the pending batch and hand it to the writer thread (after the previous one)."""
@@ -379,6 +404,7 @@ class Loader:
         """Apply and commit everything consumed so far."""
         self.flush()
         self._finish_in_flight()
+        self._write_sequence_totals(force=True)
 
     def _update_lag(self) -> None:
         try:
@@ -398,15 +424,30 @@ class Loader:
         if partitions and (self.batch.messages or self._in_flight):
             log.info("partitions revoked: committing %d pending records first", len(self.batch.messages))
             self.drain()
+        for tp in partitions:
+            self.sequence.revoked(tp.topic, tp.partition)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Each new partition's sequence starts at the group's committed offset."""
+        if not partitions:
+            return
+        try:
+            committed = consumer.committed(partitions, timeout=30)
+        except KafkaException as exc:  # unknown start: the partition's first record sets it
+            log.warning("cannot read committed offsets (%s); gap checks start at the first record", exc)
+            return
+        for tp in committed:
+            self.sequence.assigned(tp.topic, tp.partition, tp.offset)
 
     def run(self, idle_exit_s: float | None = None) -> None:
         """Consume until `stop()` (or until no record arrived for `idle_exit_s`)."""
         linger_s = self.options.linger_ms / 1000
         last_record = time.monotonic()
 
-        def on_assign(_consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
             nonlocal last_record
             last_record = time.monotonic()  # idleness counts from having partitions
+            self._on_assign(consumer, partitions)
 
         self.consumer.subscribe(self.topics, on_assign=on_assign, on_revoke=self._on_revoke)
         try:

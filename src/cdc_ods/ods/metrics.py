@@ -51,3 +51,23 @@ REPLAYS_SKIPPED = Counter(
     "Replayed dead letters not applied because the ODS row already holds a newer change.",
     ["table"],
 )
+SEQUENCE_CHECKED = Counter(
+    "cdc_ods_sequence_checked_total",
+    "Records whose offset and source position the loader checked (see cdc_ods.ods.sequence).",
+    ["table"],
+)
+SEQUENCE_GAPS = Counter(
+    "cdc_ods_sequence_gaps_total",
+    "Records of a cleansed partition the loader never read (skipped offsets).",
+    ["table"],
+)
+SEQUENCE_REGRESSIONS = Counter(
+    "cdc_ods_sequence_regressions_total",
+    "Changes whose source position was lower than one already seen for the same key.",
+    ["table"],
+)
+SEQUENCE_DUPLICATES = Counter(
+    "cdc_ods_sequence_duplicates_total",
+    "Changes received again after a stage restarted (at-least-once delivery); not a failure.",
+    ["table"],
+)

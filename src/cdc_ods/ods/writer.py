@@ -22,6 +22,7 @@ import requests
 
 from cdc_ods import contract
 from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
 
@@ -65,6 +66,7 @@ class PhoenixWriter:
         self.url = url
         self.delete_mode = delete_mode
         self._conn: phoenixdb.connection.Connection | None = None
+        self._sequence_table_ready = False
 
     def _connection(self) -> phoenixdb.connection.Connection:
         if self._conn is None:
@@ -102,6 +104,18 @@ class PhoenixWriter:
 
     def add_column(self, schema: TableSchema, column: Column) -> None:
         self._execute(add_column_ddl(schema, column))
+        self.commit()
+
+    def add_sequence_totals(self, totals: Sequence[Sequence[Any]], problems: Sequence[Sequence[Any]]) -> None:
+        """Add the loader's sequence-integrity counts (see cdc_ods.ods.sequence)."""
+        if not self._sequence_table_ready:
+            self._execute(sequence.CREATE_TABLE)
+            self.commit()
+            self._sequence_table_ready = True
+        if totals:
+            self._execute(sequence.ADD_TOTALS, totals)
+        if problems:
+            self._execute(sequence.SET_PROBLEM, problems)
         self.commit()
 
     def stage(self, schema: TableSchema, changes: Sequence[Change]) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from cdc_ods.ods.sequence import Totals
 
 err = Console(stderr=True)
 
@@ -34,7 +37,7 @@ def reconcile(
     from cdc_ods.ods.source_schema import read_table_schema
     from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
     from cdc_ods.reconcile.compare import compare
-    from cdc_ods.reconcile.readers import ods_rows, source_rows
+    from cdc_ods.reconcile.readers import ods_rows, sequence_totals, source_rows
 
     config = ctx.obj.config()
     url = Endpoints.from_config(config).phoenix_url
@@ -55,6 +58,7 @@ def reconcile(
     if wait:
         with err.status("waiting for the pipeline to catch up with the sources") as status:
             wait_caught_up(config, pipeline_stages(config), timeout, report=lambda m: status.update(m))
+    sequences = sequence_totals(url)
     reports = []
     for source, name in chosen:
         schema = read_table_schema(config, source, name)
@@ -67,21 +71,37 @@ def reconcile(
                     limit=limit,
                 )
             )
+        reports[-1].sequence = sequences.get(schema.ods_name)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
     else:
         view = Table(title="reconcile: source vs ODS")
-        for column in ("table", "ODS table", "source rows", "ODS rows", "missing", "extra", "different", ""):
+        for column in (
+            "table", "ODS table", "source rows", "ODS rows", "missing", "extra", "different", "sequence", "",
+        ):  # fmt: skip
             view.add_column(column)
         for r in reports:
             view.add_row(
                 r.table, r.ods_table, str(r.source_rows), str(r.ods_rows), str(r.missing_count),
-                str(r.extra_count), str(r.different_count), "[green]ok[/]" if r.ok else "[red]DIFF[/]",
+                str(r.extra_count), str(r.different_count), _sequence_cell(r.sequence),
+                "[green]ok[/]" if r.ok else "[red]DIFF[/]",
             )  # fmt: skip
         Console().print(view)
         for r in reports:
             for kind, keys in (("missing", r.missing), ("extra", r.extra), ("different", r.different)):
                 if keys:
                     err.print(f"{r.table}: {kind} keys (first {len(keys)}): {keys}")
+            if not r.sequence_ok and r.sequence is not None:
+                err.print(f"{r.table}: sequence integrity: {r.sequence.last_problem}")
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+def _sequence_cell(totals: Totals | None) -> str:
+    """The loader's sequence checks of a table, in a word or three."""
+    if totals is None:
+        return "not tracked"
+    if totals.gaps or totals.regressions:
+        return f"[red]{totals.gaps} gaps, {totals.regressions} regressions[/]"
+    duplicates = f", {totals.duplicates:,} sent again" if totals.duplicates else ""
+    return f"ok ({totals.checked:,} checked{duplicates})"

@@ -9,6 +9,7 @@ missing, extra and different keys.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 
 from cdc_ods.ods.schema import TableSchema
+from cdc_ods.ods.sequence import Totals
 from cdc_ods.reconcile.canonical import canonical
 
 Row = tuple[tuple[Any, ...], tuple[Any, ...]]  # (key values, all column values) as read
@@ -39,10 +41,15 @@ class TableReport:
     missing_count: int = 0
     extra_count: int = 0
     different_count: int = 0
+    sequence: Totals | None = None  # the loader's sequence checks; None: not tracked yet
+
+    @property
+    def sequence_ok(self) -> bool:
+        return self.sequence is None or not (self.sequence.gaps or self.sequence.regressions)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing_count or self.extra_count or self.different_count)
+        return not (self.missing_count or self.extra_count or self.different_count) and self.sequence_ok
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +64,7 @@ class TableReport:
             "missing_keys": self.missing,
             "extra_keys": self.extra,
             "different_keys": self.different,
+            "sequence": None if self.sequence is None else dataclasses.asdict(self.sequence),
         }
 
 

@@ -10,6 +10,7 @@ import pymysql.cursors
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
+from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
 from cdc_ods.ods.schema import TableSchema
 from cdc_ods.sources import mysql_connect, postgres_connect
@@ -71,5 +72,21 @@ def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
         positions = [selected.index(n) if n in selected else None for n in wanted]
         for row in cur:
             yield tuple(None if p is None else row[p] for p in positions)
+    finally:
+        conn.close()
+
+
+def sequence_totals(url: str) -> dict[str, sequence.Totals]:
+    """The loader's sequence-integrity totals per ODS table; empty before the loader ran."""
+    conn = connect(url)
+    try:
+        if not ods_columns(conn, sequence.TABLE):
+            return {}
+        cur = conn.cursor()
+        cur.execute(sequence.TOTALS_BY_TABLE)
+        return {
+            table: sequence.Totals(checked or 0, gaps or 0, regressions or 0, duplicates or 0, problem)
+            for table, checked, gaps, regressions, duplicates, problem in cur.fetchall()
+        }
     finally:
         conn.close()

@@ -1,0 +1,165 @@
+"""Sequence integrity: the loader saw every record of its partitions, each key in order.
+
+Two checks run on every record the loader consumes, before it is applied:
+
+- gap: per cleansed topic partition, offsets follow each other with none skipped. The first
+  record after a partition is assigned must be at the group's committed offset (offset 0
+  for a group that never committed): anything later means records vanished before the
+  loader read them (retention deleted them, an offset was reset past them). Cleansed
+  topics are written without transactions or compaction, so their offsets are contiguous.
+- regression: per key, the source position (`__source_pos`) never goes down. A change
+  older than one already seen for its key, and not seen itself before, means a stage
+  reordered the key's changes. An older change seen before is a duplicate: the stages
+  deliver at least once, so after a crash Debezium or the cleansing runner send a stretch
+  of changes again; they are counted, not failures. Recent keys and changes are
+  remembered (bounded: reorders and re-sent stretches are close together; memory stays
+  bounded on any table size). Records `cdc dlq replay` sent back are exempt: they are old
+  by design, and the replay guard keeps them from overtaking newer changes.
+
+Records below the next expected offset are the loader's own redeliveries (a restart
+replays from the last committed offset) and are not checked twice.
+
+Totals per ODS table and partition are added to the Phoenix table CDC.SEQUENCE_INTEGRITY
+with atomic `ON DUPLICATE KEY UPDATE` upserts, so restarts and several loader instances add
+up; `cdc reconcile` reports them. Problems are written before the batch's offsets are
+committed; counts of clean records at most every `FLUSH_INTERVAL_S`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdc_ods.ods import metrics
+
+TABLE = "CDC.SEQUENCE_INTEGRITY"
+FLUSH_INTERVAL_S = 5.0
+REMEMBERED_KEYS = 100_000
+REMEMBERED_CHANGES = 200_000
+
+CREATE_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    " ODS_TABLE VARCHAR NOT NULL, TOPIC VARCHAR NOT NULL, PARTITION_ID INTEGER NOT NULL,"
+    " CHECKED BIGINT, GAPS BIGINT, REGRESSIONS BIGINT, DUPLICATES BIGINT, LAST_PROBLEM VARCHAR,"
+    " UPDATED_AT TIMESTAMP,"
+    " CONSTRAINT PK PRIMARY KEY (ODS_TABLE, TOPIC, PARTITION_ID))"
+)
+# Bind parameters work in the ON DUPLICATE KEY expressions only as plain operands
+# (Phoenix 5.2 cannot type a `?` inside COALESCE or CAST there), hence a second statement
+# for the text of the last problem.
+ADD_TOTALS = (
+    f"UPSERT INTO {TABLE} (ODS_TABLE, TOPIC, PARTITION_ID, CHECKED, GAPS, REGRESSIONS, DUPLICATES,"
+    " UPDATED_AT) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIME()) ON DUPLICATE KEY UPDATE"
+    " CHECKED = COALESCE(CHECKED, 0) + ?, GAPS = COALESCE(GAPS, 0) + ?,"
+    " REGRESSIONS = COALESCE(REGRESSIONS, 0) + ?, DUPLICATES = COALESCE(DUPLICATES, 0) + ?,"
+    " UPDATED_AT = CURRENT_TIME()"
+)
+SET_PROBLEM = f"UPSERT INTO {TABLE} (ODS_TABLE, TOPIC, PARTITION_ID, LAST_PROBLEM) VALUES (?, ?, ?, ?)"
+TOTALS_BY_TABLE = (
+    f"SELECT ODS_TABLE, SUM(CHECKED), SUM(GAPS), SUM(REGRESSIONS), SUM(DUPLICATES), MAX(LAST_PROBLEM)"
+    f" FROM {TABLE}"
+    " GROUP BY ODS_TABLE"
+)
+
+
+@dataclass
+class Totals:
+    checked: int = 0
+    gaps: int = 0
+    regressions: int = 0
+    duplicates: int = 0
+    last_problem: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.checked or self.gaps or self.regressions or self.duplicates)
+
+
+@dataclass
+class SequenceChecker:
+    """In-memory checks of one loader; `take()` hands over the totals to persist."""
+
+    remembered_keys: int = REMEMBERED_KEYS
+    remembered_changes: int = REMEMBERED_CHANGES
+    _expected: dict[tuple[str, int], int] = field(default_factory=dict)
+    _positions: OrderedDict[tuple[str, tuple[Any, ...]], int] = field(default_factory=OrderedDict)
+    _changes: OrderedDict[int, None] = field(default_factory=OrderedDict)  # hashes of (table, key, pos)
+    _pending: dict[tuple[str, str, int], Totals] = field(default_factory=dict)
+    _last_flush: float = field(default_factory=time.monotonic)
+
+    def assigned(self, topic: str, partition: int, committed: int) -> None:
+        """The partition starts at `committed` (negative: the group never committed)."""
+        self._expected[(topic, partition)] = max(committed, 0)
+
+    def revoked(self, topic: str, partition: int) -> None:
+        self._expected.pop((topic, partition), None)
+
+    def offset(self, table: str, topic: str, partition: int, offset: int) -> bool:
+        """Check a record's offset; False for a redelivery (already checked)."""
+        expected = self._expected.get((topic, partition))
+        if expected is not None and offset < expected:
+            return False
+        self._expected[(topic, partition)] = offset + 1
+        totals = self._totals(table, topic, partition)
+        totals.checked += 1
+        metrics.SEQUENCE_CHECKED.labels(table).inc()
+        if expected is not None and offset > expected:
+            missing = offset - expected
+            totals.gaps += missing
+            totals.last_problem = f"gap: offsets {expected}..{offset - 1} of {topic}[{partition}] never read"
+            metrics.SEQUENCE_GAPS.labels(table).inc(missing)
+        return True
+
+    def position(
+        self, table: str, topic: str, partition: int, key: tuple[Any, ...], position: int, offset: int
+    ) -> None:
+        """Check that the key's source position did not go down (a duplicate may)."""
+        remembered = (table, key)
+        change = hash((table, key, position))
+        previous = self._positions.get(remembered)
+        if previous is not None and position <= previous and change in self._changes:
+            self._totals(table, topic, partition).duplicates += 1
+            metrics.SEQUENCE_DUPLICATES.labels(table).inc()
+            return
+        if previous is not None and position < previous:
+            totals = self._totals(table, topic, partition)
+            totals.regressions += 1
+            totals.last_problem = (
+                f"regression: key {list(key)} at position {position} after {previous}"
+                f" ({topic}[{partition}]@{offset})"
+            )
+            metrics.SEQUENCE_REGRESSIONS.labels(table).inc()
+            return
+        _remember(self._positions, remembered, position, self.remembered_keys)
+        _remember(self._changes, change, None, self.remembered_changes)
+
+    def _totals(self, table: str, topic: str, partition: int) -> Totals:
+        return self._pending.setdefault((table, topic, partition), Totals())
+
+    def due(self) -> bool:
+        """Totals should be written now: a problem is pending or the interval has passed."""
+        if any(t.gaps or t.regressions for t in self._pending.values()):
+            return True
+        return bool(self._pending) and time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+
+    def take(self) -> tuple[list[list[Any]], list[list[Any]]]:
+        """The pending totals as (ADD_TOTALS rows, SET_PROBLEM rows); pending restarts at zero."""
+        totals, problems = [], []
+        for (table, topic, partition), t in self._pending.items():
+            if t:
+                added = [t.checked, t.gaps, t.regressions, t.duplicates]
+                totals.append([table, topic, partition, *added, *added])  # inserted, or added to
+            if t.last_problem:
+                problems.append([table, topic, partition, t.last_problem])
+        self._pending = {}
+        self._last_flush = time.monotonic()
+        return totals, problems
+
+
+def _remember(memory: OrderedDict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Store as the most recent entry; forget the oldest beyond `limit`."""
+    memory[key] = value
+    memory.move_to_end(key)
+    if len(memory) > limit:
+        memory.popitem(last=False)
