@@ -126,6 +126,15 @@ def wait_caught_up(
                         f"connector {source.name} has not reached the source position {target} ({reached})"
                     )
                 time.sleep(1)
+    wait_stages_consumed(config, stages, deadline - time.monotonic(), report)
+
+
+def wait_stages_consumed(
+    config: Config, stages: list[Stage], timeout_s: float = 300, report: Report = lambda _m: None
+) -> None:
+    """Wait until each stage, in order, has committed everything now in its input topics."""
+    endpoints = Endpoints.from_config(config)
+    deadline = time.monotonic() + timeout_s
     for stage in stages:
         report(f"waiting for {stage.name} to consume its input")
         targets, _ = stage_progress(endpoints.kafka_bootstrap, stage)  # what it must reach, from now
