@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CDC := $(BIN)/cdc
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps java-deps ksqldb-udf demo test lint unit integration stack-up stack-down bench bench-capture bench-loader fault measure-stack clean
+.PHONY: help setup system-deps java-deps ksqldb-udf demo test lint unit integration stack-up stack-down bench bench-capture bench-loader bench-collector fault measure-stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ bench-capture: setup ## capture rate and latency per source: commit -> raw topic
 
 bench-loader: setup ## loader vs naive row-at-a-time vs raw HBase batched puts (stack running)
 	$(BIN)/python scripts/bench_loader.py
+
+bench-collector: setup ## collector events/s, and client send -> visible in Phoenix (after make demo)
+	$(BIN)/python scripts/bench_collector.py
 
 measure-stack: setup ## cold/warm start times and idle memory of the stack (for the README)
 	$(BIN)/python scripts/measure_stack.py
