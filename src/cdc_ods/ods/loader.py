@@ -23,6 +23,7 @@ Delivery, per design.md "Ordering":
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -54,6 +55,7 @@ STAGE = "loader"
 _JSON_TYPES: dict[type, str] = {bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE", str: "VARCHAR"}
 
 
+@functools.lru_cache(maxsize=1024)
 def _table_label(topic: str) -> str:
     """The ODS table a cleansed topic loads into (the topic itself when it is not one)."""
     try:
