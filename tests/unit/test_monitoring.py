@@ -31,9 +31,18 @@ def test_promtool_checks_the_alert_rules(rules: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_alerts_fire_as_their_unit_tests_expect() -> None:
-    result = promtool("test", "rules", "tests/alerts.yml")
+@pytest.mark.parametrize("tests", sorted((MONITORING / "tests").glob("*.yml")), ids=lambda p: p.name)
+def test_alerts_fire_as_their_unit_tests_expect(tests: Path) -> None:
+    result = promtool("test", "rules", str(tests.relative_to(MONITORING)))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test() -> None:
+    tested = "\n".join(p.read_text() for p in (MONITORING / "tests").glob("*.yml"))
+    for file in (MONITORING / "rules").glob("*.yml"):
+        for group in yaml.safe_load(file.read_text())["groups"]:
+            for rule in group["rules"]:
+                assert f"alertname: {rule['alert']}" in tested, f"{rule['alert']} has no promtool test"
 
 
 def test_every_alert_has_a_severity_and_a_summary() -> None:
