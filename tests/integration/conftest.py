@@ -49,6 +49,16 @@ def endpoints(stack: StackContext) -> Endpoints:
     return Endpoints.from_config(stack.config)
 
 
+@pytest.fixture(scope="module")
+def pipeline(stack: StackContext) -> StackContext:
+    """Source tables exist (a first production creates them) and the connectors run."""
+    first = cdc("produce", "all", "--count", "300", "--rate", "0", "--seed", "101")
+    assert first.returncode == 0, first.stderr
+    applied = cdc("connectors", "apply", timeout=300)
+    assert applied.returncode == 0, applied.stderr
+    return stack
+
+
 def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real `cdc` command."""
     prefix = ["--config", str(config)] if config else []
