@@ -3,7 +3,10 @@
 Reconciling while writes are in flight compares a moving source with an ODS a few seconds
 behind. So, stage by stage in pipeline order:
 1. take each source's current log position (binlog file/position, WAL LSN) and wait until
-   its Debezium connector's committed offset (Connect's REST API) has reached it;
+   its Debezium connector's committed offset (Connect's REST API) has reached it. The MySQL
+   family's connectors commit the start of the event group they are in, and a DDL group
+   (no COMMIT event) keeps it there until the next change: a binlog whose rest from the
+   committed position touches no captured table counts as reached;
 2. then, for each consumer stage (cleansing, loader), take the end offsets of its input
    topics and wait until the stage's consumer group has committed them.
 Changes committed at the source before step 1 are then in the ODS.
@@ -27,6 +30,7 @@ from cdc_ods.kafka import client_config
 from cdc_ods.sources import mysql_connect, postgres_connect
 
 Report = Callable[[str], None]
+TAIL_EVENTS = 1000  # more binlog events than this after the connector's position: not a tail
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,34 @@ def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
     with postgres_connect(config, source.database) as conn:
         (lsn,) = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
     return _pg_lsn(lsn), 0
+
+
+def _only_uncaptured_after(
+    config: Config, source: SourceConfig, reached: tuple[int, int], target: tuple[int, int]
+) -> bool:
+    """True when the binlog from `reached` to `target` holds no row event of a captured table
+    (MySQL family; same binlog file; a short tail only)."""
+    if source.kind not in ("mariadb", "mysql") or reached[0] != target[0]:
+        return False
+    captured = {f"({source.database}.{table})" for table in source.tables}
+    conn = mysql_connect(config)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW MASTER STATUS")
+            file = cur.fetchone()[0]
+            if _binlog_number(file) != target[0]:
+                return False
+            cur.execute(f"SHOW BINLOG EVENTS IN '{file}' FROM {int(reached[1])} LIMIT {TAIL_EVENTS}")
+            events = cur.fetchall()
+    finally:
+        conn.close()
+    if len(events) >= TAIL_EVENTS:
+        return False
+    return not any(
+        event_type == "Table_map" and str(info).endswith(tuple(captured))
+        for _file, pos, event_type, _server, _end, info in events
+        if pos < target[1]
+    )
 
 
 def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
@@ -120,7 +152,9 @@ def wait_caught_up(
         for source in sources:
             target = source_position(config, source)
             report(f"waiting for connector {source.name} to reach {target}")
-            while (reached := connector_position(connect, source)) is None or reached < target:
+            while (reached := connector_position(connect, source)) is None or (
+                reached < target and not _only_uncaptured_after(config, source, reached, target)
+            ):
                 if time.monotonic() > deadline:
                     raise CdcError(
                         f"connector {source.name} has not reached the source position {target} ({reached})"
