@@ -149,6 +149,9 @@ class OperationsConfig(_Model):
     restart_max_attempts: int = Field(5, ge=1, le=100)
     # a task RUNNING this long after a restart counts as recovered (its attempts reset)
     healthy_after_s: float = Field(60.0, ge=0, le=3600)
+    # a RUNNING connector whose heartbeat is this old has stopped reading its source (e.g. the
+    # binlog reader reconnecting forever to a locked account): restarted like a FAILED task
+    stalled_after_s: float = Field(60.0, gt=0, le=3600)
     # compacted topic remembering which dead letters were replayed
     replayed_topic: str = "ods.dlq.replayed"
 

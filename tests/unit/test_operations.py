@@ -13,7 +13,7 @@ from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
 from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
 from cdc_ods.operations.settings import OperationsConfig, operations_config
-from cdc_ods.operations.watchdog import RestartPolicy, root_cause
+from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog, root_cause
 
 NOW = dt.datetime(2026, 1, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -52,6 +52,8 @@ def test_selection_and_groups() -> None:
     assert [e.dlq_offset for e in entries if Selection(stage="loader", reason="JSON").matches(e)] == [0, 2]
     recent = Selection(since_ms=parse_since("1h", NOW + dt.timedelta(minutes=1)))
     assert [e.dlq_offset for e in entries if recent.matches(e)] == [0, 1, 2]
+    assert all(Selection(topic="ods.mysql.maf.movies").matches(e) for e in entries)
+    assert not any(Selection(topic="ods.mysql.maf.other").matches(e) for e in entries)
     groups = Listing(entries, 0).groups()
     assert [(key, [e.dlq_offset for e in group]) for key, group in groups] == [
         (("loader", "value is not JSON: x"), [0, 2]),
@@ -129,3 +131,47 @@ def test_metrics_are_registered_with_their_documented_names() -> None:
     assert sample("cdc_watchdog_gave_up", {"connector": "unit", "task": "0"}) == 1
     assert sample("cdc_watchdog_task_restarts_total", {"connector": "unit", "task": "0"}) == 1
     assert sample("cdc_pipeline_freshness_seconds", {"table": "ODS.UNIT"}) == 3
+
+
+def test_a_stalled_running_task_is_restarted_like_a_failed_one_under_the_same_cap() -> None:
+    settings = OperationsConfig(restart_backoff_s=10, restart_max_attempts=2, stalled_after_s=60)
+    policy, stalls = RestartPolicy(settings), StallDetector(settings.stalled_after_s)
+    running = {"my": _status("RUNNING")}
+    assert stalls.stalled({"my": 90.0}) == {}  # never seen fresh (e.g. still snapshotting): not stalled
+    assert stalls.stalled({"my": 5.0}) == {}
+    stalled = stalls.stalled({"my": 75.0})
+    assert list(stalled) == ["my"] and "no heartbeat for 75s" in stalled["my"]
+    first = policy.decide(running, now=0, stalled=stalled)
+    assert [(a.kind, a.task, a.attempt) for a in first] == [("restart", "0", 1)]  # the task itself
+    stalls.disarm("my")
+    assert stalls.stalled({"my": 80.0}) == {}  # after a restart it must be fresh again first
+    # the restarted task cannot log in: it FAILS, and the same cap applies
+    assert [a.attempt for a in policy.decide({"my": _status("FAILED")}, now=10)] == [2]
+    assert [a.kind for a in policy.decide({"my": _status("FAILED")}, now=30)] == ["give_up"]
+
+
+class _Connect:
+    """Stands in for Connect's REST API: statuses given by the test, restarts recorded."""
+
+    def __init__(self) -> None:
+        self.state = "RUNNING"
+        self.restarted: list[tuple[str, str]] = []
+
+    def statuses(self) -> dict:
+        return {"my": {"connector": {"state": self.state}, "tasks": [{"id": 0, "state": self.state}]}}
+
+    def restart_task(self, connector: str, task: str) -> None:
+        self.restarted.append((connector, task))
+
+
+def test_a_resumed_connector_is_not_taken_for_stalled_before_its_first_heartbeat() -> None:
+    connect = _Connect()
+    watchdog = Watchdog(connect, OperationsConfig(stalled_after_s=60))  # type: ignore[arg-type]
+    watchdog.check(0, {"my": 5.0})  # reading: fresh heartbeat
+    connect.state = "PAUSED"
+    watchdog.check(10, {"my": 70.0})  # paused: no heartbeats, nothing to restart
+    connect.state = "RUNNING"
+    assert watchdog.check(20, {"my": 300.0}) == []  # resumed: its first heartbeat is still to come
+    assert watchdog.check(30, {"my": 1.0}) == []
+    assert [a.kind for a in watchdog.check(40, {"my": 61.0})] == ["restart"]  # now it stopped reading
+    assert connect.restarted == [("my", "0")]

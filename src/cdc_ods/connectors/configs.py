@@ -23,6 +23,20 @@ Choices the files share (JSON holds no comments, so they are written down here):
   database is idle, so `heartbeat.action.query` updates the one row of
   `maf.debezium_heartbeat` (UPDATE on that one table is all the debezium user gets for
   it), which produces WAL the slot can be confirmed past.
+- Connection failures, bounded: `errors.max.retries=3` (Debezium's default -1 retries
+  forever): an error Debezium counts as retriable (a PostgreSQL connection lost) restarts the
+  task inside Connect at most 3 times, `retriable.restart.connector.wait.ms` (10 s) apart,
+  while Connect shows it RUNNING; then the task FAILS and `cdc watch` takes over with its
+  own backoff and cap. It does not cover the binlog reader: when MariaDB/MySQL closes the
+  binlog connection (a killed session, a locked account), Debezium's binlog client
+  reconnects from its keep-alive thread every `connect.keep.alive.interval.ms`, without end
+  and without ever calling the error handler (checked in Debezium 3.5.0; turning the
+  keep-alive off leaves a task that never reads again instead). So
+  `connect.keep.alive.interval.ms=15000` (default 60 s): a lost connection is retried
+  within 15 s, and the server's binlog heartbeat (0.8 x that interval) keeps the
+  connector's heartbeat records at most ~12 s apart on an idle database, a tight signal for
+  `cdc watch`, which restarts a RUNNING task whose heartbeat stopped for
+  `operations.stalled_after_s` (a fresh start with a refused login FAILS at once).
 - `signal.data.collection=maf.debezium_signal`: the source signalling channel, used by
   `cdc connectors snapshot` for ad-hoc incremental snapshots. Debezium adds the signal
   table to the captured tables itself (it need not be in `table.include.list`), and

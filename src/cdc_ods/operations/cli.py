@@ -25,13 +25,16 @@ ReasonOption = Annotated[str | None, typer.Option("--reason", help="Only reasons
 SinceOption = Annotated[
     str | None, typer.Option("--since", help="Only records rejected since: 30m, 2h, 7d or an ISO-8601 time.")
 ]
+TopicOption = Annotated[
+    str | None, typer.Option("--topic", help="Only records rejected from this topic (one table's).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _selection(stage: str | None, reason: str | None, since: str | None):  # -> Selection
+def _selection(stage: str | None, reason: str | None, since: str | None, topic: str | None):  # -> Selection
     from cdc_ods.operations.dlq import Selection, parse_since
 
-    return Selection(stage=stage, reason=reason, since_ms=parse_since(since) if since else None)
+    return Selection(stage=stage, reason=reason, since_ms=parse_since(since) if since else None, topic=topic)
 
 
 def _bootstrap(ctx: typer.Context) -> tuple[object, str]:
@@ -53,6 +56,7 @@ def list_(
     stage: StageOption = None,
     reason: ReasonOption = None,
     since: SinceOption = None,
+    topic: TopicOption = None,
     show: Annotated[int, typer.Option("--show", help="Records shown per group.", min=0)] = 3,
     as_json: JsonOption = False,
 ) -> None:
@@ -60,7 +64,7 @@ def list_(
     from cdc_ods.operations.dlq import read_dead_letters
 
     _config, bootstrap = _bootstrap(ctx)
-    listing = read_dead_letters(bootstrap, _selection(stage, reason, since))
+    listing = read_dead_letters(bootstrap, _selection(stage, reason, since, topic))
     groups = listing.groups()
     if as_json:
         out = {
@@ -113,6 +117,7 @@ def replay(
     stage: StageOption = None,
     reason: ReasonOption = None,
     since: SinceOption = None,
+    topic: TopicOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be replayed; send nothing.")
     ] = False,
@@ -124,7 +129,7 @@ def replay(
     from cdc_ods.operations.settings import operations_config
 
     config, bootstrap = _bootstrap(ctx)
-    listing = read_dead_letters(bootstrap, _selection(stage, reason, since))
+    listing = read_dead_letters(bootstrap, _selection(stage, reason, since, topic))
     ledger = Ledger(bootstrap, operations_config(config).replayed_topic)
     report = run_replay(bootstrap, listing.entries, ledger, dry_run=dry_run)
     if as_json:
@@ -174,8 +179,9 @@ def watch(
         try:
             while not stop.is_set():
                 try:
-                    actions = watchdog.check(time.monotonic())
                     fresh = probe.measure()
+                    # connectors are named as their sources: heartbeat ages find stalled ones
+                    actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
                 except TransientError as exc:
                     if once:
                         raise

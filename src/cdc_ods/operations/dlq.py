@@ -95,11 +95,13 @@ class Selection:
     stage: str | None = None
     reason: str | None = None  # case-insensitive substring
     since_ms: int | None = None
+    topic: str | None = None  # the topic the record was rejected from
 
     def matches(self, entry: Entry) -> bool:
         letter = entry.letter
         return (
             (self.stage is None or letter.stage == self.stage)
+            and (self.topic is None or letter.topic == self.topic)
             and (self.reason is None or self.reason.lower() in letter.reason.lower())
             and (self.since_ms is None or letter.failed_at_ms >= self.since_ms)
         )

@@ -75,6 +75,7 @@ class FreshnessProbe:
         self.bootstrap = bootstrap
         self.inputs = stage_inputs(config)
         self.sources = [s.name for s in config.sources if s.enabled]
+        self.heartbeat_ages: dict[str, float] = {}  # source -> seconds, from the last measure()
         self._offsets: dict[str, Consumer] = {}  # group -> a consumer only asked for offsets
         self._reader = Consumer(
             client_config(
@@ -157,6 +158,7 @@ class FreshnessProbe:
                 continue
             if age is not None:
                 metrics.HEARTBEAT_AGE_SECONDS.labels(source).set(age)
+                self.heartbeat_ages[source] = age
         return result
 
     def close(self) -> None:

@@ -8,11 +8,21 @@ recovered and its count starts over; a task that is FAILED again after
 `ConnectorTaskGaveUp`) until it is seen RUNNING again, e.g. after an operator fixed the
 cause and ran `cdc connectors restart`. A wrong password therefore costs a few restarts, not
 an endless loop.
+
+A task can also stop reading while Connect shows it RUNNING: when MariaDB/MySQL closes the
+binlog connection (a killed session, a locked account), Debezium's binlog client reconnects
+from its keep-alive thread forever and never reports an error, so the task never FAILS
+(`errors.max.retries` does not apply: the error handler is never called). Such a task is
+*stalled*: its connector's heartbeat (see `freshness.FreshnessProbe.heartbeat_age`) is older
+than `stalled_after_s` although it was fresh before. A stalled task is restarted like a
+FAILED one, under the same backoff and cap; a fresh start that cannot log in FAILS at once.
+Only connectors named as their source in cdc.yaml have heartbeats the watchdog reads.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,7 +77,10 @@ class RestartPolicy:
     def _backoff(self, attempts: int) -> float:
         return min(self.settings.restart_backoff_s * 2 ** (attempts - 1), self.settings.restart_backoff_max_s)
 
-    def decide(self, statuses: dict[str, dict[str, Any]], now: float) -> list[Action]:
+    def decide(
+        self, statuses: dict[str, dict[str, Any]], now: float, stalled: Mapping[str, str] | None = None
+    ) -> list[Action]:
+        """`stalled`: connector -> why its RUNNING tasks count as failed (see StallDetector)."""
         actions: list[Action] = []
         seen: set[tuple[str, str]] = set()
         for connector, status in statuses.items():
@@ -78,6 +91,8 @@ class RestartPolicy:
                 history = self.history.setdefault(ident, TaskHistory())
                 if state == "FAILED":
                     actions += self._failed(ident, history, instance.get("trace"), now)
+                elif state == "RUNNING" and task != CONNECTOR_INSTANCE and stalled and connector in stalled:
+                    actions += self._failed(ident, history, stalled[connector], now)
                 elif state == "RUNNING" and (history.attempts or history.gave_up):
                     settled = history.restarted_at is None or now - history.restarted_at >= (
                         self.settings.healthy_after_s
@@ -103,6 +118,29 @@ class RestartPolicy:
         return [Action("restart", *ident, history.attempts, root_cause(trace))]
 
 
+class StallDetector:
+    """Which connectors stopped reading: heartbeat older than `stalled_after_s` after having
+    been fresh. The "been fresh" guard keeps a connector that has not streamed yet (an initial
+    snapshot writes no heartbeats) from counting as stalled; after a restart it must be fresh
+    again before it can count as stalled again."""
+
+    def __init__(self, stalled_after_s: float) -> None:
+        self.stalled_after_s = stalled_after_s
+        self._armed: set[str] = set()
+
+    def stalled(self, heartbeat_ages: Mapping[str, float]) -> dict[str, str]:
+        found = {}
+        for connector, age in heartbeat_ages.items():
+            if age < self.stalled_after_s:
+                self._armed.add(connector)
+            elif connector in self._armed:
+                found[connector] = f"RUNNING, but no heartbeat for {age:.0f}s: stopped reading its source"
+        return found
+
+    def disarm(self, connector: str) -> None:
+        self._armed.discard(connector)
+
+
 class WatchClient(ConnectClient):
     def restart_task(self, connector: str, task: str) -> None:
         """Restart one task, or the connector instance (and its failed tasks)."""
@@ -117,14 +155,23 @@ class Watchdog:
         self.client = client
         self.settings = settings
         self.policy = RestartPolicy(settings)
+        self.stalls = StallDetector(settings.stalled_after_s)
         self._exported: set[tuple[str, str]] = set()
 
-    def check(self, now: float) -> list[Action]:
-        """One look at every connector: restart what is due, report what was done."""
-        actions = self.policy.decide(self.client.statuses(), now)
+    def check(self, now: float, heartbeat_ages: Mapping[str, float] | None = None) -> list[Action]:
+        """One look at every connector: restart what is due, report what was done.
+
+        `heartbeat_ages`: seconds since each connector's last heartbeat, to find stalled ones."""
+        statuses = self.client.statuses()
+        for connector, status in statuses.items():
+            if any(instance.get("state") != "RUNNING" for _task, instance in _instances(status)):
+                self.stalls.disarm(connector)  # paused or failed: no heartbeat expected until it runs again
+        stalled = self.stalls.stalled(heartbeat_ages or {})
+        actions = self.policy.decide(statuses, now, stalled)
         for action in actions:
             labels = (action.connector, action.task)
             if action.kind == "restart":
+                self.stalls.disarm(action.connector)
                 log.warning(
                     "restarting %s task %s (attempt %d of %d): %s",
                     *labels,
