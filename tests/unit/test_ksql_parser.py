@@ -24,6 +24,12 @@ INSERT INTO out SELECT `k`, op FROM raw;
 """
 
 
+def test_create_or_replace_is_a_create_marked_as_an_upgrade() -> None:
+    (statement,) = parse_script("CREATE OR REPLACE STREAM s AS SELECT * FROM t;", "s.sql").statements
+    assert isinstance(statement, ast.CreateStream) and statement.or_replace and not statement.if_not_exists
+    assert statement.name == "S" and statement.query is not None
+
+
 def test_a_script_with_every_statement_form() -> None:
     script = parse_script(SOURCE, "s.sql")
     create, derived, insert = script.statements
@@ -126,7 +132,6 @@ def test_expressions(text: str, expected: ast.Expr) -> None:
             "CREATE TABLE",
             1,
         ),
-        ("CREATE OR REPLACE STREAM s AS SELECT * FROM t;", "CREATE OR REPLACE", 1),
         ("CREATE SOURCE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');", "CREATE SOURCE", 1),
         ("CREATE TYPE x AS STRUCT<a INT>;", "CREATE TYPE", 1),
         ("\nDROP STREAM s;", "DROP", 2),
@@ -178,6 +183,8 @@ def test_unsupported_constructs_are_refused_by_name_and_line(script: str, constr
         ("INSERT INTO s SELECT a FROM t WHERE CASE END;", "expected WHEN"),
         ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC=1.5);", "expected a string or an integer"),
         ("INSERT INTO s SELECT a FROM t WHERE a = 1 INSERT", "expected ';'"),
+        ("CREATE OR REPLACE STREAM IF NOT EXISTS s AS SELECT * FROM t;", "use one of them"),
+        ("CREATE OR STREAM s AS SELECT * FROM t;", "expected REPLACE"),
     ],
 )
 def test_syntax_errors_name_the_line(script: str, message: str) -> None:

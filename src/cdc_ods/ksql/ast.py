@@ -184,6 +184,9 @@ class CreateStream(Statement):
     columns: tuple[ColumnDef, ...]
     properties: dict[str, str | int] = field(default_factory=dict)
     query: Select | None = None
+    # ksqlDB upgrades an existing stream in place; the embedded backend builds every stream
+    # once per start, so for it this is a plain CREATE
+    or_replace: bool = False
 
 
 @dataclass(frozen=True)

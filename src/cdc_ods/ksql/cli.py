@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -11,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from cdc_ods.paths import PROJECT_DIR
@@ -42,10 +44,14 @@ def generate(
     ctx: typer.Context,
     directory: DirOption = DEFAULT_DIR,
     force: Annotated[bool, typer.Option("--force", help="Overwrite scripts that exist.")] = False,
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Also rewrite scripts that are unedited generated ones."),
+    ] = False,
 ) -> None:
     """Write a starting script for every configured table from its source schema."""
     from cdc_ods.endpoints import Endpoints
-    from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, stream_prefix
+    from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, is_unedited, stream_prefix
     from cdc_ods.ksql.schema import table_columns
     from cdc_ods.secrets import load_credentials
 
@@ -60,8 +66,12 @@ def generate(
         for table in source.tables:
             path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
             if path.exists() and not force:
-                console.print(f"[dim]kept[/] {path} (exists; --force overwrites)")
-                continue
+                if not update:
+                    console.print(f"[dim]kept[/] {path} (exists; --update or --force rewrites it)")
+                    continue
+                if not is_unedited(path.read_text(encoding="utf-8")):
+                    console.print(f"[yellow]kept[/] {path}: edited by hand (--force overwrites it)")
+                    continue
             if source.kind == "mongodb":
                 console.print(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
                 continue
@@ -142,17 +152,23 @@ def _run_embedded(
     metrics_port: int | None,
 ) -> None:
     from cdc_ods.endpoints import Endpoints
+    from cdc_ods.ksql.drift import SchemaDrift, runtime_dir, source_tables
     from cdc_ods.ksql.engine import Engine
     from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
-    from cdc_ods.ksql.plan import build_plan, script_files
+    from cdc_ods.ksql.plan import plan_scripts, read_scripts, script_files
     from cdc_ods.ksql.runner import Counters, Runner
+    from cdc_ods.ksql.schema import table_columns
     from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.secrets import load_credentials
 
     config = ctx.obj.config()
-    if not os.environ.get(PII_KEY_ENV):  # the local stack's generated key, unless one is given
-        os.environ[PII_KEY_ENV] = load_credentials(config.data_dir).pii_hash_key.get_secret_value()
-    plan = build_plan(script_files(directory))
+    # the admin passwords read the source schema on drift; the PII key is the local stack's
+    # generated one unless the environment gives one
+    credentials = load_credentials(config.data_dir, generate=not os.environ.get(PII_KEY_ENV))
+    if not os.environ.get(PII_KEY_ENV):
+        os.environ[PII_KEY_ENV] = credentials.pii_hash_key.get_secret_value()
+    scripts = read_scripts(script_files(directory))
+    plan = plan_scripts(scripts)
     pii_key()  # fail now, not on the first record, when the masking key is missing
     engine = Engine(plan)
     if check:
@@ -160,8 +176,16 @@ def _run_embedded(
         console.print(f"ok: {len(plan.streams)} streams, {len(plan.queries)} queries")
         console.print(f"reads {', '.join(engine.topics)}; writes {', '.join(sinks)}")
         return
-    bootstrap = Endpoints.from_config(config).kafka_bootstrap
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    endpoints = Endpoints.from_config(config)
+    bootstrap = endpoints.kafka_bootstrap
     group = group or config.cleansing.group_id
+    drift = SchemaDrift(
+        scripts,
+        runtime_dir(config, group),
+        source_tables(config),
+        lambda source, table: table_columns(source, table, endpoints, credentials),
+    )
     serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -174,6 +198,8 @@ def _run_embedded(
         )
 
     console.print(f"running {len(plan.queries)} queries over {', '.join(engine.topics)} (group {group})")
-    runner = Runner(engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report)
+    runner = Runner(
+        engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report, drift=drift
+    )
     counters = runner.run(stop, idle_exit_s=idle_exit)
     report(counters)

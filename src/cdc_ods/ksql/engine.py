@@ -26,11 +26,17 @@ class Output:
     value: bytes
 
 
+Drift = tuple[tuple[Stream, frozenset[str]], ...]
+
+
 @dataclass
 class Result:
     outputs: list[Output]
     rejects: list[str]  # dead-letter reasons for this record
     skipped: bool = False  # a tombstone: ksqlDB streams drop records without a value
+    # per source stream, the row-image fields its declaration lacks: the source table
+    # gained a column the script does not know yet (its value would be dropped)
+    drift: Drift = ()
 
 
 def _decode_key(stream: Stream, raw: bytes | None) -> dict[str, Any]:
@@ -60,14 +66,30 @@ def _lookup(obj: dict[str, Any], name: str) -> Any:
     return next((v for k, v in obj.items() if k.casefold() == folded), None)
 
 
-def decode_record(stream: Stream, key: bytes | None, value: bytes) -> dict[str, Any]:
-    """A source stream's row from the record's bytes, or EvaluationError naming what is wrong."""
+def parse_value(topic: str, value: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise EvaluationError(f"value is not JSON: {exc}") from None
     if type(obj) is not dict:
-        raise EvaluationError(f"value is not a JSON object (stream {stream.name})")
+        raise EvaluationError(f"value is not a JSON object (topic {topic})")
+    return obj
+
+
+def new_fields(stream: Stream, obj: dict[str, Any]) -> frozenset[str]:
+    """Fields of the record's row images (`after`, `before`) the stream does not declare."""
+    declared = stream.image_fields
+    if declared is None:
+        return frozenset()
+    found: set[str] = set()
+    for image in (obj.get("after"), obj.get("before")):
+        if type(image) is dict and not image.keys() <= declared:
+            found.update(image.keys() - declared)
+    return frozenset(found)
+
+
+def decode_record(stream: Stream, key: bytes | None, obj: dict[str, Any]) -> dict[str, Any]:
+    """A source stream's row from the record's key and parsed value, or EvaluationError."""
     row = _decode_key(stream, key)
     for name, decode in stream.value_decoders.items():
         row[name] = decode(_lookup(obj, name), name)
@@ -108,15 +130,18 @@ class Engine:
             result.skipped = True
             return result
         try:
-            for stream in self.by_topic[topic]:
-                row = decode_record(stream, key, value)
+            obj = parse_value(topic, value)
+            streams = self.by_topic[topic]
+            result.drift = tuple((s, f) for s in streams if (f := new_fields(s, obj)))
+            for stream in streams:
+                row = decode_record(stream, key, obj)
                 row["ROWTIME"], row["ROWPARTITION"], row["ROWOFFSET"] = timestamp, partition, offset
                 for query in stream.readers:
                     self._run(query, row, result)
         except EvaluationError as exc:
-            return Result([], [str(exc)])
+            return Result([], [str(exc)], drift=result.drift)
         except RecursionError:
-            return Result([], ["value nests too deeply"])
+            return Result([], ["value nests too deeply"], drift=result.drift)
         return result
 
     def _run(self, query: Query, row: dict[str, Any], result: Result) -> None:

@@ -1,8 +1,11 @@
 """The ksqlDB backend: submits the scripts to a ksqlDB server's REST API (`POST /ksql`).
 
-Idempotent: CREATE statements carry IF NOT EXISTS, so a second apply reports them as
-existing; an INSERT INTO is skipped when a running query already has the same text (ksqlDB
-would otherwise start a second, duplicating query).
+Idempotent: a CREATE ... IF NOT EXISTS (the hand-written scripts) is reported as existing on
+a second apply; the generated scripts' CREATE OR REPLACE statements upgrade their stream in
+place, from the committed offsets, when the script changed (a source column added comes
+last in every stream, the in-place upgrade ksqlDB accepts) and leave it as it is otherwise;
+an INSERT INTO is skipped when a running query already has the same text (ksqlDB would
+otherwise start a second, duplicating query). Not run against a ksqlDB server here.
 
 Two things the real server needs that the embedded backend does not:
 - a stream declared over a topic (`CREATE STREAM s (...) WITH (KAFKA_TOPIC=...)`, no AS

@@ -1,9 +1,10 @@
 """Recursive-descent parser for the KSQL subset the embedded backend runs.
 
 Supported (everything else is refused with the construct and its line):
-- `CREATE STREAM [IF NOT EXISTS] s (col TYPE [KEY], ...) WITH (KAFKA_TOPIC=..., VALUE_FORMAT='JSON', ...);`
-- `CREATE STREAM [IF NOT EXISTS] s [WITH (...)] AS SELECT ... FROM t [WHERE e] [PARTITION BY e]
-  [EMIT CHANGES];`
+- `CREATE [OR REPLACE] STREAM [IF NOT EXISTS] s (col TYPE [KEY], ...) WITH (KAFKA_TOPIC=...,
+  VALUE_FORMAT='JSON', ...);`
+- `CREATE [OR REPLACE] STREAM [IF NOT EXISTS] s [WITH (...)] AS SELECT ... FROM t [WHERE e]
+  [PARTITION BY e] [EMIT CHANGES];`
 - `INSERT INTO s SELECT ... FROM t [WHERE e] [PARTITION BY e] [EMIT CHANGES];`
 - expressions: literals, columns, `a->b`, `a[i]`, arithmetic (`+` joins strings), comparisons,
   AND/OR/NOT,
@@ -163,8 +164,9 @@ class Parser:
 
     def create(self) -> ast.CreateStream:
         line = self.advance().line
-        if self.accept_word("OR"):
-            raise UnsupportedError("CREATE OR REPLACE", line)
+        or_replace = self.accept_word("OR")
+        if or_replace:
+            self.expect_word("REPLACE")
         if self.tok.is_word("SOURCE"):
             raise UnsupportedError("CREATE SOURCE STREAM/TABLE", line)
         if self.tok.is_word("TABLE"):
@@ -174,6 +176,8 @@ class Parser:
         self.expect_word("STREAM")
         if_not_exists = False
         if self.accept_word("IF"):
+            if or_replace:
+                raise KsqlError("CREATE OR REPLACE with IF NOT EXISTS (use one of them)", line)
             self.expect_word("NOT")
             self.expect_word("EXISTS")
             if_not_exists = True
@@ -189,7 +193,7 @@ class Parser:
             query = self.select()
         elif not columns:
             raise self.fail("a column list or AS SELECT")
-        return ast.CreateStream(line, name, if_not_exists, columns, properties, query)
+        return ast.CreateStream(line, name, if_not_exists, columns, properties, query, or_replace)
 
     def column_defs(self) -> tuple[ast.ColumnDef, ...]:
         self.expect_op("(")

@@ -24,6 +24,7 @@ from cdc_ods.ksql.values import Decoder, decoder
 _KNOWN_PROPERTIES = {"KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS"}
 _KEY_FORMATS = {"JSON", "KAFKA", "NONE"}
 DLQ_REASON = "reason"
+IMAGE_COLUMN = "after"  # Debezium's row image after the change (`before` has the same fields)
 
 
 @dataclass
@@ -39,6 +40,9 @@ class Stream:
     readers: list[Query] = field(default_factory=list)
     key_decoders: dict[str, Decoder] = field(default_factory=dict)
     value_decoders: dict[str, Decoder] = field(default_factory=dict)
+    # Debezium envelopes: the fields of the declared row image (`after` STRUCT), against
+    # which raw records are checked for source columns the script does not know (drift)
+    image_fields: frozenset[str] | None = None
 
     @property
     def is_dlq(self) -> bool:
@@ -140,6 +144,9 @@ class Planner:
             stream = Stream(statement.name, topic, key_format, columns, keys, statement.line, origin, True)
             stream.key_decoders = {c.name: decoder(c.type) for c in statement.columns if c.key}
             stream.value_decoders = {c.name: decoder(c.type) for c in statement.columns if not c.key}
+            image = columns.get(IMAGE_COLUMN)
+            if image is not None and image.name == "STRUCT":
+                stream.image_fields = frozenset(name for name, _ in image.fields)
             self.plan.streams[stream.name] = stream
             return
         stream = Stream(statement.name, topic, key_format, {}, (), statement.line, origin, False)
@@ -230,10 +237,20 @@ def script_files(directory: Path) -> list[Path]:
     return files
 
 
+def read_scripts(files: Iterable[Path]) -> dict[str, str]:
+    """Script texts by origin (the file's path), in the given order."""
+    return {str(path): path.read_text(encoding="utf-8") for path in files}
+
+
 def build_plan(files: Iterable[Path]) -> Plan:
+    return plan_scripts(read_scripts(files))
+
+
+def plan_scripts(scripts: dict[str, str]) -> Plan:
+    """The plan of script texts by origin, planned in the dict's order."""
     planner = Planner()
-    for path in files:
-        planner.add_script(parse_script(path.read_text(encoding="utf-8"), str(path)))
+    for origin, text in scripts.items():
+        planner.add_script(parse_script(text, origin))
     if not planner.plan.sources:
         raise KsqlError("the scripts declare no stream that a query reads from a topic")
     return planner.plan

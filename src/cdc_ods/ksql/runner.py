@@ -8,6 +8,9 @@ keyed hash is stable), so a replay rewrites identical records after the original
 final state per key is unchanged. Per-key order: one input partition is processed in order
 by one consumer, outputs keep their key, and the producer is idempotent (no reordering on
 retry) and partitions with murmur2 like Kafka's Java clients and ksqlDB.
+
+Schema drift (a source column the script does not declare) is resolved before the record
+that shows it is processed (cdc_ods.ksql.drift): the rest of the batch runs the new plan.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from cdc_ods.dlq import DLQ_TOPIC, DeadLetters
 from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql import metrics
+from cdc_ods.ksql.drift import SchemaDrift
 from cdc_ods.ksql.engine import Engine
 
 STAGE = "cleansing"
@@ -53,8 +57,10 @@ class Runner:
         batch_size: int = 2000,
         report: Callable[[Counters], None] | None = None,
         report_every_s: float = 10.0,
+        drift: SchemaDrift | None = None,
     ) -> None:
         self.engine = engine
+        self.drift = drift
         self.bootstrap = bootstrap
         self.batch_size = batch_size
         self.report = report
@@ -121,7 +127,13 @@ class Runner:
                     raise TransientError(f"kafka consumer: {error}")
                 continue  # e.g. a subscribed topic that does not exist yet
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-            result = self.engine.process(topic, msg.key(), msg.value(), partition, offset, msg.timestamp()[1])
+            args = (topic, msg.key(), msg.value(), partition, offset, msg.timestamp()[1])
+            result = self.engine.process(*args)
+            if result.drift and self.drift is not None:
+                engine = self.drift.resolve(result.drift)
+                if engine is not None:  # this record and the rest of the batch run the new plan
+                    self.engine = engine
+                    result = engine.process(*args)
             headers = msg.headers()  # e.g. a dead letter's replay mark, for the loader
             for out in result.outputs:
                 self._produce(out.topic, out.key, out.value, headers)
