@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -118,41 +119,78 @@ def test_cdc_ods_run_applies_changes_and_dead_letters_bad_records(
     assert any("no key" in r for r in reasons)
 
 
-def test_source_column_added_later_appears_in_the_ods(
-    stack: StackContext, endpoints: Endpoints, source_table: str
-) -> None:
-    topic = contract.cleansed_topic("mysql", "maf", source_table)
-    base = {"title": "x", "rating": "5.0", "released": None, "seen_at": None, "active": None, "votes": None,
-            "meta": None}  # fmt: skip
-    produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **base)])
+@contextlib.contextmanager
+def running_loader(
+    stack: StackContext, endpoints: Endpoints, topic: str, group: str, linger_ms: int
+) -> Iterator[None]:
+    """The real loader on its own thread (its schema cache lives as long as it runs)."""
     config = stack.config.model_copy(
-        update={
-            "ods": stack.config.ods.model_copy(update={"group_id": f"itest-{source_table}", "linger_ms": 50})
-        }
+        update={"ods": stack.config.ods.model_copy(update={"group_id": group, "linger_ms": linger_ms})}
     )
     loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, [topic])
     thread = threading.Thread(target=loader.run, daemon=True)
     thread.start()
     try:
-        conn = mysql_connect(stack.config, "maf")
-        with conn.cursor() as cur:
-            cur.execute(f"ALTER TABLE {source_table} ADD COLUMN box_office DECIMAL(12,2)")
-        conn.close()
-        produce(endpoints.kafka_bootstrap, topic, [record(2, "c", 2, **base, box_office="1234567.89")])
-        ods = contract.ods_table("mysql", "maf", source_table)
-        deadline = time.monotonic() + 60
-        got = None
-        while time.monotonic() < deadline and got is None:
-            try:
-                with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as ph:
-                    cur = ph.cursor()
-                    cur.execute(f'SELECT "ID", "BOX_OFFICE" FROM {ods} ORDER BY "ID"')
-                    rows = cur.fetchall()
-                    got = rows if len(rows) == 2 else None
-            except phoenixdb.errors.ProgrammingError:
-                pass  # column not added yet
-            time.sleep(0.5)
-        assert got == [[1, None], [2, Decimal("1234567.89")]]
+        yield
     finally:
         loader.stop()
         thread.join(30)
+
+
+def wait_rows(endpoints: Endpoints, query: str, rows: int) -> list:
+    """The query's rows once there are `rows` of them ([] after a minute)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as ph:
+                cur = ph.cursor()
+                cur.execute(query)
+                got = cur.fetchall()
+                if len(got) == rows:
+                    return got
+        except phoenixdb.errors.ProgrammingError:
+            pass  # table or column not there yet
+        time.sleep(0.5)
+    return []
+
+
+BASE = {"title": "x", "rating": "5.0", "released": None, "seen_at": None, "active": None, "votes": None,
+        "meta": None}  # fmt: skip
+
+
+def add_box_office(stack: StackContext, table: str) -> None:
+    conn = mysql_connect(stack.config, "maf")
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN box_office DECIMAL(12,2)")
+    conn.close()
+
+
+def test_source_column_added_later_appears_in_the_ods(
+    stack: StackContext, endpoints: Endpoints, source_table: str
+) -> None:
+    topic = contract.cleansed_topic("mysql", "maf", source_table)
+    produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **BASE)])
+    with running_loader(stack, endpoints, topic, f"itest-{source_table}", linger_ms=50):
+        add_box_office(stack, source_table)
+        produce(endpoints.kafka_bootstrap, topic, [record(2, "c", 2, **BASE, box_office="1234567.89")])
+        ods = contract.ods_table("mysql", "maf", source_table)
+        got = wait_rows(endpoints, f'SELECT "ID", "BOX_OFFICE" FROM {ods} ORDER BY "ID"', rows=2)
+    assert got == [[1, None], [2, Decimal("1234567.89")]]
+
+
+def test_a_column_added_in_the_middle_of_a_batch_keeps_its_values(
+    stack: StackContext, endpoints: Endpoints, source_table: str
+) -> None:
+    """A batch whose first record predates the new column still writes the column for the later ones."""
+    topic = contract.cleansed_topic("mysql", "maf", source_table)
+    ods = contract.ods_table("mysql", "maf", source_table)
+    produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **BASE)])
+    with running_loader(stack, endpoints, topic, f"itest-{source_table}", linger_ms=3000):
+        assert wait_rows(endpoints, f'SELECT "ID" FROM {ods}', rows=1)  # loaded: its schema is cached
+        add_box_office(stack, source_table)
+        produce(endpoints.kafka_bootstrap, topic, [
+            record(2, "u", 2, **BASE),  # written before the ALTER: no box_office field
+            record(3, "c", 3, **BASE, box_office="42.50"),
+        ])  # fmt: skip
+        got = wait_rows(endpoints, f'SELECT "ID", "BOX_OFFICE" FROM {ods} ORDER BY "ID"', rows=3)
+    assert got == [[1, None], [2, None], [3, Decimal("42.50")]]

@@ -361,7 +361,10 @@ class Loader:
             if checked and not is_replay(msg):
                 position = change.source_pos
                 self.sequence.position(schema.ods_name, topic, partition, change.key, position, offset)
-            entry = tables.setdefault(schema.ods_name, (schema, {}))
+            entry = tables.get(schema.ods_name)
+            if entry is None or len(entry[0].columns) < len(schema.columns):
+                # a column added mid-batch: the whole batch is written with the widest schema
+                entry = tables[schema.ods_name] = (schema, entry[1] if entry else {})
             previous = entry[1].get(change.key)
             if previous is not None and change.source_pos < previous[1].source_pos and is_replay(msg):
                 continue  # a replay older than the key's change already in this batch
