@@ -176,7 +176,7 @@ class Loader:
 
     def _with_new_fields(self, schema: TableSchema, row: dict[str, Any]) -> TableSchema:
         """Add columns for fields the ODS table does not have yet (source ALTER TABLE ADD)."""
-        known = {c.name for c in schema.columns}
+        known = schema.column_names
         unknown = [f for f in row if f not in known and f not in contract.METADATA_FIELDS]
         unchecked = [f for f in unknown if (schema.ods_name, f) not in self._checked_fields]
         if not unchecked:

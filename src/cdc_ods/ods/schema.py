@@ -101,15 +101,21 @@ class TableSchema:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
 
-    @property
+    # cached: the loader asks for these once per record
+    @cached_property
     def ods_name(self) -> str:
         return contract.ods_table(self.source, self.database, self.table)
 
+    @cached_property
+    def column_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
+
     def column(self, name: str) -> Column | None:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        return None
+        return self._by_name.get(name)
 
 
 METADATA_COLUMNS = (

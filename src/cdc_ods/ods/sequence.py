@@ -103,7 +103,6 @@ class SequenceChecker:
         self._expected[(topic, partition)] = offset + 1
         totals = self._totals(table, topic, partition)
         totals.checked += 1
-        metrics.SEQUENCE_CHECKED.labels(table).inc()
         if expected is not None and offset > expected:
             missing = offset - expected
             totals.gaps += missing
@@ -147,6 +146,7 @@ class SequenceChecker:
         """The pending totals as (ADD_TOTALS rows, SET_PROBLEM rows); pending restarts at zero."""
         totals, problems = [], []
         for (table, topic, partition), t in self._pending.items():
+            metrics.SEQUENCE_CHECKED.labels(table).inc(t.checked)
             if t:
                 added = [t.checked, t.gaps, t.regressions, t.duplicates]
                 totals.append([table, topic, partition, *added, *added])  # inserted, or added to

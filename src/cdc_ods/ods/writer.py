@@ -23,6 +23,7 @@ import requests
 from cdc_ods import contract
 from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.ods import sequence
+from cdc_ods.ods.avatica_batch import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
 
@@ -91,7 +92,7 @@ class PhoenixWriter:
             elif len(rows) == 1:
                 cursor.execute(statement, rows[0])
             else:
-                cursor.executemany(statement, rows)
+                execute_batch(cursor, statement, rows)
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
             raise self._failure(exc, "") from None
         finally:
