@@ -4,11 +4,12 @@
    from its partition assignment to its last commit (its table is created before, as the
    ceiling's is);
 2. a naive loader: one UPSERT and one commit per row through the Query Server;
-3. happybase batched puts of the same rows straight into an HBase table (the ceiling).
+3. happybase batched puts of the same rows straight into an HBase table (the ceiling; run before
+   and after the loader, the better run counts).
 
 Prints rows/s for each and the two ratios; writes bench-results/loader.json.
 
-    .venv/bin/python scripts/bench_loader.py [--rows 50000] [--naive-rows 2000]
+    .venv/bin/python scripts/bench_loader.py [--rows 100000] [--naive-rows 2000]
 """
 
 from __future__ import annotations
@@ -137,19 +138,24 @@ def bench_hbase(endpoints: Endpoints, rows: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--naive-rows", type=int, default=2_000)
     args = parser.parse_args()
     config = load_config()
     endpoints = Endpoints.from_config(config)
-    hbase = bench_hbase(endpoints, args.rows)
+    # the ceiling varies by a third between runs on a shared machine: measured before and after
+    # the loader, the better of the two counts (the loader's ratio is the conservative one)
+    hbase_runs = [bench_hbase(endpoints, args.rows)]
     loader = bench_loader(config, endpoints, args.rows)
+    hbase_runs.append(bench_hbase(endpoints, args.rows))
+    hbase = max(hbase_runs)
     naive = bench_naive(endpoints, args.naive_rows)
     result = {
         "rows": args.rows,
         "loader_rows_per_s": round(loader),
         "naive_rows_per_s": round(naive, 1),
         "hbase_batched_puts_rows_per_s": round(hbase),
+        "hbase_batched_puts_runs": [round(r) for r in hbase_runs],
         "loader_vs_hbase": round(loader / hbase, 3),
         "loader_vs_naive": round(loader / naive, 1),
     }
