@@ -41,7 +41,7 @@ from cdc_ods.config import Config
 from cdc_ods.dlq import DeadLetters
 from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.kafka import client_config
-from cdc_ods.ods import metrics
+from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.sequence import SequenceChecker
 from cdc_ods.ods.source_schema import read_table_schema
@@ -411,8 +411,12 @@ class Loader:
         """Persist the sequence checks' counts; problems always before their offsets are committed."""
         if force or self.sequence.due():
             totals, problems = self.sequence.take()
-            if totals or problems:
+            if not (totals or problems):
+                return
+            try:
                 self._retry(lambda: self.ddl.add_sequence_totals(totals, problems))
+            except RowRejected as exc:  # bookkeeping refused (e.g. an altered table): never stop loading
+                log.error("sequence totals not written to %s: %s (%s)", sequence.TABLE, exc, problems)
 
     def flush(self) -> None:
         """Decode the pending batch and hand it to the writer thread (after the previous one)."""
