@@ -85,6 +85,18 @@ def private_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def background_producers(rate: int, duration_s: int, seed: int) -> subprocess.Popen[str]:
+    """`cdc produce all` at `rate` changes/s for `duration_s`, in a process of its own (stderr kept)."""
+    load = ["--rate", str(rate), "--duration", str(duration_s), "--seed", str(seed)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdc_ods", "produce", "all", *load],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def isolated_config(directory: Path, port_offset: int) -> tuple[Path, Config]:
     """A config for a second, private stack: every port (services and pipeline stages)
     shifted, data under `directory`, jars shared with the main stack."""

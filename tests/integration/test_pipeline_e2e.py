@@ -11,8 +11,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -25,11 +23,10 @@ from cdc_ods import contract
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
-from .conftest import cdc
+from .conftest import background_producers, cdc
 
 
 def reconcile_ok() -> list[dict]:
@@ -82,24 +79,7 @@ def test_loader_kill9_and_query_server_restart_mid_stream(
 ) -> None:
     manager = StackManager(pipeline)
     start = dlq_end(endpoints.kafka_bootstrap)
-    producer = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cdc_ods",
-            "produce",
-            "all",
-            "--rate",
-            "200",
-            "--duration",
-            "30",
-            "--seed",
-            "103",
-        ],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    producer = background_producers(rate=200, duration_s=30, seed=103)
     try:
         time.sleep(6)
         loader_pid = manager.supervisor.info("loader")["pid"]
@@ -109,7 +89,8 @@ def test_loader_kill9_and_query_server_restart_mid_stream(
         manager.supervisor.stop_process("phoenix-query-server")  # the loader retries meanwhile
         time.sleep(8)
         manager.up(["phoenix-query-server"])
-        assert producer.wait(timeout=120) == 0
+        _, errors = producer.communicate(timeout=120)  # drains stderr while waiting
+        assert producer.returncode == 0, errors
     finally:
         producer.kill()
     reconcile_ok()

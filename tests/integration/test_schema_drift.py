@@ -18,8 +18,6 @@ again.)
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -40,7 +38,7 @@ from cdc_ods.sources import open_mysql, open_postgres
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
-from .conftest import cdc
+from .conftest import background_producers, cdc
 
 COLUMN = "itest_added"
 ROWS = 20  # rows given a value in the new column
@@ -170,20 +168,7 @@ def cleansing_samples(stack: StackContext, name: str) -> dict[tuple, float]:
 def test_a_column_added_at_the_sources_while_producers_run_reaches_the_ods(
     pipeline: StackContext, endpoints: Endpoints, drift_tables: tuple[Table, ...]
 ) -> None:
-    producer = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cdc_ods",
-            "produce",
-            "all",
-            *("--rate", "100", "--duration", "40", "--seed", "106"),
-        ],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    producer = background_producers(rate=100, duration_s=40, seed=106)
     drift_before = cleansing_samples(pipeline, "cdc_cleansing_schema_drift_total")
     try:
         time.sleep(5)
