@@ -20,7 +20,7 @@ import pytest
 
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
-from tests.integration.conftest import cdc, endpoints, stack
+from tests.integration.conftest import endpoints, prepare_pipeline, stack
 
 __all__ = ["Recovery", "endpoints", "pipeline", "recoveries", "stack"]
 
@@ -90,9 +90,4 @@ def _markdown(results: list[Recovery]) -> str:
 
 @pytest.fixture(scope="session")
 def pipeline(stack: StackContext) -> StackContext:
-    """Source tables exist (a first production creates them) and the connectors stream."""
-    first = cdc("produce", "all", "--count", "300", "--rate", "0", "--seed", "901")
-    assert first.returncode == 0, first.stderr
-    applied = cdc("connectors", "apply", timeout=300)
-    assert applied.returncode == 0, applied.stderr
-    return stack
+    return prepare_pipeline(stack, seed=901)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from cdc_ods.config import Config
+from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.paths import PROJECT_DIR
@@ -28,8 +29,8 @@ from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import FAILED_STATES, StackManager
 from cdc_ods.stack.services import by_name
-from tests.integration.conftest import cdc
-from tests.integration.test_pipeline_e2e import dlq_end, letters_since
+from tests.integration.conftest import cdc, end_offsets
+from tests.integration.test_pipeline_e2e import letters_since
 
 from .conftest import Recovery
 
@@ -145,7 +146,7 @@ def test_kill9_under_load_then_reconcile(
     record = Recovery(component)
     recoveries.append(record)
     assert manager.supervisor.state(component) == "RUNNING", f"{component} is not running before the kill"
-    dlq_start = dlq_end(endpoints.kafka_bootstrap)
+    dlq_start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
     log = tmp_path / "producers.log"
     producer = _start_producers(910 + COMPONENTS.index(component), log)
     try:

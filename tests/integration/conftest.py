@@ -7,18 +7,23 @@ keep it). Tests that need a stack of their own (lifecycle) use `isolated_config`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from confluent_kafka import Consumer, TopicPartition
 
 from cdc_ods.config import Config, load_config
 from cdc_ods.endpoints import Endpoints
+from cdc_ods.kafka import client_config
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
@@ -30,12 +35,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def config_path() -> Path:
+    """The configuration the tests run against: $CDC_CONFIG or the project's cdc.yaml."""
+    return Path(os.environ.get("CDC_CONFIG") or PROJECT_DIR / "cdc.yaml").resolve()
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackContext]:
-    config = load_config(
-        Path(os.environ["CDC_CONFIG"]) if os.environ.get("CDC_CONFIG") else PROJECT_DIR / "cdc.yaml"
-    )
-    ctx = StackContext(config)
+    ctx = StackContext(load_config(config_path()))
     manager = StackManager(ctx, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
     was_running = manager.supervisor.is_running()
     manager.up(pipeline=True)
@@ -49,14 +56,59 @@ def endpoints(stack: StackContext) -> Endpoints:
     return Endpoints.from_config(stack.config)
 
 
-@pytest.fixture(scope="module")
-def pipeline(stack: StackContext) -> StackContext:
+def prepare_pipeline(stack: StackContext, seed: int) -> StackContext:
     """Source tables exist (a first production creates them) and the connectors run."""
-    first = cdc("produce", "all", "--count", "300", "--rate", "0", "--seed", "101")
+    first = cdc("produce", "all", "--count", "300", "--rate", "0", "--seed", str(seed))
     assert first.returncode == 0, first.stderr
     applied = cdc("connectors", "apply", timeout=300)
     assert applied.returncode == 0, applied.stderr
     return stack
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: StackContext) -> StackContext:
+    return prepare_pipeline(stack, seed=101)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Some services of the stack, for tests that need no pipeline."""
+
+    ctx: StackContext
+    config_path: Path
+    endpoints: Endpoints
+
+    @property
+    def bootstrap(self) -> str:
+        return self.endpoints.kafka_bootstrap
+
+
+@contextlib.contextmanager
+def services_stack(services: list[str], paused: tuple[str, ...] = ()) -> Iterator[Stack]:
+    """`services` up (and `paused` stopped) for the duration; stopped again if they were not up."""
+    path = config_path()
+    ctx = StackContext(load_config(path))
+    manager = StackManager(ctx, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
+    was_running = manager.supervisor.is_running()
+    manager.up(services)
+    stopped = manager.stop(list(paused)) if paused else []
+    yield Stack(ctx, path, Endpoints.from_config(ctx.config))
+    if stopped:
+        manager.up(stopped)
+    if not was_running and not os.environ.get("CDC_KEEP_STACK"):
+        manager.down()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> end offset of `topic` now."""
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}"}))
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        }
+    finally:
+        consumer.close()
 
 
 def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -31,10 +31,11 @@ from cdc_ods.config import CollectorConfig, load_config
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 from cdc_telemetry import ClientConfig, DeviceInfo, HttpChannel, TelemetryClient
+
+from .conftest import config_path, end_offsets
 
 CONSUMER = {"group.id": "collector-itest", "enable.auto.commit": False}
 DEVICE = DeviceInfo(platform="web", country="NL", app_version="5.0.0", os="Linux", device="Firefox 128")
@@ -42,7 +43,7 @@ DEVICE = DeviceInfo(platform="web", country="NL", app_version="5.0.0", os="Linux
 
 @pytest.fixture(scope="module")
 def bootstrap() -> Iterator[str]:
-    config = load_config(Path(os.environ.get("CDC_CONFIG") or PROJECT_DIR / "cdc.yaml"))
+    config = load_config(config_path())
     manager = StackManager(StackContext(config), report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
     was_running = manager.supervisor.is_running()
     manager.up(["kafka"])
@@ -93,19 +94,6 @@ def collector(bootstrap: str, tmp_path: Path) -> Iterator[RunningCollector]:
     running = RunningCollector(CollectorConfig(blocklist_file=blocklist), bootstrap).start()
     yield running
     running.stop()
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer(
-        client_config(bootstrap, **{"group.id": "collector-itest", "enable.auto.commit": False})
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
-        }
-    finally:
-        consumer.close()
 
 
 def read_since(bootstrap: str, topic: str, start: dict[int, int]) -> list[tuple[bytes | None, bytes]]:

@@ -8,14 +8,11 @@ producers' tables nor disturbs the `mysql` / `postgres` connectors.
 from __future__ import annotations
 
 import json
-import os
 import random
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 import psycopg
@@ -23,38 +20,21 @@ import pymysql
 import pytest
 from confluent_kafka import Consumer
 
-from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.endpoints import split_host_port
 from cdc_ods.kafka import client_config
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import ADMIN_USER
-from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.manager import StackManager
 
-from .conftest import cdc
+from .conftest import Stack, cdc, services_stack
 
 SERVICES = ["mariadb", "postgres", "kafka", "connect"]
-
-
-@dataclass(frozen=True)
-class Stack:
-    ctx: StackContext
-    config_path: Path
-    endpoints: Endpoints
 
 
 @pytest.fixture(scope="module")
 def cdc_stack() -> Iterator[Stack]:
     """Just the services connectors need (the session `stack` fixture starts every one)."""
-    path = Path(os.environ.get("CDC_CONFIG") or PROJECT_DIR / "cdc.yaml").resolve()
-    ctx = StackContext(load_config(path))
-    manager = StackManager(ctx, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
-    was_running = manager.supervisor.is_running()
-    manager.up(SERVICES)
-    yield Stack(ctx, path, Endpoints.from_config(ctx.config))
-    if not was_running and not os.environ.get("CDC_KEEP_STACK"):
-        manager.down()
+    with services_stack(SERVICES) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -8,13 +8,9 @@ uses topics, groups, connectors and publications of its own.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,52 +20,29 @@ from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from cdc_ods.cli import State
-from cdc_ods.config import Config, SourceConfig, load_config
+from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.configs import source_connector
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter, DeadLetters
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.endpoints import split_host_port
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.operations.cli import dlq_app
 from cdc_ods.operations.freshness import FreshnessProbe
 from cdc_ods.operations.settings import OperationsConfig
 from cdc_ods.operations.topics import read_all
 from cdc_ods.operations.watchdog import WatchClient, Watchdog
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import ADMIN_USER
-from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.manager import StackManager
 
-from .conftest import cdc
+from .conftest import Stack, cdc, services_stack
 
 SERVICES = ["mariadb", "postgres", "kafka", "connect"]
 
 
-@dataclass(frozen=True)
-class Stack:
-    ctx: StackContext
-    config_path: Path
-    endpoints: Endpoints
-
-    @property
-    def bootstrap(self) -> str:
-        return self.endpoints.kafka_bootstrap
-
-
 @pytest.fixture(scope="module")
 def ops_stack() -> Iterator[Stack]:
-    path = Path(os.environ.get("CDC_CONFIG") or PROJECT_DIR / "cdc.yaml").resolve()
-    ctx = StackContext(load_config(path))
-    manager = StackManager(ctx, report=lambda msg: print(f"[stack] {msg}", file=sys.stderr))
-    was_running = manager.supervisor.is_running()
-    manager.up(SERVICES)
     # these tests run watchdogs of their own: the stack's must not restart their tasks too
-    paused = manager.stop(["watchdog"])
-    yield Stack(ctx, path, Endpoints.from_config(ctx.config))
-    if paused:
-        manager.up(paused)
-    if not was_running and not os.environ.get("CDC_KEEP_STACK"):
-        manager.down()
+    with services_stack(SERVICES, paused=("watchdog",)) as stack:
+        yield stack
 
 
 def _cli(stack: Stack, *args: str) -> str:

@@ -26,7 +26,7 @@ from cdc_ods.kafka import client_config
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
-from .conftest import background_producers, cdc
+from .conftest import background_producers, cdc, end_offsets
 
 
 def reconcile_ok() -> list[dict]:
@@ -35,17 +35,6 @@ def reconcile_ok() -> list[dict]:
     assert result.returncode == 0, result.stdout + result.stderr
     assert reports and all(r["ok"] for r in reports)
     return reports
-
-
-def dlq_end(bootstrap: str) -> dict[int, int]:
-    consumer = Consumer(client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}"}))
-    try:
-        partitions = consumer.list_topics(DLQ_TOPIC, timeout=10).topics[DLQ_TOPIC].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(DLQ_TOPIC, p), timeout=10)[1] for p in partitions
-        }
-    finally:
-        consumer.close()
 
 
 def letters_since(bootstrap: str, start: dict[int, int]) -> list[DeadLetter]:
@@ -78,7 +67,7 @@ def test_loader_kill9_and_query_server_restart_mid_stream(
     pipeline: StackContext, endpoints: Endpoints
 ) -> None:
     manager = StackManager(pipeline)
-    start = dlq_end(endpoints.kafka_bootstrap)
+    start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
     producer = background_producers(rate=200, duration_s=30, seed=103)
     try:
         time.sleep(6)
