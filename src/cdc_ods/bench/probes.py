@@ -46,10 +46,10 @@ class Prober:
         self.source = source
         self.phoenix_url = phoenix_url
         self.interval_s = interval_s
-        table, self.insert_sql, self.update_sql = PROBE_ROWS[
+        self.table, self.insert_sql, self.update_sql = PROBE_ROWS[
             "mysql" if source.kind in ("mariadb", "mysql") else "postgres"
         ]
-        self.ods_table = contract.ods_table(source.name, source.database, table)
+        self.ods_table = contract.ods_table(source.name, source.database, self.table)
         self.latencies_ms: list[float] = []
         self.lost = 0
         self._stop = threading.Event()
