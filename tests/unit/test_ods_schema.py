@@ -55,12 +55,6 @@ def test_postgres_types(args: tuple, expected: str) -> None:
 
 def test_values_convert_to_what_phoenix_stores() -> None:
     assert Column("r", "DECIMAL(3,1)").convert("8.3") == Decimal("8.3")
-    assert Column("t", "TIMESTAMP").convert("2024-02-29T23:59:58.123456Z") == dt.datetime(
-        2024, 2, 29, 23, 59, 58, 123456
-    )
-    assert Column("t", "TIMESTAMP").convert("2024-02-29T23:59:58+02:00") == dt.datetime(
-        2024, 2, 29, 21, 59, 58
-    )
     assert Column("d", "DATE").convert("2001-04-25") == dt.date(2001, 4, 25)
     assert Column("j", "VARCHAR").convert({"a": [1, 2]}) == '{"a":[1,2]}'
     assert Column("tags", "VARCHAR ARRAY").convert(["a", None]) == ["a", None]
@@ -69,6 +63,38 @@ def test_values_convert_to_what_phoenix_stores() -> None:
     assert Column("x", "INTEGER").convert(None) is None
     with pytest.raises(ArithmeticError):
         Column("r", "DECIMAL(3,1)").convert("abc")
+
+
+def test_timestamps_become_utc_text_with_their_microseconds() -> None:
+    """The text Phoenix parses to the microsecond (Avatica's TIMESTAMP would cut to ms)."""
+    ts = Column("t", "TIMESTAMP")
+    assert ts.convert("2024-02-29T23:59:58.123456Z") == "2024-02-29 23:59:58.123456"
+    assert ts.convert("2024-02-29T23:59:58+02:00") == "2024-02-29 21:59:58.000000"
+    assert ts.convert("1969-12-31T23:59:59.999999Z") == "1969-12-31 23:59:59.999999"
+    assert ts.convert(1709251198123) == "2024-02-29 23:59:58.123000"  # epoch milliseconds
+    aware = dt.datetime(2024, 3, 1, 1, 0, 0, 5, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert ts.convert(aware) == "2024-03-01 00:00:00.000005"
+    # a TIMESTAMP ARRAY travels as phoenixdb's milliseconds: datetimes, not text
+    assert Column("ts", "TIMESTAMP ARRAY").convert(["2024-02-29T23:59:58.123456Z"]) == [
+        dt.datetime(2024, 2, 29, 23, 59, 58, 123456)
+    ]
+
+
+def test_a_timestamp_key_is_found_by_its_millisecond_and_then_its_exact_value() -> None:
+    schema = TableSchema(
+        "m",
+        "d",
+        "t",
+        (Column("id", "INTEGER"), Column("at", "TIMESTAMP"), Column("v", "VARCHAR")),
+        ("id", "at"),
+    )
+    assert schema.key_condition == ('"ID" = ? AND "AT" >= ? AND "AT" < ? AND CAST("AT" AS DECIMAL) = ?')
+    at = dt.datetime(1969, 12, 31, 23, 59, 59, 999999)
+    assert schema.key_parameters((7, "1969-12-31 23:59:59.999999")) == [
+        7, at.replace(microsecond=999000), dt.datetime(1970, 1, 1), Decimal("-0.001"),
+    ]  # fmt: skip
+    plain = TableSchema("m", "d", "t", (Column("id", "INTEGER"),), ("id",))
+    assert (plain.key_condition, plain.key_parameters((7,))) == ('"ID" = ?', [7])
 
 
 def test_ddl_has_the_key_types_and_metadata_columns() -> None:

@@ -19,7 +19,7 @@ SCHEMA = TableSchema(
 def test_equal_data_in_different_representations_is_equal() -> None:
     ts = Column("ts", "TIMESTAMP")
     aware = dt.datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    assert canonical(ts, aware) == canonical(ts, dt.datetime(2024, 1, 1, 10, 0, 0, 123000))
+    assert canonical(ts, aware) == canonical(ts, dt.datetime(2024, 1, 1, 10, 0, 0, 123456))
     assert canonical(Column("d", "DECIMAL(5,2)"), Decimal("8.30")) == canonical(
         Column("d", "DECIMAL(5,2)"), "8.3"
     )
@@ -28,6 +28,17 @@ def test_equal_data_in_different_representations_is_equal() -> None:
     assert canonical(text, '{"b": 1, "a": 2}') == canonical(text, {"a": 2, "b": 1})
     assert canonical(text, " Amélie ") == canonical(text, "Ame\u0301lie")
     assert canonical(Column("tags", "VARCHAR ARRAY"), ["a", " b"]) == ["a", "b"]
+
+
+def test_timestamps_compare_to_the_microsecond_and_arrays_to_the_millisecond() -> None:
+    ts = Column("ts", "TIMESTAMP")
+    assert canonical(ts, dt.datetime(2024, 1, 1, 10, 0, 0, 123456)) != canonical(
+        ts, dt.datetime(2024, 1, 1, 10, 0, 0, 123000)
+    )
+    stamps = Column("ts", "TIMESTAMP ARRAY")  # the ODS keeps milliseconds there
+    assert canonical(stamps, [dt.datetime(2024, 1, 1, 10, 0, 0, 123456)]) == canonical(
+        stamps, [dt.datetime(2024, 1, 1, 10, 0, 0, 123000)]
+    )
 
 
 def test_compare_names_missing_extra_and_different_keys() -> None:

@@ -5,15 +5,17 @@ catalog and maps every type to a Phoenix type (not everything VARCHAR), then add
 metadata columns of the contract. Values arrive as cleansed JSON (cdc_ods.contract) and
 are converted to the Python types phoenixdb sends for the mapped Phoenix type.
 
-Phoenix's wire protocol (Avatica protobuf) carries TIMESTAMP and TIME as milliseconds, so
-the ODS keeps source timestamps to the millisecond; the cleansed topics keep microseconds.
+Timestamps keep their microseconds: Avatica's protobuf carries a TIMESTAMP parameter as
+milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix parses with the
+fraction intact (cdc_ods.ods.avatica). Two types stay at milliseconds because Phoenix
+stores no more or takes no text there: TIME (eight bytes of milliseconds) and TIMESTAMP ARRAY.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -24,16 +26,31 @@ import orjson
 from cdc_ods import contract
 
 Converter = Callable[[Any], Any]
+_EPOCH = dt.datetime(1970, 1, 1)
+_ONE_MS = dt.timedelta(milliseconds=1)
 
 
 def _timestamp(value: Any) -> dt.datetime:
-    """ISO-8601 UTC ('...Z' or with offset) -> naive UTC datetime (phoenixdb sends it as UTC)."""
+    """ISO-8601 UTC ('...Z' or with offset) or epoch ms -> naive UTC datetime."""
     if isinstance(value, int | float):
-        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=value)
+        return _EPOCH + dt.timedelta(milliseconds=value)
     parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
+
+
+def timestamp_text(value: Any) -> str:
+    """A timestamp as the UTC text Phoenix parses to the microsecond: 'YYYY-MM-DD HH:MM:SS.ffffff'.
+
+    Takes the cleansed form ('2025-01-01T00:01:54.298668Z', the common case, sliced without
+    parsing), any other ISO-8601 text, epoch milliseconds or a naive UTC datetime."""
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[26] == "Z":
+        return f"{value[:10]} {value[11:26]}"
+    moment = value if isinstance(value, dt.datetime) else _timestamp(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ", timespec="microseconds")
 
 
 def _text(value: Any) -> str:
@@ -58,7 +75,7 @@ CONVERTERS: dict[str, Converter] = {
     "VARCHAR": _text,
     "DATE": lambda v: dt.date.fromisoformat(str(v)[:10]),
     "TIME": lambda v: dt.time.fromisoformat(str(v)),
-    "TIMESTAMP": _timestamp,
+    "TIMESTAMP": timestamp_text,
     "VARBINARY": lambda v: bytes.fromhex(v) if isinstance(v, str) else bytes(v),
 }
 
@@ -83,6 +100,8 @@ class Column:
 
     @cached_property
     def _converter(self) -> Converter:
+        if self.is_array and self.base_type == "TIMESTAMP":  # array elements travel as milliseconds
+            return _timestamp
         return CONVERTERS[self.base_type]
 
     def convert(self, value: Any) -> Any:
@@ -121,6 +140,41 @@ class TableSchema:
 
     def column(self, name: str) -> Column | None:
         return self._by_name.get(name)
+
+    @cached_property
+    def _timestamp_key(self) -> tuple[bool, ...]:
+        return tuple(self._by_name[name].base_type == "TIMESTAMP" for name in self.primary_key)
+
+    @cached_property
+    def key_condition(self) -> str:
+        """The WHERE condition that finds one key's row, with `key_parameters(key)`.
+
+        Phoenix compares a TIMESTAMP only with a TIMESTAMP, which Avatica sends as milliseconds:
+        a timestamp key column is matched by its millisecond (a point lookup for Phoenix) and,
+        within it, by its exact value read as DECIMAL (epoch ms, the rest as the fraction)."""
+        parts = []
+        for name, is_timestamp in zip(self.primary_key, self._timestamp_key, strict=True):
+            column = f'"{name.upper()}"'
+            if is_timestamp:
+                parts.append(f"{column} >= ? AND {column} < ? AND CAST({column} AS DECIMAL) = ?")
+            else:
+                parts.append(f"{column} = ?")
+        return " AND ".join(parts)
+
+    def key_parameters(self, key: Sequence[Any]) -> list[Any]:
+        """The parameters of `key_condition` for a key of converted values."""
+        if not any(self._timestamp_key):
+            return list(key)
+        parameters: list[Any] = []
+        for value, is_timestamp in zip(key, self._timestamp_key, strict=True):
+            if is_timestamp:
+                moment = dt.datetime.fromisoformat(value)  # naive UTC, as timestamp_text wrote it
+                millisecond = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+                epoch_us = (moment - _EPOCH) // dt.timedelta(microseconds=1)
+                parameters += [millisecond, millisecond + _ONE_MS, Decimal(epoch_us).scaleb(-3)]
+            else:
+                parameters.append(value)
+        return parameters
 
 
 METADATA_COLUMNS = (

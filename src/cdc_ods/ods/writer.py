@@ -23,7 +23,7 @@ import requests
 from cdc_ods import contract
 from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.ods import sequence
-from cdc_ods.ods.avatica_batch import execute_batch
+from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
 
@@ -89,9 +89,7 @@ class PhoenixWriter:
         try:
             if rows is None:
                 cursor.execute(statement)
-            elif len(rows) == 1:
-                cursor.execute(statement, rows[0])
-            else:
+            else:  # one row too: phoenixdb's own execute cannot send text TIMESTAMPs
                 execute_batch(cursor, statement, rows)
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
             raise self._failure(exc, "") from None
@@ -134,8 +132,10 @@ class PhoenixWriter:
             ]
             self._execute(f"UPSERT INTO {schema.ods_name} ({names}, {meta}) VALUES ({marks})", rows)
         if deletes and self.delete_mode == "hard":
-            where = " AND ".join(f'"{name.upper()}" = ?' for name in schema.primary_key)
-            self._execute(f"DELETE FROM {schema.ods_name} WHERE {where}", [list(c.key) for c in deletes])
+            self._execute(
+                f"DELETE FROM {schema.ods_name} WHERE {schema.key_condition}",
+                [schema.key_parameters(c.key) for c in deletes],
+            )
         elif deletes:
             keys = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
             marks = ", ".join("?" * (len(schema.primary_key) + len(contract.ODS_METADATA_COLUMNS)))

@@ -57,12 +57,11 @@ class ReplayGuard:
 
     def ods_position(self, schema: TableSchema, key: tuple[Any, ...]) -> int | None:
         """CDC_SOURCE_POS of the key's ODS row; None when there is no row."""
-        where = " AND ".join(f'"{name.upper()}" = ?' for name in schema.primary_key)
-        statement = f"SELECT {contract.CDC_SOURCE_POS} FROM {schema.ods_name} WHERE {where}"
+        statement = f"SELECT {contract.CDC_SOURCE_POS} FROM {schema.ods_name} WHERE {schema.key_condition}"
         try:
             cursor = self._connection().cursor()
             try:
-                cursor.execute(statement, list(key))
+                cursor.execute(statement, schema.key_parameters(key))
                 row = cursor.fetchone()
             finally:
                 cursor.close()

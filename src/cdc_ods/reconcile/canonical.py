@@ -2,7 +2,8 @@
 
 Both sides are reduced to what the ODS can represent and what the cleansing stage
 normalizes, so equal data compares equal and anything else is a real difference:
-- timestamps: UTC, to the millisecond (Phoenix's wire protocol carries milliseconds);
+- timestamps: UTC, to the microsecond (the ODS keeps them: cdc_ods.ods.avatica); in
+  a TIMESTAMP ARRAY to the millisecond, which is all the ODS keeps there;
 - decimals: exact, without trailing zeros; integers as integers; booleans (MySQL's
   TINYINT(1) 0/1) as booleans;
 - JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys;
@@ -23,12 +24,12 @@ import orjson
 from cdc_ods.ods.schema import Column
 
 
-def _timestamp(value: Any) -> str:
+def _timestamp(value: Any, timespec: str = "microseconds") -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000).isoformat(timespec="milliseconds")
+    return value.isoformat(timespec=timespec)  # "milliseconds" truncates, as Phoenix does
 
 
 def _decimal(value: Any) -> str:
@@ -80,6 +81,8 @@ def _scalar(base_type: str, value: Any) -> Any:
 def canonical(column: Column, value: Any) -> Any:
     if value is None:
         return None
+    if column.is_array and column.base_type == "TIMESTAMP":
+        return [None if v is None else _timestamp(v, "milliseconds") for v in value] or None
     if column.is_array:  # Phoenix has no empty array: it stores NULL
         return [_scalar(column.base_type, v) for v in value] or None
     return _scalar(column.base_type, value)

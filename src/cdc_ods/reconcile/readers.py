@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import phoenixdb
@@ -12,10 +14,11 @@ from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
-from cdc_ods.ods.schema import TableSchema
+from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.sources import mysql_connect, postgres_connect
 
 FETCH = 5000
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def ordered_columns(schema: TableSchema) -> list[str]:
@@ -53,24 +56,45 @@ def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[st
     return {row[0] for row in cur.fetchall()}
 
 
+def _epoch_ms_to_datetime(value: Decimal | None) -> dt.datetime | None:
+    """CAST(ts AS DECIMAL) -> naive UTC datetime: milliseconds since the epoch, with the
+    sub-millisecond part as the fraction."""
+    if value is None:
+        return None
+    return _EPOCH + dt.timedelta(microseconds=int(Decimal(value).scaleb(3)))
+
+
+def _reads_as_decimal(column: Column) -> bool:
+    """A TIMESTAMP is read as CAST(.. AS DECIMAL): Avatica would cut it to the millisecond."""
+    return column.base_type == "TIMESTAMP" and not column.is_array
+
+
+def _select_expression(column: Column) -> str:
+    name = f'"{column.ods_name}"'
+    return f"CAST({name} AS DECIMAL)" if _reads_as_decimal(column) else name
+
+
 def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
-    """Live ODS rows (soft-deleted ones excluded); a column the ODS lacks reads as NULL."""
+    """Live ODS rows (soft-deleted ones excluded), timestamps to the microsecond; a column
+    the ODS lacks reads as NULL."""
     conn = connect(url)
     try:
         present = ods_columns(conn, schema.ods_name)
         if not present:
             return
-        wanted = ordered_columns(schema)
-        selected = [n for n in wanted if n.upper() in present]
-        names = ", ".join(f'"{n.upper()}"' for n in selected)
+        wanted = [schema.column(n) for n in ordered_columns(schema)]
+        selected = [c for c in wanted if c is not None and c.ods_name in present]
         cur = conn.cursor()
         cur.itersize = FETCH
         cur.execute(
-            f"SELECT {names} FROM {schema.ods_name}"
+            f"SELECT {', '.join(_select_expression(c) for c in selected)} FROM {schema.ods_name}"
             f" WHERE {contract.CDC_DELETED} IS NULL OR {contract.CDC_DELETED} = FALSE"
         )
-        positions = [selected.index(n) if n in selected else None for n in wanted]
+        positions = [selected.index(c) if c in selected else None for c in wanted]
+        as_decimal = {i for i, c in enumerate(selected) if _reads_as_decimal(c)}
         for row in cur:
+            if as_decimal:
+                row = [_epoch_ms_to_datetime(v) if i in as_decimal else v for i, v in enumerate(row)]
             yield tuple(None if p is None else row[p] for p in positions)
     finally:
         conn.close()

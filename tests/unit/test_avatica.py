@@ -14,7 +14,7 @@ from phoenixdb.avatica.proto import common_pb2, responses_pb2
 from phoenixdb.cursor import Cursor
 from phoenixdb.types import TypeHelper
 
-from cdc_ods.ods.avatica_batch import build_request
+from cdc_ods.ods.avatica import build_request
 
 # java.sql.Types of an ODS row: INTEGER, VARCHAR, DECIMAL, DATE, TIMESTAMP, BIGINT, BOOLEAN,
 # DOUBLE, CHAR, and a VARCHAR ARRAY (Phoenix's array codes are 3000 + the element's code)
@@ -62,3 +62,15 @@ def test_the_request_equals_phoenixdbs_own() -> None:
 def test_a_row_of_the_wrong_width_is_refused() -> None:
     with pytest.raises(phoenixdb.errors.ProgrammingError, match="placeholders"):
         build_request("conn-1", 7, parameter_types(), [[1, "x"]])
+
+
+def test_a_text_timestamp_travels_as_text_and_a_datetime_as_phoenixdb_sends_it() -> None:
+    """Avatica would send the TIMESTAMP as milliseconds; as text Phoenix keeps the fraction."""
+    types = parameter_types()
+    text_row = [1, None, None, None, "2024-02-29 23:59:58.123456", None, None, None, None, None]
+    value = build_request("conn-1", 7, types, [text_row]).updates[0].parameter_values[4]
+    assert (value.type, value.string_value) == (common_pb2.STRING, "2024-02-29 23:59:58.123456")
+    datetime_row = [*text_row[:4], NOW, *text_row[5:]]  # the metadata columns, a key's range
+    assert build_request("conn-1", 7, types, [datetime_row]).SerializeToString() == phoenixdb_request(
+        types, [datetime_row]
+    )

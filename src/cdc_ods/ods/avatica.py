@@ -1,13 +1,22 @@
-"""Batched statements with Avatica's ExecuteBatch request built in place.
+"""Statements with parameters, sent to the Query Server with requests built here.
 
-phoenixdb's `Cursor.executemany` builds one TypedValue message per parameter and then copies
+Batches: phoenixdb's `Cursor.executemany` builds one TypedValue message per parameter and then copies
 each into the request (appending a protobuf message copies it): for batches of thousands of
 rows that is the largest CPU cost of the loader, whose throughput is bound by one Python
 thread. `execute_batch` sends the same request, but creates every value inside its parent
 (`add()`), once. It uses phoenixdb 1.2's cursor internals (the prepared statement's id and
-parameter types, the client's request method); tests/unit/test_avatica_batch.py checks that
+parameter types, the client's request method); tests/unit/test_avatica.py checks that
 the request is byte for byte the one phoenixdb builds, so a phoenixdb upgrade that changes
 them fails there.
+
+One deliberate difference: a TIMESTAMP parameter given as text ('YYYY-MM-DD HH:MM:SS.ffffff',
+UTC: what cdc_ods.ods.schema converts timestamps to) travels as text, where phoenixdb would
+fail. Avatica's protobuf carries a TIMESTAMP as milliseconds, which would cut the sources'
+microseconds; an UPSERT hands a text value to Phoenix, which parses it (in UTC, its default
+phoenix.query.dateFormatTimeZone) into a TIMESTAMP with the fraction intact. Phoenix takes
+text for a TIMESTAMP only as an UPSERT value, not in a WHERE clause (see
+TableSchema.key_condition), and not in arrays (it would store a TIMESTAMP ARRAY's text as
+raw bytes), so datetimes keep phoenixdb's encoding.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ def build_request(
 ) -> requests_pb2.ExecuteBatchRequest:
     """The ExecuteBatch request of `rows` for a statement prepared with parameter `types`."""
     request = requests_pb2.ExecuteBatchRequest(statement_id=statement_id, connection_id=connection_id)
-    null_rep = common_pb2.NULL
+    null_rep, timestamp_rep, text_rep = common_pb2.NULL, common_pb2.JAVA_SQL_TIMESTAMP, common_pb2.STRING
     for row in rows:
         if len(row) != len(types):
             raise phoenixdb.errors.ProgrammingError(
@@ -41,6 +50,8 @@ def build_request(
                 values.add(null=True, type=null_rep)
             elif is_array:
                 _add_array(values.add(), field, rep, to_wire, value)
+            elif rep == timestamp_rep and isinstance(value, str):
+                values.add(type=text_rep, string_value=value)
             else:
                 typed = values.add(type=rep)
                 setattr(typed, field, value if to_wire is None else to_wire(value))
@@ -62,7 +73,8 @@ def _add_array(typed: common_pb2.TypedValue, field: str, rep: int, to_wire: Any,
 
 
 def execute_batch(cursor: phoenixdb.cursor.Cursor, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-    """`cursor.executemany(statement, rows)`, with the request built in place."""
+    """`cursor.executemany(statement, rows)`, with the request built in place (and text
+    TIMESTAMP values sent as text, see the module's docstring)."""
     connection = cursor._connection
     client = connection._client
     prepared = client.prepare(connection._id, statement, max_rows_total=0)
