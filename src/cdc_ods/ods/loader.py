@@ -69,6 +69,7 @@ class Rejected(Exception):
 
 
 _CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)
+_METADATA_FIELDS = frozenset(contract.METADATA_FIELDS)
 
 
 def _rejection(column: Column, value: Any, exc: Exception) -> Rejected:
@@ -141,6 +142,7 @@ class Loader:
         self.dlq = DeadLetters(bootstrap, STAGE)
         self.replay_guard = ReplayGuard(phoenix_url)  # only for records `cdc dlq replay` sent
         self.schemas: dict[tuple[str, str, str], TableSchema] = {}
+        self._topic_tables: dict[str, tuple[str, str, str]] = {}  # cleansed topic -> its table
         self._checked_fields: set[tuple[str, str]] = set()
         self._read_schema = schema_reader or self._read_source_schema
         self.batch = _Batch()
@@ -176,10 +178,12 @@ class Loader:
         return read_table_schema(self.config, self.config.source(source), table)
 
     def _schema(self, topic: str) -> TableSchema:
-        try:
-            ident = contract.parse_cleansed_topic(topic)
-        except ValueError as exc:
-            raise Rejected(str(exc)) from None
+        ident = self._topic_tables.get(topic)
+        if ident is None:
+            try:
+                ident = self._topic_tables[topic] = contract.parse_cleansed_topic(topic)
+            except ValueError as exc:
+                raise Rejected(str(exc)) from None
         schema = self.schemas.get(ident)
         if schema is None:
             try:
@@ -195,9 +199,12 @@ class Loader:
 
     def _with_new_fields(self, schema: TableSchema, row: dict[str, Any]) -> TableSchema:
         """Add columns for fields the ODS table does not have yet (source ALTER TABLE ADD)."""
-        known = schema.column_names
-        unknown = [f for f in row if f not in known and f not in contract.METADATA_FIELDS]
-        unchecked = [f for f in unknown if (schema.ods_name, f) not in self._checked_fields]
+        unknown = row.keys() - schema.column_names  # one C-level set operation on the common path
+        if unknown:
+            unknown -= _METADATA_FIELDS
+        if not unknown:
+            return schema
+        unchecked = [f for f in row if f in unknown and (schema.ods_name, f) not in self._checked_fields]
         if not unchecked:
             return schema
         fresh = self._read_schema(schema.source, schema.database, schema.table)

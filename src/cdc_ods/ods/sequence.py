@@ -134,7 +134,10 @@ class SequenceChecker:
         _remember(self._changes, change, None, self.remembered_changes)
 
     def _totals(self, table: str, topic: str, partition: int) -> Totals:
-        return self._pending.setdefault((table, topic, partition), Totals())
+        totals = self._pending.get((table, topic, partition))
+        if totals is None:  # not setdefault: that would build a Totals per record
+            totals = self._pending[(table, topic, partition)] = Totals()
+        return totals
 
     def due(self) -> bool:
         """Totals should be written now: a problem is pending or the interval has passed."""
