@@ -11,6 +11,8 @@ from cdc_ods.ods.schema import (
     TableSchema,
     add_column_ddl,
     create_table_ddl,
+    epoch_ms_decimal,
+    from_epoch_ms_decimal,
     mysql_type,
     postgres_type,
 )
@@ -78,6 +80,17 @@ def test_timestamps_become_utc_text_with_their_microseconds() -> None:
     assert Column("ts", "TIMESTAMP ARRAY").convert(["2024-02-29T23:59:58.123456Z"]) == [
         dt.datetime(2024, 2, 29, 23, 59, 58, 123456)
     ]
+
+
+def test_timestamps_read_as_decimal_come_back_to_the_microsecond() -> None:
+    """What Phoenix's CAST(ts AS DECIMAL) shows, both ways (reconcile reads timestamps so)."""
+    for moment, shown in [
+        (dt.datetime(2024, 2, 29, 23, 59, 58, 123456), Decimal("1709251198123.456")),
+        (dt.datetime(1969, 12, 31, 23, 59, 59, 999999), Decimal("-0.001")),
+        (dt.datetime(2024, 2, 29, 23, 59, 58), Decimal("1.709251198E+12")),  # as Phoenix prints it
+    ]:
+        assert epoch_ms_decimal(moment) == shown
+        assert from_epoch_ms_decimal(shown) == moment
 
 
 def test_a_timestamp_key_is_found_by_its_millisecond_and_then_its_exact_value() -> None:

@@ -53,6 +53,17 @@ def timestamp_text(value: Any) -> str:
     return moment.isoformat(sep=" ", timespec="microseconds")
 
 
+def epoch_ms_decimal(moment: dt.datetime) -> Decimal:
+    """A naive UTC datetime as Phoenix's CAST(timestamp AS DECIMAL) shows it: milliseconds since
+    the epoch, the microseconds as the fraction."""
+    return Decimal((moment - _EPOCH) // dt.timedelta(microseconds=1)).scaleb(-3)
+
+
+def from_epoch_ms_decimal(value: Decimal) -> dt.datetime:
+    """The inverse of `epoch_ms_decimal`: what CAST(timestamp AS DECIMAL) read -> naive UTC."""
+    return _EPOCH + dt.timedelta(microseconds=int(Decimal(value).scaleb(3)))
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
@@ -170,8 +181,7 @@ class TableSchema:
             if is_timestamp:
                 moment = dt.datetime.fromisoformat(value)  # naive UTC, as timestamp_text wrote it
                 millisecond = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-                epoch_us = (moment - _EPOCH) // dt.timedelta(microseconds=1)
-                parameters += [millisecond, millisecond + _ONE_MS, Decimal(epoch_us).scaleb(-3)]
+                parameters += [millisecond, millisecond + _ONE_MS, epoch_ms_decimal(moment)]
             else:
                 parameters.append(value)
         return parameters

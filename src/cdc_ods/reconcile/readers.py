@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import phoenixdb
@@ -14,11 +12,10 @@ from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
-from cdc_ods.ods.schema import Column, TableSchema
+from cdc_ods.ods.schema import Column, TableSchema, from_epoch_ms_decimal
 from cdc_ods.sources import mysql_connect, postgres_connect
 
 FETCH = 5000
-_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def ordered_columns(schema: TableSchema) -> list[str]:
@@ -56,14 +53,6 @@ def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[st
     return {row[0] for row in cur.fetchall()}
 
 
-def _epoch_ms_to_datetime(value: Decimal | None) -> dt.datetime | None:
-    """CAST(ts AS DECIMAL) -> naive UTC datetime: milliseconds since the epoch, with the
-    sub-millisecond part as the fraction."""
-    if value is None:
-        return None
-    return _EPOCH + dt.timedelta(microseconds=int(Decimal(value).scaleb(3)))
-
-
 def _reads_as_decimal(column: Column) -> bool:
     """A TIMESTAMP is read as CAST(.. AS DECIMAL): Avatica would cut it to the millisecond."""
     return column.base_type == "TIMESTAMP" and not column.is_array
@@ -94,7 +83,10 @@ def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
         as_decimal = {i for i, c in enumerate(selected) if _reads_as_decimal(c)}
         for row in cur:
             if as_decimal:
-                row = [_epoch_ms_to_datetime(v) if i in as_decimal else v for i, v in enumerate(row)]
+                row = [
+                    from_epoch_ms_decimal(v) if i in as_decimal and v is not None else v
+                    for i, v in enumerate(row)
+                ]
             yield tuple(None if p is None else row[p] for p in positions)
     finally:
         conn.close()
