@@ -1,7 +1,7 @@
 """The whole pipeline on the real stack: producers -> Debezium -> cleansing -> loader -> Phoenix.
 
 Reconcile proves the result: every ODS table equals its source table row by row, every
-column exact (timestamps to the millisecond Phoenix keeps), deletes applied. The stages run
+column exact (timestamps to the microsecond), deletes applied. The stages run
 under the stack's supervisor (`cdc stack up --pipeline`), as in `make demo`.
 """
 
