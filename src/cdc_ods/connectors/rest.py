@@ -6,13 +6,20 @@ import time
 from typing import Any
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from cdc_ods.connectors import validation
 from cdc_ods.errors import CdcError, ServiceError, TransientError
 
+REBALANCE_WAIT_S = 30.0
+
 
 class NoSuchConnector(CdcError):
     """Connect has no connector of that name."""
+
+
+class Rebalancing(TransientError):
+    """Connect answered 409: its worker group is rebalancing or its config is being updated."""
 
 
 def failed_trace(task: dict[str, Any]) -> str:
@@ -46,6 +53,21 @@ class ConnectClient:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One REST call. A 409 (the worker group is rebalancing, or its config is momentarily
+        stale after a change) is retried for up to REBALANCE_WAIT_S: Connect's answer to the same
+        request a moment later is the real one, and an undo after a failed update must not be
+        lost to it."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(Rebalancing),
+            wait=wait_exponential(multiplier=0.25, max=2),
+            stop=stop_after_delay(REBALANCE_WAIT_S),
+            reraise=True,
+        ):
+            with attempt:
+                return self._request_once(method, path, **kwargs)
+        raise AssertionError("unreachable: Retrying re-raises the last error")
+
+    def _request_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -55,8 +77,7 @@ class ConnectClient:
                 message = response.json().get("message", response.text)
             except ValueError:
                 message = response.text
-            # 409: the worker group is rebalancing; the same request succeeds a moment later
-            error = TransientError if response.status_code == 409 else CdcError
+            error = Rebalancing if response.status_code == 409 else CdcError
             raise error(f"Kafka Connect {method} {path}: {response.status_code} {message}")
         return response
 
