@@ -75,7 +75,6 @@ class ProbeWriter:
 class SourceTally:
     def __init__(self) -> None:
         self.changes = 0  # the producers' change events (probes not counted)
-        self.probe_changes = 0
         self.first_arrival: float | None = None
         self.last_arrival = 0.0
         self.first_commit_ms: int | None = None  # the source's commit time (source.ts_ms)
@@ -159,7 +158,6 @@ def run_once(
                     event = orjson.loads(msg.value())
                     row = event.get("after") or event.get("before") or {}
                     if msg.topic() in probe_topics and row.get("id") == PROBE_ID:
-                        tally.probe_changes += 1
                         sent = probes[probe_topics[msg.topic()]].sent.pop(str(row.get("title")), None)
                         if sent is not None:
                             tally.latencies_ms.append((arrived - sent) * 1000)
