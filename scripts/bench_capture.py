@@ -33,7 +33,7 @@ from cdc_ods.bench.probes import PROBE_ID, Prober
 from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config, SourceConfig, load_config
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.kafka import client_config
+from cdc_ods.kafka import client_config, fetch_available
 from cdc_ods.paths import PROJECT_DIR
 
 IDLE_AFTER_PRODUCER_S = 10.0  # nothing new for this long after the producers stopped: done
@@ -80,12 +80,6 @@ class SourceTally:
         self.first_commit_ms: int | None = None  # the source's commit time (source.ts_ms)
         self.last_commit_ms = 0
         self.latencies_ms: list[float] = []
-
-
-def poll_batch(consumer: Consumer) -> list:
-    """What has arrived, without waiting for a full batch (consume(n, t) waits for n or t)."""
-    first = consumer.poll(0.2)
-    return [] if first is None else [first, *consumer.consume(1000, 0)]
 
 
 def raw_assignment(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
@@ -149,7 +143,7 @@ def run_once(
                     line = ", ".join(f"{name} {t.changes:,}" for name, t in tallies.items())
                     print(f"  {now - started:5.0f} s  captured: {line}", flush=True)
                     next_report = now + 5
-                for msg in poll_batch(consumer):
+                for msg in fetch_available(consumer, 1000, 0.2):
                     if msg.error() or msg.value() is None:
                         continue  # tombstones follow deletes: not changes of their own
                     arrived = time.monotonic()

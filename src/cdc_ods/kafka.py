@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cdc_ods.errors import TransientError
@@ -20,6 +20,16 @@ _librdkafka_log.propagate = False
 def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
     """Base settings for every producer, consumer and admin client of the project."""
     return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **settings}
+
+
+def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> list[Message]:
+    """Up to `max_messages` records: waits at most `wait_s` for the first, then takes only what
+    has already arrived. (`consume(n, t)` waits until it has n records or t has passed, which
+    holds a lone change back for the whole of t.)"""
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout_s: float = 10.0) -> None:

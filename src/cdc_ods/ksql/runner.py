@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetters
 from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config, ensure_topic
+from cdc_ods.kafka import client_config, ensure_topic, fetch_available
 from cdc_ods.ksql import metrics
 from cdc_ods.ksql.drift import SchemaDrift
 from cdc_ods.ksql.engine import Engine
@@ -176,7 +176,7 @@ class Runner:
         last_record = last_report = time.monotonic()
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.batch_size, 0.1)  # short: latency over batching
+                messages = fetch_available(self._consumer, self.batch_size, 0.1)
                 self.process(messages)
                 now = time.monotonic()
                 if any(m.error() is None for m in messages):

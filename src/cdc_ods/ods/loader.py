@@ -40,7 +40,7 @@ from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.dlq import DeadLetters
 from cdc_ods.errors import CdcError, TransientError
-from cdc_ods.kafka import client_config
+from cdc_ods.kafka import client_config, fetch_available
 from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.sequence import SequenceChecker
@@ -488,12 +488,12 @@ class Loader:
         try:
             while not self.stopping:
                 room = self.options.batch_size - len(self.batch.messages)
-                wait = (
-                    linger_s
+                wait = (  # for the first record of a batch; then the rest of its linger
+                    max(linger_s, 0.05)
                     if not self.batch.messages
                     else max(0.0, linger_s - (time.monotonic() - self.batch.started))
                 )
-                for msg in self.consumer.consume(num_messages=max(room, 1), timeout=max(wait, 0.05)):
+                for msg in fetch_available(self.consumer, max(room, 1), wait):
                     error = msg.error()
                     if error is None:
                         self.batch.add(msg)
