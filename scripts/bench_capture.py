@@ -81,6 +81,14 @@ class SourceTally:
         self.last_commit_ms = 0
         self.latencies_ms: list[float] = []
 
+    def change(self, arrived: float, committed_ms: int) -> None:
+        """One of the producers' changes, read at `arrived`, committed at `committed_ms`."""
+        self.changes += 1
+        self.first_arrival = self.first_arrival or arrived
+        self.last_arrival = arrived
+        self.first_commit_ms = self.first_commit_ms or committed_ms
+        self.last_commit_ms = committed_ms
+
 
 def raw_assignment(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
     """Every partition of the topics, at its current end: only what is written from now on."""
@@ -151,17 +159,12 @@ def run_once(
                     tally = tallies[topic_source[msg.topic()]]
                     event = orjson.loads(msg.value())
                     row = event.get("after") or event.get("before") or {}
-                    if msg.topic() in probe_topics and row.get("id") == PROBE_ID:
-                        sent = probes[probe_topics[msg.topic()]].sent.pop(str(row.get("title")), None)
-                        if sent is not None:
-                            tally.latencies_ms.append((arrived - sent) * 1000)
-                    else:
-                        tally.changes += 1
-                        tally.first_arrival = tally.first_arrival or arrived
-                        tally.last_arrival = arrived
-                        committed_ms = event["source"]["ts_ms"]
-                        tally.first_commit_ms = tally.first_commit_ms or committed_ms
-                        tally.last_commit_ms = committed_ms
+                    if msg.topic() not in probe_topics or row.get("id") != PROBE_ID:
+                        tally.change(arrived, event["source"]["ts_ms"])
+                        continue
+                    sent = probes[probe_topics[msg.topic()]].sent.pop(str(row.get("title")), None)
+                    if sent is not None:
+                        tally.latencies_ms.append((arrived - sent) * 1000)
         consumer.close()
         if producer.returncode != 0:
             sys.exit(f"the producers failed: {producer_log.read_text().strip().splitlines()[-1:]}")
@@ -188,6 +191,10 @@ def run_once(
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}/s"
 
 
 def main() -> None:
@@ -219,8 +226,8 @@ def main() -> None:
             lat = f["latency_ms"]
             missing = "" if f["all_captured"] else f"  ({f['committed'] - f['captured']:,} NOT captured)"
             print(
-                f"{name:>10} {offered:>16}: committed {f['committed_per_s']:,.0f}/s,"
-                f" captured {f['captured_per_s']:,.0f}/s; commit -> raw topic p50 {lat['p50']} ms,"
+                f"{name:>10} {offered:>16}: committed {_rate(f['committed_per_s'])},"
+                f" captured {_rate(f['captured_per_s'])}; commit -> raw topic p50 {lat['p50']} ms,"
                 f" p95 {lat['p95']} ms, p99 {lat['p99']} ms ({f['probes']} probes){missing}"
             )
     print(f"written to {out}")
