@@ -79,9 +79,11 @@ def _register() -> None:
     from cdc_ods.operations.cli import dlq_app, watch
     from cdc_ods.producers.cli import produce
     from cdc_ods.reconcile.cli import reconcile
+    from cdc_ods.sources.cli import sources_app
     from cdc_ods.stack.cli import stack_app
 
     app.add_typer(stack_app, name="stack")
+    app.add_typer(sources_app, name="sources")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(ksql_app, name="ksql")
     app.add_typer(collector_app, name="collector")

@@ -78,22 +78,96 @@ class StackConfig(_Model):
     start_timeout_s: float = Field(180.0, gt=0)
 
 
-class SourceConfig(_Model):
-    """One source database whose changes Debezium captures."""
+SOURCE_NAME = r"^[a-z][a-z0-9_]*$"
+MYSQL_FAMILY = ("mariadb", "mysql")
 
-    name: Literal["mysql", "postgres", "mongodb"]
+
+class SourceLogin(_Model):
+    """A database account: the user name, and the environment variable holding its password
+    (looked up in the environment, then in `<data_dir>/secrets.env`; never in this file)."""
+
+    user: str = Field(min_length=1)
+    password_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TableOptions(_Model):
+    """Per-table settings where the source's catalog is not enough."""
+
+    # the columns that identify a row of a table without a primary key (Debezium's
+    # message.key.columns; the ODS table's primary key)
+    key: list[str] | None = None
+
+
+class SourceConfig(_Model):
+    """One source database whose changes Debezium captures.
+
+    `name` is the Debezium topic prefix and the ODS table prefix. Without `address`, the
+    source is the local stack's server of its kind, reached with the stack's generated
+    accounts; with one, `capture` (the account Debezium logs in with) and `read` (the one
+    the loader, reconcile and `cdc ksql generate` read the catalog and rows with) are
+    required, and `admin` is needed only by `cdc sources prepare`.
+    """
+
+    name: str = Field(pattern=SOURCE_NAME)
     kind: Literal["mariadb", "mysql", "postgres", "mongodb"]
-    database: str = "maf"
+    address: str | None = Field(None, pattern=r"^[^\s:]+:[0-9]{1,5}$")  # host:port
+    database: str = Field("maf", min_length=1)
     schema_: str | None = Field(None, alias="schema")
+    # table names or glob patterns (fnmatch); "*" = every base table (views excluded)
     tables: list[str]
+    capture: SourceLogin | None = None
+    read: SourceLogin | None = None
+    admin: SourceLogin | None = None
+    # table name -> settings (key columns of a table without a primary key)
+    table_options: dict[str, TableOptions] = {}
+    # MySQL family: the replication client id Debezium uses (default: derived from the name)
+    server_id: int | None = Field(None, ge=1, le=2**32 - 1)
     enabled: bool = True
 
     @field_validator("tables")
     @classmethod
     def _tables_not_empty(cls, tables: list[str]) -> list[str]:
         if not tables:
-            raise ValueError("list at least one table")
+            raise ValueError('list at least one table (or "*" for all)')
         return tables
+
+    @model_validator(mode="after")
+    def _logins_for_external(self) -> SourceConfig:
+        if self.address is not None and self.kind != "mongodb":
+            missing = [role for role in ("capture", "read") if getattr(self, role) is None]
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(missing)} required when address is set"
+                    " (user: NAME, password_env: VARIABLE)"
+                )
+        if self.kind in MYSQL_FAMILY and self.schema_ is not None:
+            raise ValueError("schema is for PostgreSQL; a MySQL-family source has only a database")
+        return self
+
+    @property
+    def namespace(self) -> str:
+        """Where the tables live: PostgreSQL's schema (default public); the MySQL family's
+        database. Debezium's qualified table names are `namespace.table`."""
+        if self.kind in MYSQL_FAMILY:
+            return self.database
+        return self.schema_ or "public"
+
+    @property
+    def is_local(self) -> bool:
+        """The local stack's server of this kind (no `address` in cdc.yaml)."""
+        return self.address is None
+
+
+class PlatformConfig(_Model):
+    """Where the shared services are, when they are not the local stack's (an existing
+    cluster). Unset: the local stack's, from `stack.ports`. The CDC_* environment variables
+    (docker-compose) still win over both."""
+
+    kafka_bootstrap: str | None = None
+    connect_url: str | None = None
+    phoenix_url: str | None = None
+    prometheus_url: str | None = None
+    hbase_thrift: str | None = None
 
 
 class CollectorConfig(_Model):
@@ -158,6 +232,7 @@ class OperationsConfig(_Model):
 
 class Config(_Model):
     stack: StackConfig = StackConfig()
+    platform: PlatformConfig = PlatformConfig()
     sources: list[SourceConfig] = []
     cleansing: CleansingConfig = CleansingConfig()
     collector: CollectorConfig = CollectorConfig()

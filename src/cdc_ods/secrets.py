@@ -76,3 +76,11 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         postgres_debezium=get("CDC_POSTGRES_DEBEZIUM_PASSWORD"),
         pii_hash_key=get("CDC_PII_HASH_KEY"),
     )
+
+
+def lookup_secret(data_dir: Path, var: str) -> SecretStr | None:
+    """One secret by its variable name: the environment first, then `<data_dir>/secrets.env`
+    (the local stack's generated file, where an operator may also keep a source's
+    passwords); None when neither has it."""
+    value = os.environ.get(var) or _read_env_file(data_dir / SECRETS_FILE).get(var)
+    return SecretStr(value) if value else None

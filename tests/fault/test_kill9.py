@@ -25,10 +25,11 @@ from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.paths import PROJECT_DIR
-from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
+from cdc_ods.reconcile.catchup import wait_caught_up
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import FAILED_STATES, StackManager
 from cdc_ods.stack.services import by_name
+from cdc_ods.topology import stages
 from tests.integration.conftest import cdc, end_offsets
 from tests.integration.test_pipeline_e2e import letters_since
 
@@ -101,7 +102,7 @@ def _wait_caught_up(config: Config) -> None:
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     while True:
         try:
-            wait_caught_up(config, pipeline_stages(config), max(1.0, deadline - time.monotonic()))
+            wait_caught_up(config, stages(config), max(1.0, deadline - time.monotonic()))
             return
         except CdcError as exc:
             if time.monotonic() > deadline:

@@ -166,3 +166,20 @@ def isolated_config(directory: Path, port_offset: int) -> tuple[Path, Config]:
     path = directory / "cdc.yaml"
     path.write_text(yaml.safe_dump(data))
     return path, load_config(path)
+
+
+def connector_spec(config: Config, source: str, **overrides: str) -> dict:
+    """A one-off connector for a test: the source's generated config, with `overrides` (a
+    private table, topic prefix, slot...). A PostgreSQL table named in `table.include.list`
+    is added to the source's publication (as `cdc connectors apply` does), so it streams."""
+    from cdc_ods.connectors.configs import source_connector
+    from cdc_ods.sources import source_for
+    from cdc_ods.sources.postgres import PostgresSource
+
+    spec = source_connector(config, config.source(source), Endpoints.from_config(config), [], **overrides)
+    src = source_for(config, source)
+    if isinstance(src, PostgresSource) and spec["config"].get("publication.name") == src.publication:
+        namespace = f"{src.source.namespace}."
+        tables = [t.replace("\\", "") for t in spec["config"]["table.include.list"].split(",") if t]
+        src.publish([t.removeprefix(namespace) for t in tables if t.startswith(namespace)])
+    return spec

@@ -246,7 +246,7 @@ def test_an_update_that_fails_restores_the_previous_config(
     )
     assert result.returncode == 1
     assert "restored its previous config" in result.stderr
-    assert connect.get_config(postgres_source.name)["publication.name"] == "cdc_publication"
+    assert connect.get_config(postgres_source.name)["publication.name"] == "cdc_postgres"
 
 
 def test_a_missing_table_is_refused_by_name(

@@ -12,12 +12,13 @@ import pymysql
 import pytest
 from confluent_kafka import Consumer
 
-from cdc_ods.connectors.configs import load_connector
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints, split_host_port
 from cdc_ods.kafka import client_config
 from cdc_ods.secrets import ADMIN_USER
 from cdc_ods.stack.context import StackContext
+
+from .conftest import connector_spec
 
 
 def read_events(bootstrap: str, topic: str, count: int, timeout_s: float = 90) -> list[dict]:
@@ -69,9 +70,9 @@ def test_mariadb_connector_streams_inserts_updates_deletes(
     with db, db.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, title VARCHAR(100), rating DECIMAL(3,1))")
         cur.execute(f"INSERT INTO {table} VALUES (1, 'Amélie', 8.3)")
-        spec = load_connector(
+        spec = connector_spec(
+            stack.config,
             "mysql",
-            endpoints,
             **{
                 "topic.prefix": prefix,
                 "table.include.list": f"maf.{table}",
@@ -118,9 +119,9 @@ def test_postgres_connector_streams_inserts_updates_deletes(
         db.execute(f"CREATE TABLE maf.{table} (id INT PRIMARY KEY, title TEXT, tags TEXT[], active BOOLEAN)")
         db.execute(f"ALTER TABLE maf.{table} REPLICA IDENTITY FULL")
         db.execute(f"INSERT INTO maf.{table} VALUES (1, 'Twin Peaks', ARRAY['drama'], true)")
-        spec = load_connector(
+        spec = connector_spec(
+            stack.config,
             "postgres",
-            endpoints,
             **{"topic.prefix": prefix, "table.include.list": f"maf.{table}", "slot.name": slot},
         )
         try:

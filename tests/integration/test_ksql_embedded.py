@@ -28,17 +28,18 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.config import load_config
-from cdc_ods.connectors.configs import load_connector
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints, split_host_port
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
-from cdc_ods.ksql.schema import mysql_columns, postgres_columns
+from cdc_ods.ksql.schema import table_columns
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import ADMIN_USER
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+
+from .conftest import connector_spec
 
 SERVICES = ["mariadb", "postgres", "kafka", "connect"]
 RUNNER = [sys.executable, "-m", "cdc_ods.ksql"]
@@ -101,8 +102,10 @@ def postgres(ctx: StackContext, eps: Endpoints) -> psycopg.Connection:
     )
 
 
-def start_connector(connect: ConnectClient, eps: Endpoints, kind: str, name: str, **overrides: str) -> None:
-    spec = load_connector(kind, eps, **overrides)
+def start_connector(
+    connect: ConnectClient, ctx: StackContext, kind: str, name: str, **overrides: str
+) -> None:
+    spec = connector_spec(ctx.config, kind, **overrides)
     connect.put(name, spec["config"])
     connect.wait_running(name, timeout_s=120)
 
@@ -201,18 +204,15 @@ def test_changes_are_cleansed_masked_and_bad_records_dead_lettered(
             " tags TEXT[], rating NUMERIC(3,1), active BOOLEAN, metadata JSONB, updated_at TIMESTAMPTZ)"
         )
         pg.execute(f"ALTER TABLE maf.{people} REPLICA IDENTITY FULL")
-        creds = ctx.credentials
-        my_cols = mysql_columns(eps.mysql, creds.mysql_admin.get_secret_value(), "maf", movies)
-        pg_cols = postgres_columns(
-            eps.postgres, creds.postgres_admin.get_secret_value(), "maf", "maf", people
-        )
+        my_cols = table_columns(ctx.config, ctx.config.source("mysql"), movies)
+        pg_cols = table_columns(ctx.config, ctx.config.source("postgres"), people)
         (scripts / "my.sql").write_text(generate_script("mariadb", prefix, "maf", movies, my_cols))
         (scripts / "pg.sql").write_text(generate_script("postgres", prefix, "maf", people, pg_cols))
         runner = start_runner(scripts, f"itest-ksql-{suffix}", log)
         try:
             start_connector(
                 connect,
-                eps,
+                ctx,
                 "mysql",
                 mysql_name,
                 **{
@@ -224,7 +224,7 @@ def test_changes_are_cleansed_masked_and_bad_records_dead_lettered(
             )
             start_connector(
                 connect,
-                eps,
+                ctx,
                 "postgres",
                 pg_name,
                 **{"topic.prefix": prefix, "table.include.list": f"maf.{people}", "slot.name": slot},
@@ -342,11 +342,11 @@ def test_kill_9_and_restart_keeps_final_state_per_key(
             f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, title VARCHAR(100) NOT NULL, rating DECIMAL(3,1),"
             " updated_at DATETIME(6) NOT NULL)"
         )
-        columns = mysql_columns(eps.mysql, ctx.credentials.mysql_admin.get_secret_value(), "maf", table)
+        columns = table_columns(ctx.config, ctx.config.source("mysql"), table)
         (scripts / "kill.sql").write_text(generate_script("mariadb", prefix, "maf", table, columns))
         start_connector(
             connect,
-            eps,
+            ctx,
             "mysql",
             name,
             **{

@@ -20,7 +20,7 @@ from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ods.loader import Loader
-from cdc_ods.sources import mysql_connect
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc
@@ -29,7 +29,7 @@ from .conftest import cdc
 @pytest.fixture
 def source_table(stack: StackContext) -> Iterator[str]:
     table = f"itest_load_{uuid.uuid4().hex[:8]}"
-    conn = mysql_connect(stack.config, "maf")
+    conn = source_for(stack.config, "mysql").connect("admin")
     with conn.cursor() as cur:
         cur.execute(
             f"CREATE TABLE {table} (id INT PRIMARY KEY, title VARCHAR(200), rating DECIMAL(3,1),"
@@ -160,7 +160,7 @@ BASE = {"title": "x", "rating": "5.0", "released": None, "seen_at": None, "activ
 
 
 def add_box_office(stack: StackContext, table: str) -> None:
-    conn = mysql_connect(stack.config, "maf")
+    conn = source_for(stack.config, "mysql").connect("admin")
     with conn.cursor() as cur:
         cur.execute(f"ALTER TABLE {table} ADD COLUMN box_office DECIMAL(12,2)")
     conn.close()

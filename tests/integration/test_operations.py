@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from cdc_ods.cli import State
 from cdc_ods.config import Config, SourceConfig
-from cdc_ods.connectors.configs import source_connector
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter, DeadLetters
 from cdc_ods.endpoints import split_host_port
@@ -33,7 +32,7 @@ from cdc_ods.operations.topics import read_all
 from cdc_ods.operations.watchdog import WatchClient, Watchdog
 from cdc_ods.secrets import ADMIN_USER
 
-from .conftest import Stack, cdc, services_stack
+from .conftest import Stack, cdc, connector_spec, services_stack
 
 SERVICES = ["mariadb", "postgres", "kafka", "connect"]
 
@@ -218,7 +217,7 @@ def pg_connector(ops_stack: Stack) -> Iterator[tuple[str, psycopg.Connection, Co
         "slot.name": table,
         "publication.name": table,
     }
-    spec = source_connector(ops_stack.ctx.config.source("postgres"), ops_stack.endpoints, **overrides)
+    spec = connector_spec(ops_stack.ctx.config, "postgres", **overrides)
     client = ConnectClient(ops_stack.endpoints.connect_url)
     client.put(name, spec["config"])
     client.wait_running(name, timeout_s=120, settle_s=2)

@@ -33,7 +33,7 @@ from cdc_ods.ods.schema import create_table_ddl
 from cdc_ods.ods.source_schema import read_table_schema
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import DEBEZIUM_USER
-from cdc_ods.sources import mysql_connect
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
@@ -71,7 +71,7 @@ def _set_debezium_account(config: Config, locked: bool) -> None:
     reader's), which a lock alone leaves connected. Not written to the binlog: a trailing
     statement Debezium does not capture would keep its offset short of the log's end, and
     reconcile waiting for it."""
-    conn = mysql_connect(config)
+    conn = source_for(config, "mysql").connect("admin")
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_log_bin = 0")
@@ -221,7 +221,7 @@ def widened_table(stack: StackContext) -> Iterator[str]:
     table = f"itops_dlq_{uuid.uuid4().hex[:8]}"
     source = stack.config.source("mysql")
     url = Endpoints.from_config(stack.config).phoenix_url
-    conn = mysql_connect(stack.config, source.database)
+    conn = source_for(stack.config, "mysql").connect("admin")
     with conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, title VARCHAR(50), rating DECIMAL(3,1))")
     with phoenixdb.connect(url, autocommit=True) as ph:
@@ -271,7 +271,7 @@ def test_dead_letters_replayed_into_phoenix_never_overtake_a_newer_change(
             cur.execute(f'SELECT "ID", "TITLE", "RATING", CDC_SOURCE_POS FROM {ods}')
             return {row[0]: (row[1], str(row[2]), row[3]) for row in cur.fetchall()}
 
-    source = mysql_connect(stack.config, database)
+    source = source_for(stack.config, "mysql").connect("admin")
     with source.cursor() as cur:
         cur.executemany(
             f"INSERT INTO {table} VALUES (%s, %s, %s)",

@@ -39,7 +39,6 @@ from confluent_kafka.admin import AdminClient
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
-from cdc_ods.connectors.configs import source_connector
 from cdc_ods.connectors.rest import ConnectClient, summarize
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
@@ -54,10 +53,10 @@ from cdc_ods.producers.runner import Limit
 from cdc_ods.producers.targets import target
 from cdc_ods.reconcile.catchup import source_position
 from cdc_ods.reconcile.readers import ordered_columns, source_rows
-from cdc_ods.secrets import load_credentials
-from cdc_ods.sources import mysql_connect, postgres_connect
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
+from .conftest import connector_spec
 from .test_ksql_embedded import drop_slot
 from .test_producers import run_producer
 
@@ -137,9 +136,7 @@ class CapturedTable:
 
     @cached_property
     def columns(self) -> dict[str, SourceColumn]:
-        endpoints = Endpoints.from_config(self.config)
-        credentials = load_credentials(self.config.data_dir)
-        return {c.name: c for c in table_columns(self.source, self.table, endpoints, credentials)}
+        return {c.name: c for c in table_columns(self.config, self.source, self.table)}
 
     def position(self, block: dict[str, Any]) -> int:
         if self.source.kind in BINLOG:
@@ -396,7 +393,7 @@ def private_table(
     name, prefix = f"itest_handover_{suffix}", f"itesthandover{suffix}"
     overrides = {"topic.prefix": prefix, "table.include.list": f"maf.{name}"}
     if source.kind in BINLOG:
-        conn = mysql_connect(stack.config, source.database)
+        conn = source_for(stack.config, "mysql").connect("admin")
         overrides |= {
             # unique among every binlog client of the session (a repeated id evicts the other)
             "database.server.id": str(100_000 + int(suffix, 16) % 900_000),
@@ -407,7 +404,7 @@ def private_table(
             with conn.cursor() as cur:
                 cur.execute(sql, params or None)
     else:
-        conn = postgres_connect(stack.config, source.database)
+        conn = source_for(stack.config, "postgres").connect("admin")
         overrides["slot.name"] = name
 
         def execute(sql: str, params: tuple[Any, ...]) -> None:
@@ -488,7 +485,7 @@ def test_snapshot_then_streaming_without_gap_or_duplicate(
     writer = Writer(private_table, ROWS_BEFORE)
     with ConnectClient(endpoints.connect_url) as connect:
         overrides = private_table.overrides | slow_snapshot(captured.source.kind, captured.table)
-        config = source_connector(captured.source, endpoints, **overrides)["config"]
+        config = connector_spec(captured.config, captured.source.name, **overrides)["config"]
         assert connect.validate(private_table.connector, config) == []
         assert connect.put(private_table.connector, config) is True
 

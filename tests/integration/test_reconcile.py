@@ -15,7 +15,7 @@ import pytest
 
 from cdc_ods import contract
 from cdc_ods.endpoints import Endpoints, split_host_port
-from cdc_ods.sources import mysql_connect
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc
@@ -28,7 +28,7 @@ ROWS = 50
 def loaded_table(stack: StackContext, endpoints: Endpoints) -> Iterator[str]:
     """A source table and its ODS table loaded by the real loader from cleansed records."""
     table = f"itest_rec_{uuid.uuid4().hex[:8]}"
-    conn = mysql_connect(stack.config, "maf")
+    conn = source_for(stack.config, "mysql").connect("admin")
     seen = dt.datetime(2026, 11, 23, 10, 0, 0, 123456)
     rows = [
         (i, f" Film {i} é ", Decimal(f"{i % 10}.5"), seen, json.dumps({"b": i, "a": [1, 2]}))
@@ -89,7 +89,7 @@ def test_reconcile_equal_then_finds_rows_changed_in_hbase(endpoints: Endpoints, 
 def test_reconcile_does_not_wait_for_ddl_at_the_end_of_the_binlog(pipeline: StackContext) -> None:
     """MariaDB's connector keeps its committed position at the start of a trailing DDL group
     until the next change; reconcile's catch-up must not wait for it (here: no writes follow)."""
-    conn = mysql_connect(pipeline.config, "maf")
+    conn = source_for(pipeline.config, "mysql").connect("admin")
     table = f"itest_ddl_{uuid.uuid4().hex[:8]}"
     with conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY)")

@@ -33,8 +33,7 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.ksql.drift import runtime_dir
 from cdc_ods.ksql.generate import is_unedited, stream_prefix
 from cdc_ods.paths import PROJECT_DIR
-from cdc_ods.secrets import load_credentials
-from cdc_ods.sources import open_mysql, open_postgres
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
@@ -58,14 +57,12 @@ TABLES = (
 
 
 def source_sql(stack: StackContext, table: Table, sql: str, args: tuple = ()) -> list[tuple]:
-    endpoints = Endpoints.from_config(stack.config)
-    credentials = load_credentials(stack.config.data_dir, generate=False)
     if table.source == "mysql":
-        conn = open_mysql(endpoints.mysql, credentials.mysql_admin.get_secret_value(), "maf")
+        conn = source_for(stack.config, "mysql").connect("admin")
         with conn, conn.cursor() as cur:
             cur.execute(sql.replace("%T", f"`{table.name}`"), args)
             return list(cur.fetchall())
-    with open_postgres(endpoints.postgres, credentials.postgres_admin.get_secret_value(), "maf") as conn:
+    with source_for(stack.config, "postgres").connect("admin") as conn:
         cur = conn.execute(sql.replace("%T", f"maf.{table.name}"), args)
         return cur.fetchall() if cur.description else []
 

@@ -17,7 +17,7 @@ from cdc_ods import contract
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config
 from cdc_ods.ods import sequence
-from cdc_ods.sources import mysql_connect
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc
@@ -30,7 +30,7 @@ ROWS = 10
 def probe_table(stack: StackContext, endpoints: Endpoints) -> Iterator[str]:
     """A source table of ROWS rows, and its cleansed topic; dropped with its ODS traces afterwards."""
     table = f"itest_seq_{uuid.uuid4().hex[:8]}"
-    conn = mysql_connect(stack.config, "maf")
+    conn = source_for(stack.config, "mysql").connect("admin")
     with conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(20))")
         cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)", [(i, f"v{i}") for i in range(ROWS)])

@@ -54,7 +54,7 @@ def test_postgres_sql_round_trip_and_logical_decoding(stack: StackContext, endpo
         ).fetchone()
         assert role == (True, False)
         assert conn.execute(
-            "SELECT count(*) FROM pg_publication WHERE pubname = 'cdc_publication'"
+            "SELECT count(*) FROM pg_publication WHERE pubname = 'cdc_postgres'"
         ).fetchone() == (1,)
 
 

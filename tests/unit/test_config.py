@@ -14,7 +14,7 @@ def test_the_shipped_config_is_valid() -> None:
     config = load_config(PROJECT_DIR / "cdc.yaml")
     assert config.stack.host == "127.0.0.1"
     assert {s.name for s in config.sources} == {"mysql", "postgres", "mongodb"}
-    assert config.source("postgres").schema_ == "maf"
+    assert config.source("postgres").namespace == "maf"
     assert config.data_dir == (PROJECT_DIR / ".stack").resolve()
 
 
@@ -26,7 +26,7 @@ def test_the_shipped_config_is_valid() -> None:
         ({"stack": {"portz": {}}}, "stack.portz: Extra inputs are not permitted"),
         ({"stack": {"host": "0.0.0.0"}}, "stack.host: Input should be '127.0.0.1'"),
         ({"sources": [{"name": "mysql", "kind": "mariadb", "tables": []}]}, "sources.0.tables"),
-        ({"sources": [{"name": "oracle", "kind": "mariadb", "tables": ["t"]}]}, "sources.0.name"),
+        ({"sources": [{"name": "1shop", "kind": "mariadb", "tables": ["t"]}]}, "sources.0.name"),
         (["not", "a", "mapping"], "expected a mapping"),
     ],
 )
@@ -75,3 +75,57 @@ def test_deployment_overrides_a_source_flavour_and_switch(monkeypatch: pytest.Mo
     monkeypatch.setenv("CDC_SOURCE_MYSQL_KIND", "oracle")
     with pytest.raises(ConfigError, match=r"sources\.0\.kind"):
         load_config(PROJECT_DIR / "cdc.yaml")
+
+
+def _sources(*entries: dict) -> object:
+    from cdc_ods.config import parse_config
+
+    return parse_config({"sources": list(entries)}, Path("."), "cdc.yaml")
+
+
+def test_any_number_of_sources_with_names_that_are_topic_prefixes() -> None:
+    config = _sources(
+        {"name": "shop", "kind": "mariadb", "database": "sakila", "tables": ["*"]},
+        {"name": "films2", "kind": "postgres", "database": "pagila", "schema": "public", "tables": ["f*"]},
+    )
+    assert [s.name for s in config.sources] == ["shop", "films2"]
+    assert config.source("shop").namespace == "sakila" and config.source("shop").is_local
+    with pytest.raises(ConfigError, match=r"sources\.0\.name: String should match pattern"):
+        _sources({"name": "Shop-1", "kind": "mariadb", "tables": ["t"]})
+
+
+def test_a_source_with_an_address_must_say_which_users_it_uses() -> None:
+    with pytest.raises(ConfigError, match=r"sources\.0: Value error, capture and read required when address"):
+        _sources({"name": "shop", "kind": "postgres", "address": "db1:5432", "tables": ["t"]})
+    login = {"user": "dbz", "password_env": "SHOP_PASSWORD"}
+    config = _sources(
+        {
+            "name": "shop",
+            "kind": "postgres",
+            "address": "db1:5432",
+            "tables": ["t"],
+            "capture": login,
+            "read": login,
+        }
+    )
+    assert config.source("shop").capture.password_env == "SHOP_PASSWORD"
+    with pytest.raises(ConfigError, match=r"password_env: String should match pattern"):
+        _sources(
+            {"name": "s", "kind": "mariadb", "tables": ["t"], "capture": {"user": "u", "password_env": "x y"}}
+        )
+
+
+def test_platform_addresses_come_from_the_file_and_the_environment_still_wins(monkeypatch) -> None:
+    from cdc_ods.config import parse_config
+    from cdc_ods.endpoints import Endpoints
+
+    config = parse_config(
+        {"platform": {"kafka_bootstrap": "kafka1:9092", "connect_url": "http://connect1:8083"}},
+        Path("."),
+        "x",
+    )
+    monkeypatch.delenv("CDC_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("CDC_CONNECT_URL", "http://other:8083")
+    ends = Endpoints.from_config(config)
+    assert ends.kafka_bootstrap == "kafka1:9092" and ends.connect_url == "http://other:8083"
+    assert ends.phoenix_url == "http://127.0.0.1:8765/"

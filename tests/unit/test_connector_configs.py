@@ -1,52 +1,37 @@
-"""The connector configs under connectors/ are complete, hold no secret, and are checked
-for what Kafka Connect's own validation misses."""
+"""Each source's connector is generated from cdc.yaml: complete, no secret in it, the
+project's shared choices in every one, and overridable per source; plus what Kafka
+Connect's own validation misses."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from cdc_ods.config import SourceConfig, load_config
-from cdc_ods.connectors.configs import (
-    CONNECTOR_CLASSES,
-    CONNECTORS_DIR,
-    HEARTBEAT_TABLE,
-    SIGNAL_TABLE,
-    connector_kind,
-    load_connector,
-    source_connector,
-)
+from cdc_ods.config import Config, load_config, parse_config
+from cdc_ods.connectors.configs import CONNECTOR_CLASSES, connector_kind, source_connector
 from cdc_ods.connectors.validation import problems, table_problems
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
 from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE
 
-FILES = sorted(CONNECTORS_DIR.glob("*.json"))
 CONFIG = load_config(PROJECT_DIR / "cdc.yaml")
 
 
-def _address_keys(config: dict) -> list[str]:
-    return [k for k in ("database.hostname", "database.port", "mongodb.connection.string") if k in config]
-
-
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_no_secret_or_address_is_written_in_the_file(path) -> None:
-    config = json.loads(path.read_text())["config"]
-    for key, value in config.items():
-        if "password" in key:
-            assert value.startswith("${env:"), f"{path.name}: {key} must come from the environment"
-    assert _address_keys(config)
-    for key in _address_keys(config):
-        assert "{{" in config[key], f"{path.name}: {key} must be a placeholder"
-    assert "@" not in config.get("mongodb.connection.string", ""), (
-        "credentials belong in mongodb.user/password"
+def _spec(config: Config, name: str, tables: list[str] | None = None, **overrides: str) -> dict:
+    source = config.source(name)
+    return source_connector(
+        config, source, Endpoints.from_config(config), tables or source.tables, **overrides
     )
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_placeholders_are_filled_from_the_endpoints(path, monkeypatch) -> None:
+@pytest.mark.parametrize("name", [s.name for s in CONFIG.sources])
+def test_passwords_are_references_and_addresses_come_from_the_endpoints(name: str, monkeypatch) -> None:
     monkeypatch.setenv("CDC_MONGODB_ADDRESS", "mongodb:27017")
-    config = load_connector(path.stem, Endpoints.from_config(CONFIG))["config"]
-    assert not any("{{" in str(v) for v in config.values())
+    config = _spec(CONFIG, name)["config"]
+    for key, value in config.items():
+        if "password" in key:
+            assert value.startswith("${env:"), f"{key} must come from the Connect worker's environment"
     if "database.hostname" in config:
         assert config["database.hostname"] == "127.0.0.1"
         assert int(config["database.port"]) in (3306, 5432)
@@ -54,17 +39,12 @@ def test_placeholders_are_filled_from_the_endpoints(path, monkeypatch) -> None:
         assert config["mongodb.connection.string"] == "mongodb://mongodb:27017/?replicaSet=rs0"
 
 
-def test_each_source_has_a_connector_named_and_prefixed_after_it() -> None:
-    for source in CONFIG.sources:
-        spec = load_connector(source.name)
-        assert spec["name"] == source.name
-        assert spec["config"]["topic.prefix"] == source.name
-        assert connector_kind(spec["config"]) in (source.kind, "mariadb")
-
-
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_shared_choices_hold_in_every_file(path) -> None:
-    config = json.loads(path.read_text())["config"]
+@pytest.mark.parametrize("name", [s.name for s in CONFIG.sources])
+def test_named_and_prefixed_after_the_source_with_the_shared_choices(name: str) -> None:
+    spec = _spec(CONFIG, name)
+    config = spec["config"]
+    assert spec["name"] == name and config["topic.prefix"] == name
+    assert connector_kind(config) == CONFIG.source(name).kind
     assert config["tombstones.on.delete"] == "false"
     assert int(config["heartbeat.interval.ms"]) > 0
     assert config["signal.data.collection"] == f"maf.{SIGNAL_TABLE}"
@@ -73,33 +53,64 @@ def test_shared_choices_hold_in_every_file(path) -> None:
         assert config["time.precision.mode"] == "adaptive_time_microseconds"
 
 
-def test_postgres_heartbeat_touches_only_the_heartbeat_table() -> None:
-    query = load_connector("postgres")["config"]["heartbeat.action.query"]
-    assert query.startswith(f"UPDATE maf.{HEARTBEAT_TABLE} ")
+def test_captured_tables_are_escaped_regular_expressions() -> None:
+    config = _spec(CONFIG, "mysql", ["movies", "a_b"])["config"]
+    assert config["table.include.list"] == r"maf\.movies,maf\.a_b"
+    assert table_problems(config, {"maf.movies", "maf.a_b", "maf.debezium_signal"}, "db") == []
+    assert table_problems(config, {"maf.movies", "maf.axb", "maf.debezium_signal"}, "db") != []
+
+
+def test_postgres_has_a_slot_and_publication_of_its_own_and_a_narrow_heartbeat() -> None:
+    config = _spec(CONFIG, "postgres")["config"]
+    assert config["slot.name"] == config["publication.name"] == "cdc_postgres"
+    assert config["publication.autocreate.mode"] == "disabled"
+    assert config["heartbeat.action.query"].startswith(f'UPDATE "maf"."{HEARTBEAT_TABLE}" ')
 
 
 def test_mongodb_reads_the_replica_set_with_full_update_documents() -> None:
-    config = load_connector("mongodb")["config"]
+    config = _spec(CONFIG, "mongodb")["config"]
     assert config["collection.include.list"] == "maf.persons"
     assert config["capture.mode"] == "change_streams_update_full"
     assert config["mongodb.password"] == "${env:CDC_MONGODB_DEBEZIUM_PASSWORD}"
 
 
+def _config(tmp_path: Path, **source: object) -> Config:
+    entry = {"name": "shop", "kind": "mariadb", "database": "sakila", "tables": ["film"], **source}
+    return parse_config({"sources": [entry]}, tmp_path, "cdc.yaml")
+
+
 @pytest.mark.parametrize("kind", ["mariadb", "mysql"])
-def test_the_mysql_flavour_comes_from_the_source_kind(kind: str) -> None:
-    source = SourceConfig(name="mysql", kind=kind, tables=["movies"])
-    ends = Endpoints.from_config(CONFIG)
-    assert source_connector(source, ends)["config"]["connector.class"] == CONNECTOR_CLASSES[kind]
-    overridden = source_connector(source, ends, **{"connector.class": "x.Y", "topic.prefix": "t"})
-    assert overridden["config"]["connector.class"] == "x.Y"
-    assert overridden["config"]["topic.prefix"] == "t"
+def test_the_mysql_flavour_comes_from_the_source_kind(kind: str, tmp_path: Path) -> None:
+    assert _spec(_config(tmp_path, kind=kind), "shop")["config"]["connector.class"] == CONNECTOR_CLASSES[kind]
 
 
-def test_overrides_apply_and_unknown_connectors_are_named() -> None:
-    spec = load_connector("mysql", **{"topic.prefix": "itest"})
-    assert spec["config"]["topic.prefix"] == "itest"
-    with pytest.raises(ConfigError, match=r"have: .*mysql"):
-        load_connector("oracle")
+def test_an_external_source_gets_its_address_users_and_a_stable_server_id(tmp_path: Path) -> None:
+    login = {"user": "dbz", "password_env": "SHOP_DBZ_PASSWORD"}
+    config = _config(tmp_path, address="db1.internal:3307", capture=login, read=login)
+    first, again = _spec(config, "shop")["config"], _spec(config, "shop")["config"]
+    assert (first["database.hostname"], first["database.port"]) == ("db1.internal", "3307")
+    assert first["database.user"] == "dbz" and first["database.password"] == "${env:SHOP_DBZ_PASSWORD}"
+    assert first["database.server.id"] == again["database.server.id"]
+    assert first["schema.history.internal.kafka.topic"] == "_schema-history.shop"
+
+
+def test_a_configured_key_becomes_message_key_columns(tmp_path: Path) -> None:
+    config = _config(tmp_path, tables=["film", "log"], table_options={"log": {"key": ["a", "b"]}})
+    assert _spec(config, "shop", ["film", "log"])["config"]["message.key.columns"] == "sakila.log:a,b"
+
+
+def test_a_file_next_to_the_config_overrides_options_and_explicit_ones_win(tmp_path: Path) -> None:
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "shop.json").write_text(
+        json.dumps({"config": {"snapshot.mode": "no_data", "x.bootstrap": "{{kafka_bootstrap}}"}})
+    )
+    config = _config(tmp_path)
+    spec = _spec(config, "shop")["config"]
+    assert spec["snapshot.mode"] == "no_data" and spec["x.bootstrap"] == "127.0.0.1:9092"
+    assert _spec(config, "shop", **{"snapshot.mode": "initial"})["config"]["snapshot.mode"] == "initial"
+    (tmp_path / "connectors" / "shop.json").write_text(json.dumps({"snapshot.mode": "no_data"}))
+    with pytest.raises(ConfigError, match=r"shop\.json: expected"):
+        _spec(config, "shop")
     with pytest.raises(ConfigError, match=r"unknown connector\.class"):
         connector_kind({"connector.class": "com.example.Oracle"})
 

@@ -119,6 +119,9 @@ def test_stage_inputs_follow_the_topic_contract() -> None:
     assert [(i.stage, i.table, i.topic, i.group) for i in stage_inputs(config)] == [
         ("cleansing", "ODS.MYSQL_MAF_MOVIES", "mysql.maf.movies", "cdc-ksql-embedded"),
         ("loader", "ODS.MYSQL_MAF_MOVIES", "ods.mysql.maf.movies", "cdc-ods-loader"),
+        # the apps' events take the same two stages (the watchdog used to miss them)
+        ("cleansing", "ODS.EVENTS_APP_CLIENT_EVENTS", "events.app.client_events", "cdc-ksql-embedded"),
+        ("loader", "ODS.EVENTS_APP_CLIENT_EVENTS", "ods.events.app.client_events", "cdc-ods-loader"),
     ]
     assert operations_config(config) == OperationsConfig()
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ods.phoenix import connect
-from cdc_ods.sources import mysql_connect, postgres_connect
+from cdc_ods.sources import source_for
 
 PROBE_ID = 0
 # the first table of each source family, with the columns a fresh probe row needs
@@ -56,16 +56,17 @@ class Prober:
         self._thread = threading.Thread(target=self._run, name=f"probe-{source.name}", daemon=True)
 
     def executor(self) -> tuple[Callable[[str, tuple], None], Callable[[], None]]:
+        src = source_for(self.config, self.source)
         if self.source.kind in ("mariadb", "mysql"):
-            conn = mysql_connect(self.config, self.source.database)
+            conn = src.connect("admin")
 
             def run(sql: str, args: tuple) -> None:
                 with conn.cursor() as cur:
                     cur.execute(sql, args)
 
             return run, conn.close
-        pg = postgres_connect(self.config, self.source.database)
-        pg.execute(f"SET search_path TO {self.source.schema_ or 'public'}")
+        pg = src.connect("admin")
+        pg.execute(f"SET search_path TO {self.source.namespace}")
         return lambda sql, args: pg.execute(sql, args), pg.close
 
     def ensure_row(self) -> None:

@@ -23,7 +23,8 @@ from cdc_ods.bench.probes import Prober
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
+from cdc_ods.reconcile.catchup import wait_caught_up
+from cdc_ods.topology import stages
 
 Report = Callable[[str], None]
 
@@ -78,7 +79,7 @@ def run_step(config: Config, offered: float, seconds: float, seed: int, report: 
                 prober.stop()
             raise CdcError(f"producers failed: {produced.stderr.strip().splitlines()[-1:]}")
         report("waiting for the pipeline to catch up")
-        wait_caught_up(config, pipeline_stages(config), timeout_s=300)
+        wait_caught_up(config, stages(config), timeout_s=300)
         elapsed = time.monotonic() - started
         for prober in probers:
             prober.stop()

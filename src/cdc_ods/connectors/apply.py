@@ -10,18 +10,19 @@ previous config back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cdc_ods.config import Config, SourceConfig
+from cdc_ods.config import Config
 from cdc_ods.connectors import validation
 from cdc_ods.connectors.configs import connector_kind, source_connector
 from cdc_ods.connectors.rest import ConnectClient
-from cdc_ods.connectors.source_db import open_source
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, ServiceError
-from cdc_ods.secrets import Credentials
+from cdc_ods.sources import Source, source_for
+from cdc_ods.sources.postgres import PostgresSource
 
 Report = Callable[[str], None]
 
@@ -42,7 +43,7 @@ class Planned:
     """One connector the apply will register."""
 
     name: str
-    source: SourceConfig
+    source: Source
     config: dict[str, Any]
 
 
@@ -74,34 +75,51 @@ def plan(
         if not source.enabled:
             report(f"{source.name}: skipped (enabled: false in cdc.yaml)")
             continue
-        spec = source_connector(source, endpoints, **(overrides or {}))
-        planned.append(Planned(rename or spec["name"], source, spec["config"]))
+        spec = source_connector(config, source, endpoints, **(overrides or {}))
+        planned.append(Planned(rename or spec["name"], source_for(config, source, endpoints), spec["config"]))
     return planned
 
 
-def _problems(
-    connect: ConnectClient, item: Planned, endpoints: Endpoints, credentials: Credentials
-) -> list[str]:
+def captured_tables(src: Source, connector: dict[str, Any]) -> list[str]:
+    """The source's tables a connector config's `table.include.list` matches."""
+    entries = [e.strip() for e in str(connector.get("table.include.list", "")).split(",") if e.strip()]
+    namespace = src.source.namespace
+    return [
+        t
+        for t in src.base_tables()
+        if any(re.fullmatch(e, f"{namespace}.{t}", re.IGNORECASE) for e in entries)
+    ]
+
+
+def publish(item: Planned, report: Report) -> None:
+    """PostgreSQL: the source's own publication lists every table the connector captures
+    (added as the admin when the admin login is configured; a connector naming another
+    publication manages its own)."""
+    src = item.source
+    if not isinstance(src, PostgresSource) or item.config.get("publication.name") != src.publication:
+        return
+    if not src.source.is_local and src.source.admin is None:
+        return  # `cdc sources check` reports a table missing from the publication
+    for statement in src.publish(captured_tables(src, item.config)):
+        report(f"{item.name}: {statement}")
+
+
+def _problems(connect: ConnectClient, item: Planned) -> list[str]:
     found = connect.validate(item.name, item.config)
     if connector_kind(item.config) == "mongodb":
         return found  # no MongoDB client here: its collections are not checked
-    with open_source(item.config, endpoints, credentials) as db:
-        found += validation.table_problems(item.config, db.tables(), f"{item.source.kind} at {db.address}")
+    src = item.source
+    existing = {f"{src.source.namespace}.{t}".lower() for t in src.namespace_tables()}
+    found += validation.table_problems(item.config, existing, f"{src.kind} at {src.address}")
     return found
 
 
-def preflight(
-    connect: ConnectClient,
-    planned: list[Planned],
-    endpoints: Endpoints,
-    credentials: Credentials,
-    report: Report,
-) -> None:
+def preflight(connect: ConnectClient, planned: list[Planned], report: Report) -> None:
     """Check every planned connector; report every problem, then raise if there was any."""
     invalid: dict[str, list[str]] = {}
     for item in planned:
         report(f"{item.name}: validating")
-        problems = _problems(connect, item, endpoints, credentials)
+        problems = _problems(connect, item)
         for problem in problems:
             report(f"{item.name}: invalid: {problem}")
         if problems:
@@ -161,16 +179,12 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
     return Outcome(item.name, action, status)
 
 
-def apply(
-    connect: ConnectClient,
-    planned: list[Planned],
-    endpoints: Endpoints,
-    credentials: Credentials,
-    timeout_s: float,
-    report: Report,
-) -> list[Outcome]:
-    """Check all, then apply each; failures do not stop the others and are raised together."""
-    preflight(connect, planned, endpoints, credentials, report)
+def apply(connect: ConnectClient, planned: list[Planned], timeout_s: float, report: Report) -> list[Outcome]:
+    """Publish (PostgreSQL), check all, then apply each; failures do not stop the others and
+    are raised together."""
+    for item in planned:
+        publish(item, report)
+    preflight(connect, planned, report)
     outcomes: list[Outcome] = []
     failures: list[CdcError] = []
     for item in planned:

@@ -42,12 +42,6 @@ def _setup(ctx: typer.Context):  # -> (Config, Endpoints, ConnectClient)
     return config, endpoints, ConnectClient(endpoints.connect_url)
 
 
-def _credentials(config):  # -> Credentials
-    from cdc_ods.secrets import load_credentials
-
-    return load_credentials(config.data_dir, generate=False)
-
-
 def _registered_or(connect, names: list[str] | None) -> list[str]:
     from cdc_ods.errors import CdcError
 
@@ -104,7 +98,7 @@ def apply(
         if not planned:
             err.print("nothing to apply")
             return
-        outcomes = applying.apply(connect, planned, endpoints, _credentials(config), timeout, _report)
+        outcomes = applying.apply(connect, planned, timeout, _report)
     table = Table("connector", "action", "state", "tasks")
     for outcome in outcomes:
         table.add_row(
@@ -240,7 +234,7 @@ def snapshot(
 
     config, endpoints, connect = _setup(ctx)
     with connect:
-        request = request_snapshot(connect, connector, table, endpoints, _credentials(config))
+        request = request_snapshot(connect, connector, table, config, endpoints)
         state = (connect.status(connector) or {}).get("connector", {}).get("state")
     _report(f"{connector}: snapshot of {request.table} requested (signal {request.signal_id})")
     _report(f"rows arrive as op 'r' events on {request.topic}")

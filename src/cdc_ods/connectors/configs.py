@@ -1,14 +1,15 @@
-"""The connector configs under connectors/, one per source, shared with docker-compose.
+"""The Debezium connector of each source: generated from cdc.yaml, overridable per source.
 
-Two kinds of placeholders keep the files free of addresses and secrets:
-- `{{mysql_host}}`, `{{mysql_port}}`, `{{postgres_host}}`, `{{postgres_port}}`,
-  `{{kafka_bootstrap}}`, `{{mongodb_address}}`: filled in by `cdc` from the endpoints
-  (cdc.yaml or CDC_*_ADDRESS variables) before the config is sent; Debezium validates these
-  values as sent.
-- `${env:CDC_..._PASSWORD}`: resolved inside the Connect worker by Kafka's
-  EnvVarConfigProvider, so a password never enters Connect's config topic.
+The source's module (`cdc_ods.sources`) writes the whole config: class, address, the
+capture user, `topic.prefix` = the source's name, the captured tables (cdc.yaml's `tables`,
+resolved against the source's catalog), slot and publication, signal and heartbeat tables.
+`connectors/<name>.json` next to cdc.yaml, when present, only overrides Debezium options
+for that source (`{"config": {"snapshot.mode": "no_data"}}`); `{{kafka_bootstrap}}`-style
+placeholders in it are filled in from the endpoints. No secret is ever in a config:
+`${env:VARIABLE}` references are resolved inside the Connect worker by Kafka's
+EnvVarConfigProvider, so a password never enters Connect's config topic.
 
-Choices the files share (JSON holds no comments, so they are written down here):
+Choices every connector shares (JSON holds no comments, so they are written down here):
 - `decimal.handling.mode=string`: DECIMAL/NUMERIC arrive as exact strings ("8.3"), not as
   Connect's base64 `Decimal` bytes (unreadable in plain JSON) nor as lossy doubles.
 - `time.precision.mode=adaptive_time_microseconds`: DATE/TIME/TIMESTAMP keep the source
@@ -20,8 +21,8 @@ Choices the files share (JSON holds no comments, so they are written down here):
   fill before handing records to Kafka; it bounds the capture latency.
 - `heartbeat.interval.ms`: the connector commits its source position even when the captured
   tables are idle. On PostgreSQL that alone does not move the replication slot if the whole
-  database is idle, so `heartbeat.action.query` updates the one row of
-  `maf.debezium_heartbeat` (UPDATE on that one table is all the debezium user gets for
+  database is idle, so `heartbeat.action.query` updates the one row of the source's
+  `debezium_heartbeat` table (UPDATE on that one table is all the capture user gets for
   it), which produces WAL the slot can be confirmed past.
 - Connection failures, bounded: `errors.max.retries=3` (Debezium's default -1 retries
   forever): an error Debezium counts as retriable (a PostgreSQL connection lost) restarts the
@@ -37,62 +38,41 @@ Choices the files share (JSON holds no comments, so they are written down here):
   connector's heartbeat records at most ~12 s apart on an idle database, a tight signal for
   `cdc watch`, which restarts a RUNNING task whose heartbeat stopped for
   `operations.stalled_after_s` (a fresh start with a refused login FAILS at once).
-- `signal.data.collection=maf.debezium_signal`: the source signalling channel, used by
-  `cdc connectors snapshot` for ad-hoc incremental snapshots. Debezium adds the signal
-  table to the captured tables itself (it need not be in `table.include.list`), and
-  during an incremental snapshot it INSERTs its window watermarks there: the debezium user
-  needs SELECT and INSERT on that table (the admin inserts the signals).
-
-The MySQL family has two flavours with different connector classes: MariaDB locally, MySQL 8
-in docker-compose. `connectors/mysql.json` names the MariaDB class; `source_connector`
-replaces `connector.class` by the one for the source's `kind` in cdc.yaml, so one file
-serves both (the properties the file uses mean the same to both connectors).
+- `signal.data.collection=<namespace>.debezium_signal`: the source signalling channel, used
+  by `cdc connectors snapshot` and by `cdc sources sync` for incremental snapshots of tables
+  added later. Debezium adds the signal table to the captured tables itself, and during an
+  incremental snapshot it INSERTs its window watermarks there: the capture user needs
+  SELECT and INSERT on that table (the admin inserts the signals).
+- Table names in `table.include.list` are regular expressions to Debezium: each is escaped,
+  so `a_b` never captures `aXb`.
+- A table without a primary key gets the key configured in cdc.yaml as Debezium's
+  `message.key.columns`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+from pathlib import Path
 from typing import Any
 
-from cdc_ods.config import SourceConfig
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
-from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.sources import source_for
+from cdc_ods.sources.mongodb import CONNECTOR_CLASS as MONGODB_CLASS
+from cdc_ods.sources.mysql import CONNECTOR_CLASSES as MYSQL_CLASSES
+from cdc_ods.sources.postgres import CONNECTOR_CLASS as POSTGRES_CLASS
 
-CONNECTORS_DIR = PROJECT_DIR / "connectors"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 # source `kind` in cdc.yaml -> the Debezium connector class that reads it
-CONNECTOR_CLASSES: dict[str, str] = {
-    "mariadb": "io.debezium.connector.mariadb.MariaDbConnector",
-    "mysql": "io.debezium.connector.mysql.MySqlConnector",
-    "postgres": "io.debezium.connector.postgresql.PostgresConnector",
-    "mongodb": "io.debezium.connector.mongodb.MongoDbConnector",
-}
-
-# Created by the admin in every source database/schema (stack bootstrap locally); the
-# connector files name them as maf.debezium_signal / maf.debezium_heartbeat.
-SIGNAL_TABLE = "debezium_signal"
-HEARTBEAT_TABLE = "debezium_heartbeat"
-
-# No MongoDB runs locally, so it has no port in cdc.yaml; docker-compose sets this variable.
-MONGODB_ADDRESS_ENV = "CDC_MONGODB_ADDRESS"
-MONGODB_DEFAULT_ADDRESS = "127.0.0.1:27017"
+CONNECTOR_CLASSES: dict[str, str] = {**MYSQL_CLASSES, "postgres": POSTGRES_CLASS, "mongodb": MONGODB_CLASS}
 
 
-def placeholder_values(endpoints: Endpoints) -> dict[str, str]:
-    mysql_host, mysql_port = split_host_port(endpoints.mysql)
-    pg_host, pg_port = split_host_port(endpoints.postgres)
-    return {
-        "mysql_host": mysql_host,
-        "mysql_port": str(mysql_port),
-        "postgres_host": pg_host,
-        "postgres_port": str(pg_port),
-        "kafka_bootstrap": endpoints.kafka_bootstrap,
-        "mongodb_address": os.environ.get(MONGODB_ADDRESS_ENV, MONGODB_DEFAULT_ADDRESS),
-    }
+def connectors_dir(config: Config) -> Path:
+    """The operator's connector overrides: `connectors/` next to cdc.yaml."""
+    return config.root / "connectors"
 
 
 def connector_kind(config: dict[str, Any]) -> str:
@@ -103,37 +83,44 @@ def connector_kind(config: dict[str, Any]) -> str:
     raise ConfigError(f"unknown connector.class {config.get('connector.class')!r}")
 
 
-def load_connector(name: str, endpoints: Endpoints | None = None, **overrides: str) -> dict[str, Any]:
-    """`{"name": ..., "config": {...}}` from connectors/<name>.json.
-
-    With `endpoints`, the `{{...}}` placeholders are filled in; `overrides` replace keys.
-    """
-    path = CONNECTORS_DIR / f"{name}.json"
+def file_overrides(config: Config, name: str, endpoints: Endpoints) -> dict[str, Any]:
+    """The options `connectors/<name>.json` overrides ({} without the file), placeholders
+    filled in."""
+    path = connectors_dir(config) / f"{name}.json"
+    if not path.is_file():
+        return {}
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        available = sorted(p.stem for p in CONNECTORS_DIR.glob("*.json"))
-        raise ConfigError(f"no connector config {path} (have: {', '.join(available)})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(spec.get("config"), dict) or "connector.class" not in spec["config"]:
-        raise ConfigError(f"{path}: expected {{'name': ..., 'config': {{'connector.class': ...}}}}")
-    config: dict[str, Any] = {**spec["config"], **overrides}
-    if endpoints is not None:
-        values = placeholder_values(endpoints)
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ConfigError(
+            f'{path}: expected {{"config": {{OPTION: VALUE, ...}}}} (Debezium options to override)'
+        )
+    values = {"kafka_bootstrap": endpoints.kafka_bootstrap}
 
-        def fill(match: re.Match[str]) -> str:
-            if match.group(1) not in values:
-                raise ConfigError(f"{path}: unknown placeholder {match.group(0)} (known: {sorted(values)})")
-            return values[match.group(1)]
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise ConfigError(f"{path}: unknown placeholder {match.group(0)} (known: {sorted(values)})")
+        return values[match.group(1)]
 
-        config = {k: _PLACEHOLDER.sub(fill, v) if isinstance(v, str) else v for k, v in config.items()}
-    return {"name": spec["name"], "config": config}
+    return {k: _PLACEHOLDER.sub(fill, v) if isinstance(v, str) else v for k, v in spec["config"].items()}
 
 
-def source_connector(source: SourceConfig, endpoints: Endpoints, **overrides: str) -> dict[str, Any]:
-    """The connector for one source of cdc.yaml: its file, with the class of the source's
-    flavour (`kind`); explicit `overrides` win over both."""
-    return load_connector(
-        source.name, endpoints, **{"connector.class": CONNECTOR_CLASSES[source.kind], **overrides}
-    )
+def source_connector(
+    config: Config,
+    source: SourceConfig,
+    endpoints: Endpoints,
+    tables: list[str] | None = None,
+    **overrides: str,
+) -> dict[str, Any]:
+    """`{"name": ..., "config": {...}}` for one source of cdc.yaml: generated, then the
+    options of `connectors/<name>.json`, then explicit `overrides`. `tables` default to the
+    configured ones resolved against the source's catalog."""
+    src = source_for(config, source, endpoints)
+    captured = src.resolve_tables() if tables is None else tables
+    generated = src.connector_config(captured)
+    return {
+        "name": src.connector_name(),
+        "config": {**generated, **file_overrides(config, source.name, endpoints), **overrides},
+    }

@@ -15,11 +15,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from cdc_ods.config import Config
+from cdc_ods.connectors.configs import connector_kind
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
-from cdc_ods.connectors.source_db import open_source
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.errors import ConfigError
-from cdc_ods.secrets import Credentials
+from cdc_ods.errors import CdcError, ConfigError
+from cdc_ods.sources import Source, source_for
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,38 @@ def _captured(config: dict[str, Any], table: str) -> bool:
     return not entries or any(re.fullmatch(e, table, re.IGNORECASE) for e in entries)
 
 
+def connector_source(config: Config, name: str, connector: dict[str, Any], endpoints: Endpoints) -> Source:
+    """The cdc.yaml source a connector reads: the one of its name, else (a one-off connector,
+    e.g. a test's) the enabled source of the same kind whose signal table it uses."""
+    if any(s.name == name for s in config.sources):
+        return source_for(config, name, endpoints)
+    kind = connector_kind(connector)
+    namespace = str(connector.get("signal.data.collection", "")).split(".", 1)[0]
+    for entry in config.sources:
+        if entry.enabled and entry.kind == kind and entry.namespace == namespace:
+            return source_for(config, entry, endpoints)
+    raise CdcError(f"connector {name}: no source in cdc.yaml of kind {kind} with namespace {namespace!r}")
+
+
 def request_snapshot(
-    connect: ConnectClient, name: str, table: str, endpoints: Endpoints, credentials: Credentials
+    connect: ConnectClient, name: str, table: str, config: Config, endpoints: Endpoints
 ) -> SnapshotRequest:
     """Signal connector `name` to snapshot `table` (bare names take the signal table's namespace)."""
-    config = connect.get_config(name)
-    if config is None:
+    connector = connect.get_config(name)
+    if connector is None:
         raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}; apply it first")
-    signal_table = config.get("signal.data.collection")
+    signal_table = connector.get("signal.data.collection")
     if not signal_table:
         raise ConfigError(f"connector {name} has no signal.data.collection: it cannot be signalled")
     qualified = table if "." in table else f"{signal_table.split('.', 1)[0]}.{table}"
-    if not _captured(config, qualified):
-        captured = config["table.include.list"]
+    if not _captured(connector, qualified):
+        captured = connector["table.include.list"]
         raise ConfigError(f"connector {name} does not capture {qualified} (table.include.list: {captured})")
-    with open_source(config, endpoints, credentials) as db:
-        if qualified.lower() not in db.tables():
-            raise ConfigError(f"no table {qualified} in the source at {db.address}")
-        signal_id = str(uuid.uuid4())
-        data = json.dumps({"data-collections": [qualified], "type": "incremental"})
-        db.insert_signal(signal_table, signal_id, "execute-snapshot", data)
-    return SnapshotRequest(name, qualified, signal_id, f"{config['topic.prefix']}.{qualified}")
+    src = connector_source(config, name, connector, endpoints)
+    namespace, _, bare = qualified.partition(".")
+    if namespace.lower() != src.source.namespace.lower() or bare not in src.namespace_tables():
+        raise ConfigError(f"no table {qualified} in the source at {src.address}")
+    signal_id = str(uuid.uuid4())
+    data = json.dumps({"data-collections": [qualified], "type": "incremental"})
+    src.insert_signal(signal_id, "execute-snapshot", data)
+    return SnapshotRequest(name, qualified, signal_id, f"{connector['topic.prefix']}.{qualified}")

@@ -15,14 +15,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from cdc_ods.paths import PROJECT_DIR
-
 console = Console()
 ksql_app = typer.Typer(
     help="KSQL cleansing: generate scripts, apply them (ksqlDB or embedded).", no_args_is_help=True
 )
 
-DirOption = Annotated[Path, typer.Option("--dir", help="Directory of the .sql scripts.")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Directory of the .sql scripts (default: ksql/ next to cdc.yaml)."),
+]
 GroupOption = Annotated[
     str | None, typer.Option("--group", help="Consumer group (default: cleansing.group_id).")
 ]
@@ -30,7 +31,6 @@ MetricsPortOption = Annotated[
     int | None,
     typer.Option("--metrics-port", help="Prometheus port (default: cleansing.metrics_port; 0: any)."),
 ]
-DEFAULT_DIR = PROJECT_DIR / "ksql"
 KSQLDB_URL_ENV = "CDC_KSQLDB_URL"
 
 
@@ -42,7 +42,7 @@ class Backend(StrEnum):
 @ksql_app.command()
 def generate(
     ctx: typer.Context,
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite scripts that exist.")] = False,
     update: Annotated[
         bool,
@@ -51,19 +51,22 @@ def generate(
 ) -> None:
     """Write a starting script for every configured table from its source schema."""
     from cdc_ods.endpoints import Endpoints
+    from cdc_ods.errors import CdcError
     from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, is_unedited, stream_prefix
     from cdc_ods.ksql.schema import table_columns
-    from cdc_ods.secrets import load_credentials
+    from cdc_ods.sources import source_for
 
     config = ctx.obj.config()
     endpoints = Endpoints.from_config(config)
-    credentials = load_credentials(config.data_dir, generate=False)
+    directory = directory or config.root / "ksql"
     directory.mkdir(parents=True, exist_ok=True)
     header = directory / "00_dlq.sql"
     if force or not header.exists():
         header.write_text(DLQ_HEADER, encoding="utf-8")
+    refused: list[str] = []
     for source in config.sources:
-        for table in source.tables:
+        tables = source.tables if source.kind == "mongodb" else source_for(config, source, endpoints).tables()
+        for table in tables:
             path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
             if path.exists() and not force:
                 if not update:
@@ -75,9 +78,17 @@ def generate(
             if source.kind == "mongodb":
                 console.print(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
                 continue
-            columns = table_columns(source, table, endpoints, credentials)
-            path.write_text(generate_script(source.kind, source.name, source.database, table, columns))
+            try:
+                columns = table_columns(config, source, table, endpoints)
+                text = generate_script(source.kind, source.name, source.database, table, columns)
+            except CdcError as exc:  # the other tables still get their scripts
+                console.print(f"[red]refused[/] {path}: {exc}")
+                refused.append(f"{source.name}.{table}")
+                continue
+            path.write_text(text)
             console.print(f"[green]wrote[/] {path} ({len(columns)} columns)")
+    if refused:
+        raise CdcError(f"no script for {len(refused)} table(s): {', '.join(refused)} (reasons above)")
 
 
 def _scripts(directory: Path) -> list:
@@ -93,7 +104,7 @@ def apply(
     backend: Annotated[Backend, typer.Option("--backend", help="ksqldb: REST API; embedded: run here.")] = (
         Backend.embedded
     ),
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     url: Annotated[str | None, typer.Option("--url", help=f"ksqlDB URL (${KSQLDB_URL_ENV}).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Embedded: validate the scripts and exit.")] = False,
     group: GroupOption = None,
@@ -103,6 +114,7 @@ def apply(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Apply the scripts: submit to a ksqlDB server, or run them embedded until SIGTERM/Ctrl-C."""
+    directory = directory or ctx.obj.config().root / "ksql"
     if backend is Backend.ksqldb:
         _apply_ksqldb(ctx, directory, url or os.environ.get(KSQLDB_URL_ENV, "http://127.0.0.1:8088"))
     else:
@@ -112,7 +124,7 @@ def apply(
 @ksql_app.command()
 def run(
     ctx: typer.Context,
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     group: GroupOption = None,
     idle_exit: Annotated[
         float | None, typer.Option("--idle-exit", help="Stop after this many idle seconds.")
@@ -120,7 +132,7 @@ def run(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run the scripts with the embedded backend until SIGTERM/Ctrl-C (= apply --backend embedded)."""
-    _run_embedded(ctx, directory, False, group, idle_exit, metrics_port)
+    _run_embedded(ctx, directory or ctx.obj.config().root / "ksql", False, group, idle_exit, metrics_port)
 
 
 def _apply_ksqldb(ctx: typer.Context, directory: Path, url: str) -> None:
@@ -184,7 +196,7 @@ def _run_embedded(
         scripts,
         runtime_dir(config, group),
         source_tables(config),
-        lambda source, table: table_columns(source, table, endpoints, credentials),
+        lambda source, table: table_columns(config, source, table, endpoints),
     )
     serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
     stop = threading.Event()

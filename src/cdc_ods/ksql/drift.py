@@ -37,6 +37,7 @@ from cdc_ods.ksql.engine import Drift, Engine
 from cdc_ods.ksql.errors import KsqlError
 from cdc_ods.ksql.generate import SourceColumn, generate_script, is_unedited
 from cdc_ods.ksql.plan import Stream, plan_scripts
+from cdc_ods.sources import source_for
 
 log = logging.getLogger("cdc_ods.cleansing")
 
@@ -57,7 +58,7 @@ def source_tables(config: Config) -> dict[str, SourceTable]:
         contract.raw_topic(s.name, s.database, t): SourceTable(s, t)
         for s in config.sources
         if s.enabled and s.kind != "mongodb"
-        for t in s.tables
+        for t in source_for(config, s).tables()
     }
 
 

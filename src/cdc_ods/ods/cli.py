@@ -30,26 +30,17 @@ def run(
     group: Annotated[str | None, typer.Option(help="Consumer group (default: ods.group_id).")] = None,
 ) -> None:
     """Load every change of the cleansed topics into Phoenix; stops cleanly on Ctrl-C / SIGTERM."""
-    from cdc_ods import contract
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.ods.loader import Loader
-    from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
+    from cdc_ods.topology import stages
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     config = ctx.obj.config()
     if group:
         config = config.model_copy(update={"ods": config.ods.model_copy(update={"group_id": group})})
     endpoints = Endpoints.from_config(config)
-    topics = topic or [
-        *(
-            contract.cleansed_topic(s.name, s.database, t)
-            for s in config.sources
-            if s.enabled
-            for t in s.tables
-        ),
-        *(contract.cleansed_topic(*ident) for ident in STATIC_SCHEMAS),
-    ]
+    topics = topic or next(s.topics for s in stages(config) if s.name == "loader")
     serve_metrics(config, config.ods.metrics_port if metrics_port is None else metrics_port)
     loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics)
     signal.signal(signal.SIGTERM, lambda *_: loader.stop())

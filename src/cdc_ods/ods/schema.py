@@ -286,9 +286,10 @@ def mysql_type(data_type: str, column_type: str, precision: int | None, scale: i
 
 
 def postgres_type(data_type: str, udt_name: str, precision: int | None, scale: int | None) -> str:
+    data_type = data_type.lower()
     if data_type == "numeric":
         return _decimal(precision, scale)
-    if data_type == "ARRAY":
+    if data_type == "array":
         element = udt_name.removeprefix("_")
         return f"{_POSTGRES_ELEMENTS.get(element, 'VARCHAR')} ARRAY"
     return _POSTGRES.get(data_type, "VARCHAR")

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.kafka import client_config
 from cdc_ods.operations import metrics
+from cdc_ods.topology import flowing_tables
 
 HEARTBEAT_PREFIX = "__debezium-heartbeat"
 
@@ -45,21 +45,11 @@ class Backlog:
 
 def stage_inputs(config: Config) -> list[StageInput]:
     inputs = []
-    for source in config.sources:
-        if not source.enabled:
-            continue
-        for table in source.tables:
-            ods = contract.ods_table(source.name, source.database, table)
-            raw = contract.raw_topic(source.name, source.database, table)
-            inputs.append(StageInput("cleansing", ods, raw, config.cleansing.group_id))
-            inputs.append(
-                StageInput(
-                    "loader",
-                    ods,
-                    contract.cleansed_topic(source.name, source.database, table),
-                    config.ods.group_id,
-                )
-            )
+    for flowing in flowing_tables(config):
+        inputs.append(
+            StageInput("cleansing", flowing.ods_table, flowing.raw_topic, config.cleansing.group_id)
+        )
+        inputs.append(StageInput("loader", flowing.ods_table, flowing.cleansed_topic, config.ods.group_id))
     return inputs
 
 

@@ -16,64 +16,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.kafka import client_config
-from cdc_ods.sources import mysql_connect, postgres_connect
+from cdc_ods.sources import source_for
+from cdc_ods.topology import Stage
 
 Report = Callable[[str], None]
 TAIL_EVENTS = 1000  # more binlog events than this after the connector's position: not a tail
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A consumer stage: its group and its input topics."""
-
-    name: str
-    group: str
-    topics: list[str]
-
-
-def pipeline_stages(config: Config) -> list[Stage]:
-    """The consumer stages in pipeline order, with their input topics."""
-    tables = [(s.name, s.database, t) for s in config.sources if s.enabled for t in s.tables]
-    return [
-        Stage("cleansing", config.cleansing.group_id, [contract.raw_topic(*t) for t in tables]),
-        Stage("loader", config.ods.group_id, [contract.cleansed_topic(*t) for t in tables]),
-    ]
 
 
 def _binlog_number(file: str) -> int:
     return int(file.rsplit(".", 1)[-1])
 
 
-def _pg_lsn(text: str) -> int:
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
     """The source's current log position, comparable with `connector_position`."""
-    if source.kind in ("mariadb", "mysql"):
-        conn = mysql_connect(config)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SHOW MASTER STATUS")
-                file, pos = cur.fetchone()[:2]
-        finally:
-            conn.close()
-        return _binlog_number(file), int(pos)
-    with postgres_connect(config, source.database) as conn:
-        (lsn,) = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-    return _pg_lsn(lsn), 0
+    return source_for(config, source).position()
 
 
 def _only_uncaptured_after(
@@ -83,8 +48,9 @@ def _only_uncaptured_after(
     (MySQL family; same binlog file; a short tail only)."""
     if source.kind not in ("mariadb", "mysql") or reached[0] != target[0]:
         return False
-    captured = {f"({source.database}.{table})" for table in source.tables}
-    conn = mysql_connect(config)
+    src = source_for(config, source)
+    captured = {f"({source.database}.{table})" for table in src.tables()}
+    conn = src.connect("capture")
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW MASTER STATUS")

@@ -35,29 +35,30 @@ def reconcile(
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import ConfigError
     from cdc_ods.ods.source_schema import read_table_schema
-    from cdc_ods.reconcile.catchup import pipeline_stages, wait_caught_up
+    from cdc_ods.reconcile.catchup import wait_caught_up
     from cdc_ods.reconcile.compare import compare
     from cdc_ods.reconcile.readers import ods_rows, sequence_totals, source_rows
+    from cdc_ods.topology import source_tables, stages
 
     config = ctx.obj.config()
     url = Endpoints.from_config(config).phoenix_url
     relational = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    flowing = [(t.config, t.table) for t in source_tables(config, relational_only=True) if t.config]
     if table:  # `source.table` may name any table of a source; a bare name, a configured one
         chosen = []
         for wanted in table:
             source_name, _, name = wanted.rpartition(".")
-            chosen += [
-                (s, name)
-                for s in relational
-                if s.name == source_name or (not source_name and name in s.tables)
-            ]
+            if source_name:
+                chosen += [(s, name) for s in relational if s.name == source_name]
+            else:
+                chosen += [(s, t) for s, t in flowing if t == name]
     else:
-        chosen = [(s, name) for s in relational for name in s.tables]
+        chosen = flowing
     if not chosen:
         raise ConfigError(f"no enabled relational source table matches {table}")
     if wait:
         with err.status("waiting for the pipeline to catch up with the sources") as status:
-            wait_caught_up(config, pipeline_stages(config), timeout, report=lambda m: status.update(m))
+            wait_caught_up(config, stages(config), timeout, report=lambda m: status.update(m))
     sequences = sequence_totals(url)
     reports = []
     for source, name in chosen:

@@ -13,7 +13,7 @@ from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
 from cdc_ods.ods.schema import Column, TableSchema, from_epoch_ms_decimal
-from cdc_ods.sources import mysql_connect, postgres_connect
+from cdc_ods.sources import source_for
 
 FETCH = 5000
 
@@ -23,9 +23,11 @@ def ordered_columns(schema: TableSchema) -> list[str]:
 
 
 def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
+    """The table's rows read as the source's read user."""
+    src = source_for(config, source)
     if source.kind in ("mariadb", "mysql"):
         names = ", ".join(f"`{n}`" for n in ordered_columns(schema))
-        conn = mysql_connect(config, source.database)
+        conn = src.connect("read")
         try:
             with conn.cursor(pymysql.cursors.SSCursor) as cur:  # streams, no full fetch
                 cur.execute(f"SELECT {names} FROM `{schema.table}`")
@@ -35,10 +37,10 @@ def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> It
             conn.close()
     else:
         names = ", ".join(f'"{n}"' for n in ordered_columns(schema))
-        conn = postgres_connect(config, source.database, autocommit=False)
+        conn = src.connect("read", autocommit=False)
         with conn, conn.cursor(name="cdc_reconcile") as cur:  # a server-side cursor streams
             cur.itersize = FETCH
-            cur.execute(f'SELECT {names} FROM "{source.schema_ or "public"}"."{schema.table}"')
+            cur.execute(f'SELECT {names} FROM "{source.namespace}"."{schema.table}"')
             yield from cur
 
 

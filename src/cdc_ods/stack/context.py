@@ -10,6 +10,12 @@ from pathlib import Path
 from cdc_ods.config import Config
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import Credentials, load_credentials
+from cdc_ods.sources import Source, source_for
+
+
+def local_sources(config: Config, kinds: tuple[str, ...]) -> list[Source]:
+    """The enabled sources of these kinds that are the local stack's servers (no address)."""
+    return [source_for(config, s) for s in config.sources if s.enabled and s.is_local and s.kind in kinds]
 
 
 @dataclass

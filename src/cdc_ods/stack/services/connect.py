@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from cdc_ods.errors import TransientError
+from cdc_ods.secrets import lookup_secret
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.java import java_command
 from cdc_ods.stack.services.base import Service
@@ -67,13 +68,19 @@ class Connect(Service):
         ctx.data(self.name).mkdir(parents=True, exist_ok=True)
 
     def program(self, ctx: StackContext) -> Program:
-        # The connector configs in connectors/ read passwords through ${env:...}: no secret
-        # is stored in Connect's config topic, and docker-compose passes its own.
+        # The connector configs read passwords through ${env:...}: no secret is stored in
+        # Connect's config topic, and docker-compose passes its own. Each source's capture
+        # password, from the environment or the secrets file, as `cdc stack up connect` saw it
+        # (a source added later: `cdc stack stop connect && cdc stack up --pipeline`).
         creds = ctx.credentials
         environment = {
             "CDC_MYSQL_DEBEZIUM_PASSWORD": creds.mysql_debezium.get_secret_value(),
             "CDC_POSTGRES_DEBEZIUM_PASSWORD": creds.postgres_debezium.get_secret_value(),
         }
+        for source in ctx.config.sources:
+            login = source.capture
+            if login is not None and (secret := lookup_secret(ctx.root, login.password_env)) is not None:
+                environment[login.password_env] = secret.get_secret_value()
         return Program(
             name=self.name,
             command=java_command(

@@ -8,16 +8,12 @@ import subprocess
 
 import pymysql
 
+from cdc_ods.config import MYSQL_FAMILY
 from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
-from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.context import StackContext, local_sources
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
-
-# What Debezium's MariaDB connector documents: SELECT for snapshots, RELOAD for FLUSH,
-# SHOW DATABASES, and the two replication privileges for reading the binlog. SELECT is
-# limited to the source database; the others are global by nature.
-DEBEZIUM_GLOBAL_GRANTS = "RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT"
 
 
 def _sql_string(value: str) -> str:
@@ -107,15 +103,13 @@ class MariaDB(Service):
         )
 
     def bootstrap(self, ctx: StackContext) -> None:
-        """Admin user, source database, the least-privilege Debezium user, and Debezium's
-        signal table, which the debezium user may INSERT into: incremental snapshots write
-        their window watermarks there (idempotent)."""
-        from cdc_ods.connectors.configs import SIGNAL_TABLE
-
+        """The admin and the least-privilege Debezium user and each local source's database
+        (idempotent); then each local source is prepared as `cdc sources prepare` does
+        (grants, Debezium's signal table)."""
         creds = ctx.credentials
         admin = _sql_string(creds.mysql_admin.get_secret_value())
         dbz = _sql_string(creds.mysql_debezium.get_secret_value())
-        databases = {s.database for s in ctx.config.sources if s.kind in ("mariadb", "mysql")} or {"maf"}
+        local = local_sources(ctx.config, MYSQL_FAMILY)
         statements = []
         for user, pw in ((ADMIN_USER, admin), (DEBEZIUM_USER, dbz)):
             for host in ("127.0.0.1", "localhost"):
@@ -123,19 +117,8 @@ class MariaDB(Service):
                 statements.append(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY {pw}")
                 if user == ADMIN_USER:
                     statements.append(f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'{host}' WITH GRANT OPTION")
-                else:
-                    statements.append(f"GRANT {DEBEZIUM_GLOBAL_GRANTS} ON *.* TO '{user}'@'{host}'")
-        for db in sorted(databases):
+        for db in sorted({s.database for s in local} or {"maf"}):
             statements.append(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-            signal = f"`{db}`.`{SIGNAL_TABLE}`"
-            statements.append(
-                f"CREATE TABLE IF NOT EXISTS {signal}"
-                " (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)"
-            )
-            for host in ("127.0.0.1", "localhost"):
-                statements.append(f"GRANT SELECT ON `{db}`.* TO '{DEBEZIUM_USER}'@'{host}'")
-                statements.append(f"GRANT INSERT ON {signal} TO '{DEBEZIUM_USER}'@'{host}'")
-        statements.append("FLUSH PRIVILEGES")
         result = subprocess.run(
             ["mariadb", "--no-defaults", f"--socket={self._socket(ctx)}", "-uroot", "--batch"],
             input=";\n".join(statements) + ";\n",
@@ -148,6 +131,8 @@ class MariaDB(Service):
             if "Can't connect" in message or "2002" in message:
                 raise TransientError(f"mariadb: not accepting connections yet ({message})")
             raise ServiceError(f"mariadb: bootstrap SQL failed: {message}")
+        for source in local:
+            source.prepare(source.existing_tables())
 
     def check(self, ctx: StackContext) -> None:
         try:

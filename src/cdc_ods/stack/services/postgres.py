@@ -12,12 +12,11 @@ from psycopg import sql
 
 from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
-from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.context import StackContext, local_sources
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PUBLICATION = "cdc_publication"
 
 
 class Postgres(Service):
@@ -112,14 +111,12 @@ class Postgres(Service):
             raise TransientError(f"postgres: {str(exc).strip()}") from None
 
     def bootstrap(self, ctx: StackContext) -> None:
-        """Source databases and schemas, the Debezium role, a publication, and two tables
-        for Debezium (idempotent): the signal table, where incremental snapshots INSERT
-        their window watermarks, and a one-row heartbeat table its heartbeat.action.query
-        UPDATEs so the replication slot advances while the database is idle."""
-        from cdc_ods.connectors.configs import HEARTBEAT_TABLE, SIGNAL_TABLE
-
-        sources = [s for s in ctx.config.sources if s.kind == "postgres"]
-        targets = {(s.database, s.schema_ or "public") for s in sources} or {("maf", "maf")}
+        """The Debezium role and each local source's database (idempotent); then each local
+        source is prepared as `cdc sources prepare` does (schema, grants, the signal and
+        heartbeat tables, its publication of the tables that exist so far; `cdc connectors
+        apply` adds the ones created later). Locally, default privileges also let the
+        debezium role read tables created later in a source's schema."""
+        local = local_sources(ctx.config, ("postgres",))
         dbz_pw = ctx.credentials.postgres_debezium.get_secret_value()
         with self.connect(ctx) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DEBEZIUM_USER,)).fetchone()
@@ -129,56 +126,17 @@ class Postgres(Service):
                     sql.Identifier(DEBEZIUM_USER), sql.Literal(dbz_pw)
                 )
             )
-            for database in sorted({db for db, _ in targets}):
+            for database in sorted({s.source.database for s in local}):
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        for database, schema in sorted(targets):
-            with self.connect(ctx, database) as conn:
-                ident = {"schema": sql.Identifier(schema), "user": sql.Identifier(DEBEZIUM_USER)}
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {schema}").format(**ident))
-                ident["signal"] = sql.Identifier(schema, SIGNAL_TABLE)
-                ident["heartbeat"] = sql.Identifier(schema, HEARTBEAT_TABLE)
+        for source in local:
+            source.prepare(source.existing_tables())
+            with self.connect(ctx, source.source.database) as conn:
                 conn.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {signal}"
-                        " (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)"
-                    ).format(**ident)
-                )
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {heartbeat}"
-                        " (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL DEFAULT now())"
-                    ).format(**ident)
-                )
-                conn.execute(
-                    sql.SQL("INSERT INTO {heartbeat} (id) VALUES (1) ON CONFLICT DO NOTHING").format(**ident)
-                )
-                conn.execute(sql.SQL("GRANT INSERT ON {signal} TO {user}").format(**ident))
-                conn.execute(sql.SQL("GRANT UPDATE ON {heartbeat} TO {user}").format(**ident))
-                conn.execute(
-                    sql.SQL("GRANT CONNECT ON DATABASE {db} TO {user}").format(
-                        db=sql.Identifier(database), **ident
+                    sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+                        sql.Identifier(source.source.namespace), sql.Identifier(DEBEZIUM_USER)
                     )
                 )
-                conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {schema} TO {user}").format(**ident))
-                conn.execute(
-                    sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {user}").format(**ident)
-                )
-                conn.execute(
-                    sql.SQL(
-                        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {user}"
-                    ).format(**ident)
-                )
-                # Created by the admin so Debezium needs no ownership of the tables; a
-                # schema-wide publication picks up tables created later.
-                if not conn.execute(
-                    "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
-                ).fetchone():
-                    conn.execute(
-                        sql.SQL("CREATE PUBLICATION {pub} FOR TABLES IN SCHEMA {schema}").format(
-                            pub=sql.Identifier(PUBLICATION), **ident
-                        )
-                    )
 
     def check(self, ctx: StackContext) -> None:
         with self.connect(ctx) as conn:

@@ -1,0 +1,53 @@
+"""The source databases, one module per kind; `source_for` picks the one a source needs.
+
+See `cdc_ods.sources.base` for what a source offers the rest of the pipeline.
+"""
+
+from __future__ import annotations
+
+from cdc_ods.config import Config, SourceConfig
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.sources.base import (
+    HEARTBEAT_TABLE,
+    SIGNAL_TABLE,
+    CatalogColumn,
+    Finding,
+    Preparation,
+    Source,
+    TableCatalog,
+    UnknownTableError,
+)
+from cdc_ods.sources.mongodb import MongoSource
+from cdc_ods.sources.mysql import MySqlSource
+from cdc_ods.sources.postgres import PostgresSource
+
+_KINDS: dict[str, type[Source]] = {
+    "mariadb": MySqlSource,
+    "mysql": MySqlSource,
+    "postgres": PostgresSource,
+    "mongodb": MongoSource,
+}
+
+
+def source_for(config: Config, source: SourceConfig | str, endpoints: Endpoints | None = None) -> Source:
+    """The `Source` of one cdc.yaml entry (or its name)."""
+    entry = config.source(source) if isinstance(source, str) else source
+    return _KINDS[entry.kind](config, entry, endpoints)
+
+
+def enabled_sources(config: Config, endpoints: Endpoints | None = None) -> list[Source]:
+    return [source_for(config, s, endpoints) for s in config.sources if s.enabled]
+
+
+__all__ = [
+    "HEARTBEAT_TABLE",
+    "SIGNAL_TABLE",
+    "CatalogColumn",
+    "Finding",
+    "Preparation",
+    "Source",
+    "TableCatalog",
+    "UnknownTableError",
+    "enabled_sources",
+    "source_for",
+]

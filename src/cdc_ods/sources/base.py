@@ -1,0 +1,341 @@
+"""What every kind of source database offers the rest of the pipeline.
+
+One subclass of `Source` per kind (`mysql.py` for MariaDB/MySQL, `postgres.py`,
+`mongodb.py`) owns everything about it: connecting with each of its accounts, reading its
+catalog, its current log position, the Debezium connector config it needs, the preflight
+checks (`cdc sources check`) and the statements that prepare it (`cdc sources prepare`).
+The stages, reconcile, the producers and `cdc status` ask a `Source`; none of them reads an
+information_schema or branches on the kind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from cdc_ods.config import Config, SourceConfig, SourceLogin
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError, ConfigError
+from cdc_ods.secrets import lookup_secret
+
+Role = Literal["capture", "read", "admin"]
+
+# Created by the admin in every source database/schema (`cdc sources prepare`, and
+# `cdc stack up` locally): Debezium's signal table (ad-hoc incremental snapshots write their
+# window watermarks there) and PostgreSQL's heartbeat table (see `PostgresSource`).
+SIGNAL_TABLE = "debezium_signal"
+HEARTBEAT_TABLE = "debezium_heartbeat"
+OWN_TABLES = frozenset({SIGNAL_TABLE, HEARTBEAT_TABLE})
+
+# Options every Debezium connector of the project shares (each is explained in
+# docs/architecture.md, "Connector options"); a kind adds its own.
+COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
+    "tasks.max": "1",
+    "snapshot.mode": "initial",
+    "decimal.handling.mode": "string",
+    "time.precision.mode": "adaptive_time_microseconds",
+    "tombstones.on.delete": "false",
+    "heartbeat.interval.ms": "10000",
+    "errors.max.retries": "3",
+    "topic.creation.default.replication.factor": "1",
+    "topic.creation.default.partitions": "1",
+    "poll.interval.ms": "100",
+}
+
+
+class UnknownTableError(CdcError):
+    """The source has no such table, or a table has no key to identify its rows by."""
+
+
+@dataclass(frozen=True)
+class CatalogColumn:
+    """One column as the source's catalog describes it."""
+
+    name: str
+    data_type: str  # information_schema data_type, lower case ("array" for PostgreSQL arrays)
+    column_type: str = ""  # MySQL family: the full type, e.g. "int(10) unsigned", "enum('a','b')"
+    precision: int | None = None
+    scale: int | None = None
+    datetime_precision: int | None = None
+    nullable: bool = True
+    element_type: str | None = None  # PostgreSQL: udt_name, "_int4" for an int4 array
+    unsigned: bool = False
+    json: bool = False  # MariaDB's JSON is LONGTEXT with a json_valid() check
+
+
+@dataclass(frozen=True)
+class TableCatalog:
+    """A source table: its columns in order and the key that identifies a row."""
+
+    source: str
+    namespace: str  # PostgreSQL schema / MySQL-family database
+    name: str
+    columns: tuple[CatalogColumn, ...]
+    key: tuple[str, ...]  # the primary key, or the key configured in cdc.yaml
+    key_configured: bool = False
+    replica_identity: str | None = None  # PostgreSQL: default, full, index, nothing
+    partitioned: bool = False  # PostgreSQL: a partitioned parent table
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    def column(self, name: str) -> CatalogColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `cdc sources check` found: what stops (error) or endangers (warning)
+    capture, where, and the statement or setting that fixes it."""
+
+    source: str
+    subject: str  # "server", "capture user", or "table <namespace>.<table>"
+    problem: str
+    fix: str
+    severity: Literal["error", "warning"] = "error"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "source": self.source,
+            "subject": self.subject,
+            "severity": self.severity,
+            "problem": self.problem,
+            "fix": self.fix,
+        }
+
+
+@dataclass
+class Preparation:
+    """What `cdc sources prepare` runs as the admin, in order; `manual` lists what SQL
+    cannot do (server settings that need a restart)."""
+
+    statements: list[str] = field(default_factory=list)
+    manual: list[str] = field(default_factory=list)
+
+
+def local_login(kind: str, role: Role) -> SourceLogin:
+    """The local stack's generated accounts (see `cdc_ods.secrets`)."""
+    from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
+
+    family = "MYSQL" if kind in ("mariadb", "mysql") else kind.upper()
+    if role == "capture":
+        return SourceLogin(user=DEBEZIUM_USER, password_env=f"CDC_{family}_DEBEZIUM_PASSWORD")
+    return SourceLogin(user=ADMIN_USER, password_env=f"CDC_{family}_ADMIN_PASSWORD")
+
+
+def matches(patterns: list[str], table: str) -> bool:
+    return any(fnmatch.fnmatchcase(table, p) for p in patterns)
+
+
+class Source(ABC):
+    """One configured source (an entry of cdc.yaml's `sources`)."""
+
+    def __init__(self, config: Config, source: SourceConfig, endpoints: Endpoints | None = None) -> None:
+        self.config = config
+        self.source = source
+        self.endpoints = endpoints or Endpoints.from_config(config)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    @property
+    def address(self) -> str:
+        return self.source.address or self._local_address()
+
+    @abstractmethod
+    def _local_address(self) -> str: ...
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def login(self, role: Role) -> SourceLogin:
+        configured = getattr(self.source, role)
+        if configured is not None:
+            return configured
+        if self.source.is_local:
+            return local_login(self.kind, role)
+        raise ConfigError(
+            f"sources.{self.name}.{role}: not set; a source with an address needs"
+            f" `{role}: {{user: NAME, password_env: VARIABLE}}`"
+        )
+
+    def password(self, role: Role) -> SecretStr:
+        login = self.login(role)
+        secret = lookup_secret(self.config.data_dir, login.password_env)
+        if secret is None:
+            raise ConfigError(
+                f"sources.{self.name}.{role}: the password variable {login.password_env} is not set"
+                " (export it, or add it to the secrets file <data_dir>/secrets.env)"
+            )
+        return secret
+
+    @abstractmethod
+    def connect(self, role: Role = "read", autocommit: bool = True) -> Any:
+        """A DB-API connection to the source database as `role`; an unreachable server or a
+        refused login is a one-line error naming the address and the user."""
+
+    # --- catalog -------------------------------------------------------------------------
+
+    @abstractmethod
+    def namespace_tables(self) -> list[str]:
+        """Every base table of the captured namespace (views and partitions excluded)."""
+
+    def base_tables(self) -> list[str]:
+        """The tables `tables` patterns choose from: the namespace's, minus the project's own
+        signal and heartbeat tables."""
+        return [t for t in self.namespace_tables() if t not in OWN_TABLES]
+
+    def tables(self) -> list[str]:
+        """The captured tables: cdc.yaml's names as they are, or, when an entry is a
+        pattern, every matching table of the source (one catalog read)."""
+        if not any(c in p for p in self.source.tables for c in "*?["):
+            return list(self.source.tables)
+        return self.resolve_tables()
+
+    def existing_tables(self) -> list[str]:
+        """The configured tables (names or patterns) that exist at the source now."""
+        return [t for t in self.base_tables() if matches(self.source.tables, t)]
+
+    def resolve_tables(self, available: list[str] | None = None) -> list[str]:
+        """The configured `tables` (names or glob patterns) matched against the source; an
+        explicit name that is not there is an error naming it."""
+        existing = self.base_tables() if available is None else available
+        missing = [p for p in self.source.tables if not any(c in p for c in "*?[") and p not in existing]
+        if missing:
+            raise UnknownTableError(
+                f"sources.{self.name}.tables: {', '.join(missing)} not found in"
+                f" {self.source.namespace} at {self.address}"
+            )
+        return [t for t in existing if matches(self.source.tables, t)]
+
+    @abstractmethod
+    def catalog(self, table: str) -> TableCatalog:
+        """The table's columns and key; raises UnknownTableError if it is not there or has
+        neither a primary key nor a key configured in cdc.yaml."""
+
+    def configured_key(self, table: str) -> list[str] | None:
+        options = self.source.table_options.get(table)
+        return options.key if options else None
+
+    def _table(
+        self,
+        table: str,
+        columns: list[CatalogColumn],
+        primary_key: list[str],
+        replica_identity: str | None = None,
+        partitioned: bool = False,
+    ) -> TableCatalog:
+        where = f"{self.name}: table {self.source.namespace}.{table}"
+        if not columns:
+            raise UnknownTableError(f"{where} not found at {self.address}")
+        configured = self.configured_key(table)
+        key = configured or primary_key
+        if not key:
+            raise UnknownTableError(
+                f"{where} has no primary key: add one, or name its key columns in cdc.yaml"
+                f" (sources.{self.name}.table_options.{table}.key)"
+            )
+        unknown = [k for k in key if k not in {c.name for c in columns}]
+        if unknown:
+            raise ConfigError(
+                f"sources.{self.name}.table_options.{table}.key: no column {', '.join(unknown)}"
+            )
+        return TableCatalog(
+            self.name, self.source.namespace, table, tuple(columns), tuple(key),
+            key_configured=bool(configured), replica_identity=replica_identity, partitioned=partitioned,
+        )  # fmt: skip
+
+    # --- log position ----------------------------------------------------------------------
+
+    @abstractmethod
+    def position(self) -> tuple[int, int]:
+        """The source's current log position, comparable with the connector's offsets."""
+
+    # --- Debezium ------------------------------------------------------------------------
+
+    def connector_name(self) -> str:
+        return self.name
+
+    def server_id(self) -> int:
+        """A stable replication client id per source name (MySQL family)."""
+        return self.source.server_id or 5400 + zlib.crc32(self.name.encode()) % 1_000_000
+
+    @abstractmethod
+    def connector_config(self, tables: list[str]) -> dict[str, str]:
+        """The Debezium connector config capturing `tables` (no secret in it: the password
+        is a `${env:...}` reference the Connect worker resolves)."""
+
+    def _key_columns(self, tables: list[str]) -> dict[str, str]:
+        keyed = [
+            f"{self.source.namespace}.{t}:{','.join(key)}" for t in tables if (key := self.configured_key(t))
+        ]
+        return {"message.key.columns": ";".join(keyed)} if keyed else {}
+
+    # --- preflight and preparation -------------------------------------------------------
+
+    @abstractmethod
+    def check(self, tables: list[str]) -> list[Finding]:
+        """What stops or endangers capturing `tables` (existing ones), each with its fix."""
+
+    def preflight(self) -> list[Finding]:
+        """`check` of the configured tables, plus every named table the source lacks."""
+        existing = self.base_tables()
+        missing = [p for p in self.source.tables if not any(c in p for c in "*?[") and p not in existing]
+        found = [
+            self.finding(
+                f"table {self.source.namespace}.{name}",
+                "not found at the source (views are not captured)",
+                f"create it, or remove it from sources.{self.name}.tables",
+            )
+            for name in missing
+        ]
+        return found + self.check([t for t in existing if matches(self.source.tables, t)])
+
+    @abstractmethod
+    def preparation(self, tables: list[str]) -> Preparation:
+        """The grants, signal/heartbeat tables, publication and replica identities that
+        capturing `tables` needs, as statements for the admin (idempotent)."""
+
+    def prepare(self, tables: list[str]) -> Preparation:
+        """Run `preparation(tables)` as the admin; returns what it ran."""
+        plan = self.preparation(tables)
+        conn = self.connect("admin")
+        try:
+            self._execute(conn, plan.statements)
+        finally:
+            conn.close()
+        return plan
+
+    def _execute(self, conn: Any, statements: list[str]) -> None:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def insert_signal(self, signal_id: str, signal_type: str, data: str) -> None:
+        """One row in Debezium's signal table, as the admin."""
+        conn = self.connect("admin")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"INSERT INTO {self.signal_table_sql()} (id, type, data) VALUES (%s, %s, %s)",
+                    (signal_id, signal_type, data),
+                )
+        finally:
+            conn.close()
+
+    @abstractmethod
+    def signal_table_sql(self) -> str:
+        """The signal table's quoted, qualified name."""
+
+    def finding(self, subject: str, problem: str, fix: str, severity: str = "error") -> Finding:
+        return Finding(self.name, subject, problem, fix, severity)  # type: ignore[arg-type]

@@ -1,0 +1,504 @@
+"""PostgreSQL sources: Debezium's pgoutput connector, a slot and a publication per source.
+
+The publication (`cdc_<name>`) is created and kept in step by the admin (`cdc sources
+prepare`, and `cdc connectors apply` when the admin login is configured), never by Debezium
+(`publication.autocreate.mode=disabled`), so the capture user needs no table ownership. It
+lists exactly the captured tables: a schema-wide publication would make PostgreSQL refuse
+UPDATE and DELETE on every table of the schema without a primary key or replica identity,
+breaking applications that never asked to be captured. `publish_via_partition_root` makes a
+partitioned table's changes arrive under the parent's name (one topic, as its rows are one
+table), not under each partition's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cdc_ods.endpoints import split_host_port
+from cdc_ods.errors import TransientError
+from cdc_ods.sources.base import (
+    COMMON_CONNECTOR_OPTIONS,
+    HEARTBEAT_TABLE,
+    SIGNAL_TABLE,
+    CatalogColumn,
+    Finding,
+    Preparation,
+    Role,
+    Source,
+    TableCatalog,
+    UnknownTableError,
+)
+
+CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
+
+_COLUMNS = """
+SELECT c.column_name, LOWER(c.data_type), c.udt_name, c.numeric_precision, c.numeric_scale,
+       c.datetime_precision, c.is_nullable = 'YES', format_type(a.atttypid, a.atttypmod), a.attstorage
+FROM information_schema.columns c
+JOIN pg_attribute a ON a.attrelid = format('%%I.%%I', c.table_schema, c.table_name)::regclass
+                   AND a.attname = c.column_name
+WHERE c.table_schema = %s AND c.table_name = %s
+ORDER BY c.ordinal_position
+"""
+_PRIMARY_KEY = """
+SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = %s::regclass AND i.indisprimary
+ORDER BY array_position(i.indkey, a.attnum)
+"""
+_TABLE = """
+SELECT c.relreplident, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s
+"""
+_BASE_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname
+"""
+_REPLICA_IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
+# Column types the pipeline cannot carry (the type table in README).
+UNSUPPORTED_TYPES: dict[str, str] = {}
+
+
+def open_connection(
+    address: str, user: str, password: str, database: str, autocommit: bool = True
+) -> psycopg.Connection:
+    """A psycopg connection; an unreachable server or a refused login is one line naming both."""
+    host, port = split_host_port(address)
+    try:
+        return psycopg.connect(
+            host=host, port=port, user=user, password=password, dbname=database,
+            autocommit=autocommit, connect_timeout=5,
+        )  # fmt: skip
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"PostgreSQL source at {address} as {user}: {str(exc).strip()}") from None
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _text(composed: sql.Composable, conn: psycopg.Connection) -> str:
+    return composed.as_string(conn)
+
+
+class PostgresSource(Source):
+    def _local_address(self) -> str:
+        return self.endpoints.postgres
+
+    @property
+    def schema(self) -> str:
+        return self.source.namespace
+
+    @property
+    def publication(self) -> str:
+        return f"cdc_{self.name}"
+
+    @property
+    def slot(self) -> str:
+        return f"cdc_{self.name}"
+
+    def connect(self, role: Role = "read", autocommit: bool = True) -> psycopg.Connection:
+        login = self.login(role)
+        return open_connection(
+            self.address, login.user, self.password(role).get_secret_value(), self.source.database, autocommit
+        )
+
+    def _query(self, query: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
+        with self.connect(role) as conn:
+            return list(conn.execute(query, args).fetchall())  # type: ignore[arg-type]
+
+    # --- catalog -------------------------------------------------------------------------
+
+    def namespace_tables(self) -> list[str]:
+        return [name for (name,) in self._query(_BASE_TABLES, (self.schema,))]
+
+    def catalog(self, table: str) -> TableCatalog:
+        with self.connect("read") as conn:
+            rows = conn.execute(_COLUMNS, (self.schema, table)).fetchall()  # type: ignore[arg-type]
+            if not rows:
+                return self._table(table, [], [])
+            qualified = _text(sql.Identifier(self.schema, table), conn)
+            key = [r[0] for r in conn.execute(_PRIMARY_KEY, (qualified,)).fetchall()]  # type: ignore[arg-type]
+            identity, partitioned = conn.execute(_TABLE, (self.schema, table)).fetchone() or ("d", False)  # type: ignore[arg-type]
+        columns = [
+            CatalogColumn(
+                name,
+                data_type,
+                column_type=formatted,
+                precision=precision,
+                scale=scale,
+                datetime_precision=dt_precision,
+                nullable=bool(nullable),
+                element_type=udt,
+                json=data_type in ("json", "jsonb"),
+            )
+            for name, data_type, udt, precision, scale, dt_precision, nullable, formatted, _storage in rows
+        ]
+        catalog = self._table(
+            table, columns, key, _REPLICA_IDENTITY.get(identity, identity), bool(partitioned)
+        )
+        return catalog
+
+    def toastable_columns(self, table: str) -> list[str]:
+        """Columns whose values PostgreSQL may store out of line (TOAST): an UPDATE that leaves
+        one unchanged logs no value for it unless the table's replica identity is FULL."""
+        rows = self._query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+            " AND NOT attisdropped AND attstorage <> 'p' ORDER BY attnum",
+            (f'"{self.schema}"."{table}"',),
+        )
+        return [name for (name,) in rows]
+
+    def position(self) -> tuple[int, int]:
+        ((lsn,),) = self._query("SELECT pg_current_wal_lsn()::text")
+        high, _, low = lsn.partition("/")
+        return (int(high, 16) << 32) + int(low, 16), 0
+
+    # --- Debezium ------------------------------------------------------------------------
+
+    def connector_config(self, tables: list[str]) -> dict[str, str]:
+        host, port = split_host_port(self.address)
+        schema = self.schema
+        heartbeat = f"{quote(schema)}.{quote(HEARTBEAT_TABLE)}"
+        return {
+            "connector.class": CONNECTOR_CLASS,
+            "plugin.name": "pgoutput",
+            "database.hostname": host,
+            "database.port": str(port),
+            "database.user": self.login("capture").user,
+            "database.password": f"${{env:{self.login('capture').password_env}}}",
+            "database.dbname": self.source.database,
+            "topic.prefix": self.name,
+            "schema.include.list": schema,
+            "table.include.list": ",".join(re.escape(f"{schema}.{t}") for t in tables),
+            "slot.name": self.slot,
+            "publication.name": self.publication,
+            "publication.autocreate.mode": "disabled",
+            # the heartbeat's UPDATE makes WAL the slot can be confirmed past on an idle database
+            "heartbeat.action.query": f"UPDATE {heartbeat} SET ts = now() WHERE id = 1",
+            "signal.data.collection": f"{schema}.{SIGNAL_TABLE}",
+            **COMMON_CONNECTOR_OPTIONS,
+            **self._key_columns(tables),
+        }
+
+    def signal_table_sql(self) -> str:
+        return f"{quote(self.schema)}.{quote(SIGNAL_TABLE)}"
+
+    def insert_signal(self, signal_id: str, signal_type: str, data: str) -> None:
+        with self.connect("admin") as conn:
+            conn.execute(
+                sql.SQL("INSERT INTO {} (id, type, data) VALUES (%s, %s, %s)").format(
+                    sql.Identifier(self.schema, SIGNAL_TABLE)
+                ),
+                (signal_id, signal_type, data),
+            )
+
+    # --- preflight -----------------------------------------------------------------------
+
+    def check(self, tables: list[str]) -> list[Finding]:
+        found = self._check_server()
+        found += self._check_capture_user(tables)
+        found += self._check_tables(tables)
+        return found
+
+    def _check_server(self) -> list[Finding]:
+        ((wal_level, slots, senders, used_slots, ours),) = self._query(
+            "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,"
+            " current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_replication_slots),"
+            " EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
+            (self.slot,),
+        )
+        found: list[Finding] = []
+        if wal_level != "logical":
+            found.append(
+                self.finding(
+                    "server",
+                    f"wal_level is {wal_level}: logical decoding needs logical",
+                    "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+                )
+            )
+        if not ours and used_slots >= slots:
+            found.append(
+                self.finding(
+                    "server",
+                    f"no free replication slot ({used_slots} of max_replication_slots={slots} in use)",
+                    f"ALTER SYSTEM SET max_replication_slots = {slots + 4}; then restart PostgreSQL",
+                )
+            )
+        if senders < 1:
+            found.append(
+                self.finding(
+                    "server",
+                    "max_wal_senders is 0: no replication connection is possible",
+                    "ALTER SYSTEM SET max_wal_senders = 10; then restart PostgreSQL",
+                )
+            )
+        return found
+
+    def _check_capture_user(self, tables: list[str]) -> list[Finding]:
+        login = self.login("capture")
+        subject = f"capture user {login.user}"
+        try:
+            conn = self.connect("capture")
+        except TransientError as exc:
+            return [
+                self.finding(
+                    subject, f"cannot log in: {exc}", "create the role, or fix its password variable"
+                )
+            ]
+        found: list[Finding] = []
+        with conn:
+            (replication,) = conn.execute(
+                "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone() or (False,)
+            if not replication:
+                found.append(
+                    self.finding(
+                        subject,
+                        "lacks REPLICATION: it cannot open the replication stream",
+                        f'ALTER ROLE "{login.user}" WITH REPLICATION',
+                    )
+                )
+            (usage,) = conn.execute(
+                "SELECT has_schema_privilege(%s, 'USAGE')", (self.schema,)
+            ).fetchone() or (False,)
+            if not usage:
+                found.append(
+                    self.finding(
+                        subject,
+                        f"lacks USAGE on schema {self.schema}",
+                        f'GRANT USAGE ON SCHEMA "{self.schema}" TO "{login.user}"',
+                    )
+                )
+            for table in tables:
+                (select,) = conn.execute(
+                    "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')",
+                    (self.schema, table),
+                ).fetchone() or (False,)
+                if not select:
+                    found.append(
+                        self.finding(
+                            subject,
+                            f"cannot SELECT from {self.schema}.{table} (the snapshot reads it)",
+                            f'GRANT SELECT ON "{self.schema}"."{table}" TO "{login.user}"',
+                        )
+                    )
+        return found
+
+    def _published(self) -> tuple[bool, bool, set[str]]:
+        """(publication exists, publish_via_partition_root, tables it lists in our schema)."""
+        rows = self._query("SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,))
+        if not rows:
+            return False, False, set()
+        listed = self._query(
+            "SELECT c.relname FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid"
+            " JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE p.pubname = %s AND n.nspname = %s",
+            (self.publication, self.schema),
+        )
+        return True, bool(rows[0][0]), {name for (name,) in listed}
+
+    def _check_tables(self, tables: list[str]) -> list[Finding]:
+        found: list[Finding] = []
+        prepare = f"cdc sources prepare {self.name}"
+        existing = self.namespace_tables()
+        for own in (SIGNAL_TABLE, HEARTBEAT_TABLE):
+            if own not in existing:
+                found.append(
+                    self.finding(f"table {self.schema}.{own}", "Debezium's table is missing", prepare)
+                )
+        exists, via_root, listed = self._published()
+        if not exists:
+            found.append(self.finding("server", f"publication {self.publication} does not exist", prepare))
+        for table in tables:
+            subject = f"table {self.schema}.{table}"
+            try:
+                catalog = self.catalog(table)
+            except UnknownTableError as exc:
+                found.append(self.finding(subject, str(exc).split(": ", 1)[-1], _KEY_FIX))
+                continue
+            if exists and table not in listed:
+                found.append(
+                    self.finding(
+                        subject, f"not in publication {self.publication}: nothing would arrive", prepare
+                    )
+                )
+            if catalog.partitioned and exists and not via_root:
+                found.append(
+                    self.finding(
+                        subject,
+                        "partitioned, but the publication does not publish via the partition root:"
+                        " changes would arrive under the partitions' names",
+                        f"ALTER PUBLICATION {self.publication} SET (publish_via_partition_root = true)",
+                    )
+                )
+            if catalog.replica_identity != "full":
+                toasted = self.toastable_columns(table) if catalog.replica_identity == "default" else []
+                if catalog.key_configured or catalog.replica_identity == "nothing":
+                    found.append(
+                        self.finding(
+                            subject,
+                            f"replica identity {catalog.replica_identity} without a primary key: once"
+                            " published, PostgreSQL refuses its UPDATE and DELETE, and Debezium would"
+                            " get no before image",
+                            f'ALTER TABLE "{self.schema}"."{table}" REPLICA IDENTITY FULL  ({prepare})',
+                        )
+                    )
+                elif toasted:
+                    found.append(
+                        self.finding(
+                            subject,
+                            f"replica identity {catalog.replica_identity} with TOASTable columns"
+                            f" ({', '.join(toasted)}): an update that leaves a large value unchanged would"
+                            " arrive without it",
+                            f'ALTER TABLE "{self.schema}"."{table}" REPLICA IDENTITY FULL  ({prepare})',
+                            "warning",
+                        )
+                    )
+            for column in catalog.columns:
+                reason = UNSUPPORTED_TYPES.get(column.data_type)
+                if reason:
+                    found.append(
+                        self.finding(
+                            subject,
+                            f"column {column.name} {column.column_type}: {reason}",
+                            "leave the table out",
+                        )
+                    )
+        return found
+
+    # --- preparation ---------------------------------------------------------------------
+
+    def preparation(self, tables: list[str]) -> Preparation:
+        with self.connect("admin") as conn:
+            return self._preparation(conn, tables)
+
+    def _preparation(self, conn: psycopg.Connection, tables: list[str]) -> Preparation:
+        capture = self.login("capture").user
+        read = self.login("read").user
+        ident = {
+            "db": sql.Identifier(self.source.database),
+            "schema": sql.Identifier(self.schema),
+            "signal": sql.Identifier(self.schema, SIGNAL_TABLE),
+            "heartbeat": sql.Identifier(self.schema, HEARTBEAT_TABLE),
+            "pub": sql.Identifier(self.publication),
+        }
+        out: list[sql.Composable] = [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {signal}"
+                " (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL)"
+            ),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {heartbeat}"
+                " (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL DEFAULT now())"
+            ),
+            sql.SQL("INSERT INTO {heartbeat} (id) VALUES (1) ON CONFLICT DO NOTHING"),
+        ]
+        (replication,) = conn.execute(
+            "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = %s", (capture,)
+        ).fetchone() or (True,)
+        if not replication:
+            out.append(sql.SQL("ALTER ROLE {} WITH REPLICATION").format(sql.Identifier(capture)))
+        for user in dict.fromkeys((capture, read)):
+            who = sql.Identifier(user)
+            out.append(sql.SQL("GRANT CONNECT ON DATABASE {db} TO {who}").format(who=who, **ident))
+            out.append(sql.SQL("GRANT USAGE ON SCHEMA {schema} TO {who}").format(who=who, **ident))
+            for table in tables:
+                out.append(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(self.schema, table), who)
+                )
+        out.append(sql.SQL("GRANT INSERT ON {signal} TO {who}").format(who=sql.Identifier(capture), **ident))
+        out.append(
+            sql.SQL("GRANT UPDATE ON {heartbeat} TO {who}").format(who=sql.Identifier(capture), **ident)
+        )
+        # before the table joins the publication: a published table without a key or
+        # identity would refuse UPDATE and DELETE at the source from then on
+        for table in tables:
+            if self._needs_full_identity(table):
+                out.append(
+                    sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(self.schema, table))
+                )
+        out += self._publication_statements(conn, tables, exact=True)
+        statements = [
+            s.format(**ident).as_string(conn) if isinstance(s, sql.SQL) else s.as_string(conn) for s in out
+        ]
+        return Preparation(
+            statements,
+            manual=[
+                "server (postgresql.conf; restart): wal_level=logical, max_replication_slots, max_wal_senders"
+            ],
+        )
+
+    def _needs_full_identity(self, table: str) -> bool:
+        """No primary key (a configured key), or TOASTable columns under the default identity."""
+        catalog = self.catalog(table)
+        if catalog.replica_identity == "full":
+            return False
+        return catalog.key_configured or bool(self.toastable_columns(table))
+
+    def _publication_statements(
+        self, conn: psycopg.Connection, tables: list[str], exact: bool
+    ) -> list[sql.Composable]:
+        """Create the publication or bring it in step: `exact` sets its tables to `tables`;
+        otherwise only the missing ones are added (a one-off connector on a table of its own
+        shares the source's publication)."""
+        pub = sql.Identifier(self.publication)
+        listed = sql.SQL(", ").join(sql.Identifier(self.schema, t) for t in tables)
+        row = conn.execute(
+            "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)
+        ).fetchone()
+        if row is None:
+            target = sql.SQL(" FOR TABLE {}").format(listed) if tables else sql.SQL("")
+            return [
+                sql.SQL("CREATE PUBLICATION {}{} WITH (publish_via_partition_root = true)").format(
+                    pub, target
+                )
+            ]
+        out: list[sql.Composable] = []
+        if not row[0]:
+            out.append(sql.SQL("ALTER PUBLICATION {} SET (publish_via_partition_root = true)").format(pub))
+        present = {
+            name
+            for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid"
+                " JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE p.pubname = %s AND n.nspname = %s",
+                (self.publication, self.schema),
+            ).fetchall()
+        }
+        if exact and tables and present != set(tables):
+            out.append(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(pub, listed))
+        elif missing := [t for t in tables if t not in present]:
+            added = sql.SQL(", ").join(sql.Identifier(self.schema, t) for t in missing)
+            out.append(sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(pub, added))
+        return out
+
+    def publish(self, tables: list[str]) -> list[str]:
+        """As the admin: make sure the publication exists and lists `tables` (adding only);
+        returns the statements run."""
+        with self.connect("admin") as conn:
+            for table in tables:
+                if self._needs_full_identity(table):
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(
+                            sql.Identifier(self.schema, table)
+                        )
+                    )
+            statements = [s.as_string(conn) for s in self._publication_statements(conn, tables, exact=False)]
+            for statement in statements:
+                conn.execute(statement)  # type: ignore[arg-type]
+        return statements
+
+    def _execute(self, conn: Any, statements: list[str]) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+
+_KEY_FIX = (
+    "add a primary key, or name the key columns in cdc.yaml: table_options: {TABLE: {key: [COLUMN, ...]}}"
+)
