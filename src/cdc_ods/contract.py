@@ -1,6 +1,7 @@
 """The contracts between stages (design.md, "Contracts" and "Names"), in one place.
 
-Raw topics      `<source>.<database>.<table>`: Debezium's JSON envelope, no embedded schema.
+Raw topics      `<source>.<namespace>.<table>`: Debezium's JSON envelope, no embedded schema;
+                the namespace is the MySQL-family database or the PostgreSQL schema.
 Cleansed topics `ods.<source>.<database>.<table>`: key = the primary key columns as a JSON
                 object; value = one flat JSON row of the table's columns plus the metadata
                 fields below. Value conventions, the same for every source:
@@ -43,12 +44,12 @@ BINLOG_FILE_FACTOR = 10**13
 BINLOG_POS_FACTOR = 10**3
 
 
-def raw_topic(source: str, database: str, table: str) -> str:
-    return f"{source}.{database}.{table}"
+def raw_topic(source: str, namespace: str, table: str) -> str:
+    return f"{source}.{namespace}.{table}"
 
 
 def cleansed_topic(source: str, database: str, table: str) -> str:
-    return f"{CLEANSED_PREFIX}{raw_topic(source, database, table)}"
+    return f"{CLEANSED_PREFIX}{source}.{database}.{table}"
 
 
 def ods_table(source: str, database: str, table: str) -> str:

@@ -28,7 +28,9 @@ class FlowingTable:
 
     @property
     def raw_topic(self) -> str:
-        return contract.raw_topic(self.source, self.database, self.table)
+        """Debezium names it after the namespace: a PostgreSQL schema, a MySQL database."""
+        namespace = self.config.namespace if self.config else self.database
+        return contract.raw_topic(self.source, namespace, self.table)
 
     @property
     def cleansed_topic(self) -> str:

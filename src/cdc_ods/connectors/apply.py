@@ -75,7 +75,9 @@ def plan(
         if not source.enabled:
             report(f"{source.name}: skipped (enabled: false in cdc.yaml)")
             continue
-        spec = source_connector(config, source, endpoints, **(overrides or {}))
+        # a one-off --set table.include.list replaces the configured tables: none to resolve
+        tables = [] if "table.include.list" in (overrides or {}) else None
+        spec = source_connector(config, source, endpoints, tables, **(overrides or {}))
         planned.append(Planned(rename or spec["name"], source_for(config, source, endpoints), spec["config"]))
     return planned
 

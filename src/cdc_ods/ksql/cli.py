@@ -80,7 +80,9 @@ def generate(
                 continue
             try:
                 columns = table_columns(config, source, table, endpoints)
-                text = generate_script(source.kind, source.name, source.database, table, columns)
+                text = generate_script(
+                    source.kind, source.name, source.database, table, columns, source.namespace
+                )
             except CdcError as exc:  # the other tables still get their scripts
                 console.print(f"[red]refused[/] {path}: {exc}")
                 refused.append(f"{source.name}.{table}")

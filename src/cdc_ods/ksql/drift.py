@@ -55,7 +55,7 @@ class SourceTable:
 def source_tables(config: Config) -> dict[str, SourceTable]:
     """The configured tables whose scripts can be generated, by raw topic."""
     return {
-        contract.raw_topic(s.name, s.database, t): SourceTable(s, t)
+        contract.raw_topic(s.name, s.namespace, t): SourceTable(s, t)
         for s in config.sources
         if s.enabled and s.kind != "mongodb"
         for t in source_for(config, s).tables()
@@ -114,7 +114,9 @@ class SchemaDrift:
         self, stream: Stream, table: SourceTable, columns: list[SourceColumn], fields: frozenset[str]
     ) -> bool:
         source = table.source
-        text = generate_script(source.kind, source.name, source.database, table.table, columns)
+        text = generate_script(
+            source.kind, source.name, source.database, table.table, columns, source.namespace
+        )
         path = self.directory / Path(stream.origin).name
         scripts = {(str(path) if o == stream.origin else o): t for o, t in self.scripts.items()}
         scripts[str(path)] = text

@@ -179,7 +179,12 @@ def stream_prefix(source: str, database: str, table: str) -> str:
 
 
 def generate_script(
-    kind: str, source: str, database: str, table: str, columns: Sequence[SourceColumn]
+    kind: str,
+    source: str,
+    database: str,
+    table: str,
+    columns: Sequence[SourceColumn],
+    namespace: str | None = None,
 ) -> str:
     """The cleansing script of one table: raw stream, checked stream, cleansed stream, DLQ insert."""
     if not columns:
@@ -189,7 +194,8 @@ def generate_script(
         raise CdcError(f"{source}.{database}.{table}: no primary key; Debezium keys records by it")
     mappings = {c.name: map_column(kind, c) for c in columns}
     name = stream_prefix(source, database, table)
-    raw_topic = contract.raw_topic(source, database, table)
+    # Debezium's topic carries the PostgreSQL schema (the database for the MySQL family)
+    raw_topic = contract.raw_topic(source, namespace or database, table)
     image = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in columns) + ">"
     key_type = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in keys) + ">"
     outputs = [_column_expression(c, mappings[c.name]) for c in columns]

@@ -116,8 +116,8 @@ class PostgresSource(Source):
     def namespace_tables(self) -> list[str]:
         return [name for (name,) in self._query(_BASE_TABLES, (self.schema,))]
 
-    def catalog(self, table: str) -> TableCatalog:
-        with self.connect("read") as conn:
+    def catalog(self, table: str, role: Role = "read") -> TableCatalog:
+        with self.connect(role) as conn:
             rows = conn.execute(_COLUMNS, (self.schema, table)).fetchall()  # type: ignore[arg-type]
             if not rows:
                 return self._table(table, [], [])
@@ -143,13 +143,14 @@ class PostgresSource(Source):
         )
         return catalog
 
-    def toastable_columns(self, table: str) -> list[str]:
+    def toastable_columns(self, table: str, role: Role = "read") -> list[str]:
         """Columns whose values PostgreSQL may store out of line (TOAST): an UPDATE that leaves
         one unchanged logs no value for it unless the table's replica identity is FULL."""
         rows = self._query(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
-            " AND NOT attisdropped AND attstorage <> 'p' ORDER BY attnum",
+            " AND NOT attisdropped AND attstorage IN ('x', 'e') ORDER BY attnum",
             (f'"{self.schema}"."{table}"',),
+            role,
         )
         return [name for (name,) in rows]
 
@@ -314,8 +315,23 @@ class PostgresSource(Source):
         exists, via_root, listed = self._published()
         if not exists:
             found.append(self.finding("server", f"publication {self.publication} does not exist", prepare))
+        read = self.login("read").user
+        ((usage,),) = self._query("SELECT has_schema_privilege(%s, 'USAGE')", (self.schema,))
+        if not usage:  # the catalog of its tables cannot be read: nothing more to check
+            grant = f'GRANT USAGE ON SCHEMA "{self.schema}" TO "{read}"  ({prepare})'
+            return [*found, self.finding(f"read user {read}", f"lacks USAGE on schema {self.schema}", grant)]
         for table in tables:
             subject = f"table {self.schema}.{table}"
+            ((readable,),) = self._query(
+                "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')",
+                (self.schema, table),
+            )
+            if not readable:
+                grant = f'GRANT SELECT ON "{self.schema}"."{table}" TO "{read}"  ({prepare})'
+                found.append(
+                    self.finding(f"read user {read}", f"cannot SELECT from {self.schema}.{table}", grant)
+                )
+                continue
             try:
                 catalog = self.catalog(table)
             except UnknownTableError as exc:
@@ -420,9 +436,10 @@ class PostgresSource(Source):
         # identity would refuse UPDATE and DELETE at the source from then on
         for table in tables:
             if self._needs_full_identity(table):
-                out.append(
-                    sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(self.schema, table))
-                )
+                out += [
+                    sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(self.schema, t))
+                    for t in self._with_partitions(conn, table)
+                ]
         out += self._publication_statements(conn, tables, exact=True)
         statements = [
             s.format(**ident).as_string(conn) if isinstance(s, sql.SQL) else s.as_string(conn) for s in out
@@ -434,12 +451,23 @@ class PostgresSource(Source):
             ],
         )
 
+    def _with_partitions(self, conn: psycopg.Connection, table: str) -> list[str]:
+        """The table and, when partitioned, every partition below it: a replica identity set
+        on the parent does not reach them, and their UPDATEs are what is published."""
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid"
+            " ORDER BY t.level, c.relname",
+            (f'"{self.schema}"."{table}"',),
+        ).fetchall()
+        return [name for (name,) in rows] or [table]
+
     def _needs_full_identity(self, table: str) -> bool:
-        """No primary key (a configured key), or TOASTable columns under the default identity."""
-        catalog = self.catalog(table)
+        """No primary key (a configured key), or TOASTable columns under the default identity
+        (read as the admin: the read user may not have its grants yet)."""
+        catalog = self.catalog(table, "admin")
         if catalog.replica_identity == "full":
             return False
-        return catalog.key_configured or bool(self.toastable_columns(table))
+        return catalog.key_configured or bool(self.toastable_columns(table, "admin"))
 
     def _publication_statements(
         self, conn: psycopg.Connection, tables: list[str], exact: bool
@@ -448,6 +476,9 @@ class PostgresSource(Source):
         otherwise only the missing ones are added (a one-off connector on a table of its own
         shares the source's publication)."""
         pub = sql.Identifier(self.publication)
+        # Debezium reads its signals (incremental snapshots) from the replication stream:
+        # the signal table is published too
+        tables = [*dict.fromkeys([*tables, SIGNAL_TABLE])]
         listed = sql.SQL(", ").join(sql.Identifier(self.schema, t) for t in tables)
         row = conn.execute(
             "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)
@@ -484,11 +515,12 @@ class PostgresSource(Source):
         with self.connect("admin") as conn:
             for table in tables:
                 if self._needs_full_identity(table):
-                    conn.execute(
-                        sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(
-                            sql.Identifier(self.schema, table)
+                    for target in self._with_partitions(conn, table):
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(
+                                sql.Identifier(self.schema, target)
+                            )
                         )
-                    )
             statements = [s.as_string(conn) for s in self._publication_statements(conn, tables, exact=False)]
             for statement in statements:
                 conn.execute(statement)  # type: ignore[arg-type]

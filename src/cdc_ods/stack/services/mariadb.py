@@ -117,7 +117,7 @@ class MariaDB(Service):
                 statements.append(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY {pw}")
                 if user == ADMIN_USER:
                     statements.append(f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'{host}' WITH GRANT OPTION")
-        for db in sorted({s.database for s in local} or {"maf"}):
+        for db in sorted({s.source.database for s in local} or {"maf"}):
             statements.append(f"CREATE DATABASE IF NOT EXISTS `{db}`")
         result = subprocess.run(
             ["mariadb", "--no-defaults", f"--socket={self._socket(ctx)}", "-uroot", "--batch"],
