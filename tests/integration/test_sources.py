@@ -86,7 +86,7 @@ class SecondPostgres:
         deadline = time.monotonic() + 30
         while True:
             try:
-                self.admin().close()
+                self.admin("postgres").close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -188,7 +188,7 @@ def test_a_second_postgres_with_env_credentials_is_checked_prepared_and_replicat
     checked = _cdc(config, "sources", "check", name, env=env)
     assert checked.returncode == 1, checked.stdout + checked.stderr
     out = " ".join(checked.stdout.split())
-    assert "wal_level is replica" in out and "ALTER SYSTEM SET wal_level = logical" in out
+    assert "wal_level is replica" in out and "ALTER SYSTEM SET wal_level = logical" in out, checked.stderr
     assert "capture user shop_capture: lacks REPLICATION" in out and 'ALTER ROLE "shop_capture"' in out
     assert "cannot SELECT from sales.orders" in out
     assert f"publication cdc_{name} does not exist" in out

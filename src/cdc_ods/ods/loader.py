@@ -243,7 +243,11 @@ class Loader:
             key_fields = {}
         key = []
         for name in schema.primary_key:
-            raw = key_fields.get(name, row.get(name))
+            # the row's value first: it is in the contract's form (a DATE key is "2024-05-01"),
+            # while the record key is Debezium's (epoch days); the key only when the row lacks it
+            raw = row.get(name)
+            if raw is None:
+                raw = key_fields.get(name)
             if raw is None:
                 raise Rejected(f"no key: primary key column {name!r} missing")
             column = schema.column(name)

@@ -58,6 +58,11 @@ SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
 """
+# by oid: a name would need USAGE on the schema just to be looked up
+_CAN_SELECT = """
+SELECT COALESCE(bool_or(has_table_privilege(c.oid, 'SELECT')), false) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s
+"""
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
 # Column types the pipeline cannot carry (the type table in README).
 UNSUPPORTED_TYPES: dict[str, str] = {}
@@ -277,7 +282,7 @@ class PostgresSource(Source):
                 )
             for table in tables:
                 (select,) = conn.execute(
-                    "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')",
+                    _CAN_SELECT,
                     (self.schema, table),
                 ).fetchone() or (False,)
                 if not select:
@@ -323,7 +328,7 @@ class PostgresSource(Source):
         for table in tables:
             subject = f"table {self.schema}.{table}"
             ((readable,),) = self._query(
-                "SELECT has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'SELECT')",
+                _CAN_SELECT,
                 (self.schema, table),
             )
             if not readable:
