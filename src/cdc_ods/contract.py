@@ -1,4 +1,4 @@
-"""The contracts between stages (design.md, "Contracts" and "Names"), in one place.
+"""The contracts between stages (docs/architecture.md, "The contracts between stages"), in one place.
 
 Raw topics      `<source>.<namespace>.<table>`: Debezium's JSON envelope, no embedded schema;
                 the namespace is the MySQL-family database or the PostgreSQL schema.

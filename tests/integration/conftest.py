@@ -183,3 +183,11 @@ def connector_spec(config: Config, source: str, **overrides: str) -> dict:
         tables = [t.replace("\\", "") for t in spec["config"]["table.include.list"].split(",") if t]
         src.publish([t.removeprefix(namespace) for t in tables if t.startswith(namespace)])
     return spec
+
+
+def restore_services(*services: str) -> None:
+    """After a test ran `services` on a cdc.yaml of its own: stopped and started again on the
+    project's (the stack's supervisord renders each program from the config it was given)."""
+    main = ["--config", str(config_path()), "stack"]
+    cdc(*main, "stop", *services, timeout=300)
+    cdc(*main, "up", "--pipeline", timeout=300)

@@ -13,9 +13,9 @@ import uuid
 import phoenixdb
 
 from cdc_ods.endpoints import Endpoints
+from cdc_ods.ods.replay_guard import ReplayGuard
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.writer import Change, PhoenixWriter
-from cdc_ods.operations.replay_guard import ReplayGuard
 from cdc_ods.reconcile.readers import ods_rows
 
 TS = Column("ts", "TIMESTAMP", False)

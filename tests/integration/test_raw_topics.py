@@ -44,9 +44,9 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql.generate import SourceColumn
 from cdc_ods.ksql.schema import table_columns
+from cdc_ods.ods.replay_guard import REPLAY_HEADER
 from cdc_ods.ods.schema import TableSchema
 from cdc_ods.ods.source_schema import read_table_schema
-from cdc_ods.operations.replay_guard import REPLAY_HEADER
 from cdc_ods.operations.topics import partitions
 from cdc_ods.producers.ledger import jsonable
 from cdc_ods.producers.runner import Limit

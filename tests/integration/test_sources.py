@@ -34,7 +34,7 @@ from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.postgres import PG_BIN
 
-from .conftest import config_path
+from .conftest import config_path, restore_services
 
 SCHEMA = """
 CREATE TABLE sales.orders (id INT PRIMARY KEY, customer TEXT NOT NULL, total NUMERIC(10,2));
@@ -263,9 +263,4 @@ def test_a_second_postgres_with_env_credentials_is_checked_prepared_and_replicat
     finally:
         with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
             connect.delete(name)
-        # the Connect worker and the watchdog run on the main config again
-        main = config_path()
-        subprocess.run([sys.executable, "-m", "cdc_ods", "--config", str(main), "stack", "stop", "connect"],
-                       check=False, capture_output=True, timeout=300)  # fmt: skip
-        subprocess.run([sys.executable, "-m", "cdc_ods", "--config", str(main), "stack", "up", "--pipeline"],
-                       check=False, capture_output=True, timeout=300)  # fmt: skip
+        restore_services("connect")  # the Connect worker and the watchdog on the main config again

@@ -200,3 +200,40 @@ def test_ksqldb_outcomes() -> None:
     assert _outcome(created) == ("created", "Stream created")
     assert _outcome(exists)[0] == "exists"
     assert _normalized("insert  into x\n select 1;") == _normalized("INSERT INTO x SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("column", "raw_type"),
+    [
+        (SourceColumn("b", "tinyint", column_type="tinyint(1)"), "STRING"),
+        (SourceColumn("u", "bigint", unsigned=True, column_type="bigint(20) unsigned"), "STRING"),
+        (SourceColumn("t", "tinyint", column_type="tinyint(4)"), "INT"),
+    ],
+)
+def test_mysql_family_booleans_and_unsigned_bigints_arrive_as_text(
+    column: SourceColumn, raw_type: str
+) -> None:
+    assert map_column("mariadb", column).raw_type == raw_type
+
+
+def test_a_boolean_column_takes_debeziums_true_or_a_number_and_refuses_other_numbers() -> None:
+    columns = [
+        SourceColumn("id", "int", key=True),
+        SourceColumn("active", "tinyint", column_type="tinyint(1)"),
+        SourceColumn("big", "bigint", unsigned=True, column_type="bigint(20) unsigned"),
+    ]
+    engine = Engine(plan_text(DLQ_HEADER, generate_script("mariadb", "shop", "db", "t", columns)))
+    source = {"ts_ms": 1, "file": "b.000001", "pos": 4, "row": 0}
+
+    def run(active: object) -> tuple[list, list]:
+        after = {"id": 1, "active": active, "big": "18446744073709551615"}
+        value = orjson.dumps({"before": None, "after": after, "source": source, "op": "c"})
+        result = engine.process("shop.db.t", b'{"id": 1}', value, 0, 0, 0)
+        return [orjson.loads(o.value) for o in result.outputs], result.rejects
+
+    for sent, expected in ((True, True), (False, False), (1, True), (0, False), (None, None)):
+        rows, rejects = run(sent)
+        assert rejects == [] and rows[0]["active"] is expected
+        assert rows[0]["big"] == "18446744073709551615"  # 2^64 - 1, exact
+    rows, rejects = run(5)
+    assert rows == [] and "active is TINYINT(1) with a value other than 0 and 1" in rejects[0]

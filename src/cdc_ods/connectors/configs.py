@@ -43,6 +43,10 @@ Choices every connector shares (JSON holds no comments, so they are written down
   added later. Debezium adds the signal table to the captured tables itself, and during an
   incremental snapshot it INSERTs its window watermarks there: the capture user needs
   SELECT and INSERT on that table (the admin inserts the signals).
+- `binary.handling.mode=hex`: BLOB/BINARY/bytea arrive as hex text, the form the loader
+  decodes (Debezium's default, base64 bytes, was dead-lettered).
+- MySQL family: `bigint.unsigned.handling.mode=precise`: a BIGINT UNSIGNED above 2^63 arrives
+  as its exact decimal text instead of wrapping negative in a long.
 - Table names in `table.include.list` are regular expressions to Debezium: each is escaped,
   so `a_b` never captures `aXb`.
 - A table without a primary key gets the key configured in cdc.yaml as Debezium's

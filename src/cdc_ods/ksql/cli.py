@@ -50,47 +50,12 @@ def generate(
     ] = False,
 ) -> None:
     """Write a starting script for every configured table from its source schema."""
-    from cdc_ods.endpoints import Endpoints
-    from cdc_ods.errors import CdcError
-    from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, is_unedited, stream_prefix
-    from cdc_ods.ksql.schema import table_columns
-    from cdc_ods.sources import source_for
+    from cdc_ods.ksql.schema import write_scripts
 
     config = ctx.obj.config()
-    endpoints = Endpoints.from_config(config)
-    directory = directory or config.root / "ksql"
-    directory.mkdir(parents=True, exist_ok=True)
-    header = directory / "00_dlq.sql"
-    if force or not header.exists():
-        header.write_text(DLQ_HEADER, encoding="utf-8")
-    refused: list[str] = []
-    for source in config.sources:
-        tables = source.tables if source.kind == "mongodb" else source_for(config, source, endpoints).tables()
-        for table in tables:
-            path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
-            if path.exists() and not force:
-                if not update:
-                    console.print(f"[dim]kept[/] {path} (exists; --update or --force rewrites it)")
-                    continue
-                if not is_unedited(path.read_text(encoding="utf-8")):
-                    console.print(f"[yellow]kept[/] {path}: edited by hand (--force overwrites it)")
-                    continue
-            if source.kind == "mongodb":
-                console.print(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
-                continue
-            try:
-                columns = table_columns(config, source, table, endpoints)
-                text = generate_script(
-                    source.kind, source.name, source.database, table, columns, source.namespace
-                )
-            except CdcError as exc:  # the other tables still get their scripts
-                console.print(f"[red]refused[/] {path}: {exc}")
-                refused.append(f"{source.name}.{table}")
-                continue
-            path.write_text(text)
-            console.print(f"[green]wrote[/] {path} ({len(columns)} columns)")
-    if refused:
-        raise CdcError(f"no script for {len(refused)} table(s): {', '.join(refused)} (reasons above)")
+    write_scripts(
+        config, directory or config.root / "ksql", force, update, lambda m: console.print(m, highlight=False)
+    )
 
 
 def _scripts(directory: Path) -> list:

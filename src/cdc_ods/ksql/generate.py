@@ -42,6 +42,7 @@ class SourceColumn:
     unsigned: bool = False
     element_type: str | None = None  # PostgreSQL arrays: the element's type
     key: bool = False
+    column_type: str = ""  # MySQL family: the full type, e.g. "tinyint(1)", "bigint(20) unsigned"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def _string(_c: SourceColumn) -> Mapping:
     return Mapping("STRING", "TRIM(CDC_NFC({v}))")
 
 
+_TINYINT1_AS_BOOLEAN = "CASE WHEN {v} IN ('true', '1') THEN TRUE WHEN {v} IN ('false', '0') THEN FALSE END"
 _MYSQL_INTS = {"tinyint": "INT", "smallint": "INT", "mediumint": "INT", "int": "INT", "bigint": "BIGINT"}
 _PG_INTS = {"smallint": "INT", "integer": "INT", "bigint": "BIGINT"}
 _STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
@@ -66,6 +68,13 @@ def map_column(kind: str, column: SourceColumn) -> Mapping:
     """The raw type and cleansing expression of one source column."""
     t = column.data_type
     if kind in ("mariadb", "mysql"):
+        if t == "tinyint" and column.column_type.lower().startswith("tinyint(1)"):
+            # BOOLEAN is TINYINT(1) in the catalog, but Debezium sends what the DDL said:
+            # true/false for a BOOLEAN column, a number for a TINYINT(1); both arrive as text
+            return Mapping("STRING", _TINYINT1_AS_BOOLEAN)
+        if t == "bigint" and column.unsigned:
+            # bigint.unsigned.handling.mode=precise: the exact value as a decimal string
+            return Mapping("STRING", "{v}")
         if t in _MYSQL_INTS:
             wide = column.unsigned and t == "int"
             return Mapping("BIGINT" if wide else _MYSQL_INTS[t], "{v}")
@@ -143,6 +152,11 @@ def _rules(columns: Sequence[SourceColumn], mappings: dict[str, Mapping]) -> lis
             rules.append((f"{value} IS NULL", f"no key value {column.name}"))
         if column.name == "rating":
             rules.append((f"CAST({value} AS DOUBLE) NOT BETWEEN 0 AND 10", "rating outside 0..10"))
+        if mappings[column.name].expression == _TINYINT1_AS_BOOLEAN:
+            rules.append(
+                (f"{value} IS NOT NULL AND {value} NOT IN ('true', 'false', '1', '0')",
+                 f"{column.name} is TINYINT(1) with a value other than 0 and 1 (its ODS column is BOOLEAN)")
+            )  # fmt: skip
         if column.name in NON_NEGATIVE:
             rules.append((f"CAST({value} AS DOUBLE) < 0", f"negative {column.name}"))
         if mappings[column.name].json:

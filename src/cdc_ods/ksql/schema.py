@@ -1,10 +1,14 @@
-"""A source table's columns as `cdc ksql generate` needs them, from the source's catalog."""
+"""`cdc ksql generate`: each configured table's script, from its source's catalog."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.ksql.generate import SourceColumn
+from cdc_ods.errors import CdcError
+from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, is_unedited, stream_prefix
 from cdc_ods.sources import source_for
 
 
@@ -20,6 +24,51 @@ def table_columns(
             c.unsigned,
             element_type=c.element_type,
             key=c.name in catalog.key,
+            column_type=c.column_type,
         )
         for c in catalog.columns
     ]
+
+
+def write_scripts(
+    config: Config, directory: Path, force: bool, update: bool, report: Callable[[str], None]
+) -> list[Path]:
+    """A script for every captured table that has none (`update`: also rewrite unedited
+    generated ones; `force`: every one); returns the files written. A table the generator
+    refuses is reported and the others still get theirs; then the refusals are raised."""
+    endpoints = Endpoints.from_config(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    header = directory / "00_dlq.sql"
+    if force or not header.exists():
+        header.write_text(DLQ_HEADER, encoding="utf-8")
+    written: list[Path] = []
+    refused: list[str] = []
+    for source in config.sources:
+        tables = source.tables if source.kind == "mongodb" else source_for(config, source, endpoints).tables()
+        for table in tables:
+            path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
+            if path.exists() and not force:
+                if not update:
+                    report(f"[dim]kept[/] {path} (exists; --update or --force rewrites it)")
+                    continue
+                if not is_unedited(path.read_text(encoding="utf-8")):
+                    report(f"[yellow]kept[/] {path}: edited by hand (--force overwrites it)")
+                    continue
+            if source.kind == "mongodb":
+                report(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
+                continue
+            try:
+                columns = table_columns(config, source, table, endpoints)
+                text = generate_script(
+                    source.kind, source.name, source.database, table, columns, source.namespace
+                )
+            except CdcError as exc:  # the other tables still get their scripts
+                report(f"[red]refused[/] {path}: {exc}")
+                refused.append(f"{source.name}.{table}")
+                continue
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+            report(f"[green]wrote[/] {path} ({len(columns)} columns)")
+    if refused:
+        raise CdcError(f"no script for {len(refused)} table(s): {', '.join(refused)} (reasons above)")
+    return written

@@ -1,6 +1,6 @@
 """The ODS loader: cleansed topics -> UPSERT / DELETE in Phoenix tables.
 
-Delivery, per design.md "Ordering":
+Delivery (docs/architecture.md, "The contracts between stages"):
 - Records are taken in offset order per partition and collected into a batch (up to
   `ods.batch_size` records or `ods.linger_ms` old). Within a batch the last change of each
   key wins: every cleansed record is the key's full row state, so applying only the last
@@ -42,12 +42,12 @@ from cdc_ods.dlq import DeadLetters
 from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.kafka import client_config, fetch_available
 from cdc_ods.ods import metrics, sequence
+from cdc_ods.ods.replay_guard import ReplayGuard, is_replay
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.sequence import SequenceChecker
 from cdc_ods.ods.source_schema import read_table_schema
 from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
-from cdc_ods.ods.writer import Change, PhoenixWriter, RowRejected
-from cdc_ods.operations.replay_guard import ReplayGuard, is_replay
+from cdc_ods.ods.writer import Change, PhoenixWriter, Refusals, RowRejected
 
 log = logging.getLogger("cdc_ods.loader")
 
@@ -278,8 +278,20 @@ class Loader:
         error = state.outcome.exception() if state.outcome else None
         log.warning("retrying in %.1fs: %s", state.next_action.sleep if state.next_action else 0, error)
 
-    def _retry(self, action: Callable[[], None]) -> None:
-        """Run `action` until it succeeds; only stopping the loader ends the wait."""
+    def _retry(self, action: Callable[[], None], writer: PhoenixWriter | None = None) -> None:
+        """Run `action` until it succeeds; only stopping the loader ends the wait.
+
+        With `writer`, data Phoenix keeps refusing is not taken for an outage: the same error
+        several times in a row while Phoenix answers other queries raises RowRejected (the
+        rows go to the dead-letter topic; the rest keeps loading): see `Refusals`."""
+        refusals = Refusals(writer.answers) if writer is not None else None
+
+        def once() -> None:
+            try:
+                action()
+            except TransientError as exc:
+                raise exc if refusals is None else refusals.classify(exc) from None
+
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(TransientError),
@@ -289,7 +301,7 @@ class Loader:
                 reraise=False,
             ):
                 with attempt:
-                    action()
+                    once()
         except RetryError as exc:
             raise TransientError(f"gave up while stopping: {exc.last_attempt.exception()}") from None
 
@@ -317,7 +329,7 @@ class Loader:
         started = time.monotonic()
         self._drop_stale_replays(tables)
         try:
-            self._retry(whole_batch)
+            self._retry(whole_batch, writer)
         except RowRejected as exc:
             log.warning("batch rejected (%s); applying row by row to isolate the bad rows", exc)
             writer.rollback()
@@ -340,7 +352,7 @@ class Loader:
             metrics.LAST_APPLIED_TIMESTAMP.labels(schema.ods_name).set(now_ms / 1000)
 
     def _drop_stale_replays(self, tables: Tables) -> None:
-        """Skip replayed changes older than their key's ODS row (see operations.replay_guard)."""
+        """Skip replayed changes older than their key's ODS row (see ods.replay_guard)."""
         for schema, entries in tables.values():
             replays = [(key, change) for key, (msg, change) in entries.items() if is_replay(msg)]
             for key, change in replays:
@@ -363,7 +375,7 @@ class Loader:
                     writer.commit()
 
                 try:
-                    self._retry(one)
+                    self._retry(one, writer)
                 except RowRejected as exc:
                     writer.rollback()
                     self._dead_letter(msg, f"Phoenix rejected the row: {exc}")

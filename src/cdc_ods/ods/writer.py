@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,6 +43,28 @@ def _rejects_the_data(exc: phoenixdb.errors.Error) -> bool:
 
 class RowRejected(CdcError):
     """Phoenix rejected the data of a statement (overflow, type mismatch, ...)."""
+
+
+class Refusals:
+    """Tells data Phoenix keeps refusing from an outage, for errors `_rejects_the_data` does
+    not recognize (e.g. a value of a DECIMAL ARRAY Phoenix cannot take). An outage makes
+    Phoenix stop answering; refused data fails the same way every time while Phoenix answers
+    everything else. So: the same error `attempts` times in a row, and Phoenix answering a
+    trivial query (`answers`), make it the data's fault."""
+
+    def __init__(self, answers: Callable[[], bool], attempts: int = 3) -> None:
+        self.answers = answers
+        self.attempts = attempts
+        self._recent: list[str] = []
+
+    def classify(self, exc: TransientError) -> CdcError:
+        """The error to raise for this failed attempt: `exc` itself (retry), or RowRejected."""
+        self._recent = [*self._recent, str(exc)][-self.attempts :]
+        if len(self._recent) == self.attempts and len(set(self._recent)) == 1 and self.answers():
+            return RowRejected(
+                f"refused {self.attempts} times in a row while Phoenix answers other queries: {exc}"
+            )
+        return exc
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,23 @@ class PhoenixWriter:
 
     def close(self) -> None:
         self.reset()
+
+    def answers(self) -> bool:
+        """Whether Phoenix (Query Server and HBase) answers a trivial query on a connection of
+        its own: tells a statement Phoenix refuses from an outage."""
+        try:
+            conn = connect(self.url, autocommit=True)
+        except Exception:
+            return False
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT COUNT(*) FROM SYSTEM.CATALOG WHERE TABLE_SCHEM = 'SYSTEM' LIMIT 1")
+            return cursor.fetchone() is not None
+        except Exception:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _execute(self, statement: str, rows: Sequence[Sequence[Any]] | None = None) -> None:
         cursor = self._connection().cursor()

@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.errors import CdcError, TransientError
 from cdc_ods.kafka import client_config
-from cdc_ods.operations.replay_guard import REPLAY_HEADER
+from cdc_ods.ods.replay_guard import REPLAY_HEADER
 from cdc_ods.operations.topics import ensure_compacted_topic, partitions, read_all
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")

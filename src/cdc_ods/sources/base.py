@@ -33,12 +33,13 @@ HEARTBEAT_TABLE = "debezium_heartbeat"
 OWN_TABLES = frozenset({SIGNAL_TABLE, HEARTBEAT_TABLE})
 
 # Options every Debezium connector of the project shares (each is explained in
-# docs/architecture.md, "Connector options"); a kind adds its own.
+# cdc_ods.connectors.configs); a kind adds its own.
 COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
     "tasks.max": "1",
     "snapshot.mode": "initial",
     "decimal.handling.mode": "string",
     "time.precision.mode": "adaptive_time_microseconds",
+    "binary.handling.mode": "hex",
     "tombstones.on.delete": "false",
     "heartbeat.interval.ms": "10000",
     "errors.max.retries": "3",

@@ -115,3 +115,50 @@ def prepare(
         err.print(
             f"[cyan]•[/] {src.name}: prepared {len(tables)} table(s) ({len(plan.statements)} statements)"
         )
+
+
+@sources_app.command(
+    help="Bring cdc.yaml's sources and tables into the running pipeline, after adding or removing "
+    "some: update (or create) each connector, snapshot only the tables it did not capture before "
+    "(an incremental snapshot; nothing already captured is re-read), write the cleansing scripts "
+    "that are missing, and restart the local stack's cleansing and loader stages so they read the "
+    "new topics (the loader creates the ODS tables). A removed table stops being captured; its "
+    "ODS table stays."
+)
+def sync(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Sources (default: every enabled one).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each connector to run.")] = 120.0,
+) -> None:
+    from cdc_ods.connectors import apply as applying
+    from cdc_ods.connectors.rest import ConnectClient
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.errors import CdcError
+    from cdc_ods.ksql.schema import write_scripts
+    from cdc_ods.stack.context import StackContext
+    from cdc_ods.stack.manager import StackManager
+
+    def report(message: str) -> None:
+        err.print(f"[cyan]•[/] {message}", highlight=False, soft_wrap=True)
+
+    config = ctx.obj.config()
+    endpoints = Endpoints.from_config(config)
+    with ConnectClient(endpoints.connect_url) as connect:
+        planned = applying.plan(config, endpoints, names or [], report)
+        applying.apply(connect, planned, timeout, report)
+    refused: CdcError | None = None
+    try:
+        written = write_scripts(config, config.root / "ksql", force=False, update=False, report=report)
+    except CdcError as exc:  # the tables that got a script still flow; the refusal is raised below
+        refused, written = exc, []
+    manager = StackManager(StackContext(config), report)
+    running = [s for s in ("cleansing", "loader") if manager.supervisor.state(s) == "RUNNING"]
+    if running:
+        manager.stop(running)
+        manager.up(running)
+    console.print(
+        f"synced {len(planned)} source(s); {len(written)} new cleansing script(s);"
+        f" restarted: {', '.join(running) or 'none (no local stage runs)'}"
+    )
+    if refused is not None:
+        raise refused

@@ -18,7 +18,12 @@ from cdc_ods.sources.base import (
 
 CONNECTOR_CLASS = "io.debezium.connector.mongodb.MongoDbConnector"
 # options of the other kinds that the MongoDB connector does not define
-_NOT_FOR_MONGODB = ("decimal.handling.mode", "time.precision.mode", "poll.interval.ms")
+_NOT_FOR_MONGODB = (
+    "decimal.handling.mode",
+    "time.precision.mode",
+    "binary.handling.mode",
+    "poll.interval.ms",
+)
 
 
 class MongoSource(Source):

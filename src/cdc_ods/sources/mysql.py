@@ -172,6 +172,8 @@ class MySqlSource(Source):
             "schema.history.internal.kafka.topic": f"_schema-history.{self.name}",
             "include.schema.changes": "false",
             "connect.keep.alive.interval.ms": "15000",
+            # BIGINT UNSIGNED above 2^63 would wrap negative in a long: exact, as a decimal
+            "bigint.unsigned.handling.mode": "precise",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
@@ -343,7 +345,7 @@ class MySqlSource(Source):
             account = f"{literal(capture)}@{literal(host)}"
             plan.statements.append(f"GRANT {CAPTURE_GLOBAL_GRANTS} ON *.* TO {account}")
             plan.statements.append(f"GRANT SELECT ON {db}.* TO {account}")
-            plan.statements.append(f"GRANT INSERT ON {signal} TO {account}")
+            plan.statements.append(f"GRANT SELECT, INSERT ON {signal} TO {account}")
         if read != capture:
             for host in self._hosts(read):
                 plan.statements.append(f"GRANT SELECT ON {db}.* TO {literal(read)}@{literal(host)}")

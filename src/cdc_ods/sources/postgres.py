@@ -433,9 +433,13 @@ class PostgresSource(Source):
                 out.append(
                     sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(self.schema, table), who)
                 )
-        out.append(sql.SQL("GRANT INSERT ON {signal} TO {who}").format(who=sql.Identifier(capture), **ident))
         out.append(
-            sql.SQL("GRANT UPDATE ON {heartbeat} TO {who}").format(who=sql.Identifier(capture), **ident)
+            sql.SQL("GRANT SELECT, INSERT ON {signal} TO {who}").format(who=sql.Identifier(capture), **ident)
+        )
+        out.append(
+            sql.SQL("GRANT SELECT, UPDATE ON {heartbeat} TO {who}").format(
+                who=sql.Identifier(capture), **ident
+            )
         )
         # before the table joins the publication: a published table without a key or
         # identity would refuse UPDATE and DELETE at the source from then on
@@ -481,9 +485,10 @@ class PostgresSource(Source):
         otherwise only the missing ones are added (a one-off connector on a table of its own
         shares the source's publication)."""
         pub = sql.Identifier(self.publication)
-        # Debezium reads its signals (incremental snapshots) from the replication stream:
-        # the signal table is published too
-        tables = [*dict.fromkeys([*tables, SIGNAL_TABLE])]
+        # Debezium reads its signals (incremental snapshots) from the replication stream, and
+        # the heartbeat's UPDATE moves the connector's committed position only when Debezium
+        # receives it: both tables are published too (neither is captured into a topic)
+        tables = [*dict.fromkeys([*tables, SIGNAL_TABLE, HEARTBEAT_TABLE])]
         listed = sql.SQL(", ").join(sql.Identifier(self.schema, t) for t in tables)
         row = conn.execute(
             "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)

@@ -41,7 +41,7 @@ class Connect(Service):
         settings: dict[str, object] = {
             "bootstrap.servers": f"{host}:{ctx.ports.kafka}",
             "group.id": "cdc-connect",
-            # Debezium's envelope as plain JSON, no embedded schema (design.md, raw topics)
+            # Debezium's envelope as plain JSON, no embedded schema (cdc_ods.contract, raw topics)
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
             "key.converter.schemas.enable": "false",

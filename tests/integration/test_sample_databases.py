@@ -1,0 +1,209 @@
+"""Databases nobody here designed: Sakila (MariaDB), Pagila (PostgreSQL) and Debezium's
+`inventory` (both), from ../shared/sample-dbs (read there, never copied into the repository).
+
+Added to cdc.yaml as four more sources with `tables: ["*"]` next to the demo ones and
+brought in with `cdc sources sync` while the demo sources keep streaming: every table
+reaches the ODS and `cdc reconcile` is clean; then changes on their tables (ENUM, SET, YEAR,
+BLOB, arrays, tsvector, Pagila's partitioned `payment`) and reconcile is clean again.
+`cdc sources check` names Sakila's cascading foreign keys, and a cascade performed on purpose
+is caught by reconcile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cdc_ods.config import load_config
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.sources import source_for
+from cdc_ods.stack.context import StackContext
+
+from .conftest import background_producers, config_path, restore_services
+
+SAMPLES = PROJECT_DIR.parent / "shared" / "sample-dbs"
+SOURCES = {
+    "sakila": {"kind": "mariadb", "database": "sakila"},
+    "inventory_my": {"kind": "mariadb", "database": "inventory"},
+    "pagila": {"kind": "postgres", "database": "pagila", "schema": "public"},
+    "inventory_pg": {"kind": "postgres", "database": "inventory", "schema": "inventory"},
+}
+
+pytestmark = pytest.mark.skipif(
+    not SAMPLES.is_dir(), reason=f"the sample databases are read from {SAMPLES}, which is not there"
+)
+
+
+def _mariadb(ctx: StackContext, sql: str) -> None:
+    socket = ctx.data("mariadb") / "mariadb.sock"
+    result = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch"],
+        input=sql, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _psql(ctx: StackContext, database: str, sql: str) -> None:
+    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
+         "-U", "cdc_admin", "-d", database],
+        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _drop(ctx: StackContext) -> None:
+    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+        for name in SOURCES:
+            connect.delete(name)
+    _mariadb(ctx, "DROP DATABASE IF EXISTS sakila; DROP DATABASE IF EXISTS inventory;")
+    for name in ("pagila", "inventory_pg"):  # a slot keeps its database alive
+        _psql(ctx, "postgres", f"SELECT pg_drop_replication_slot('cdc_{name}') FROM pg_replication_slots"
+                               f" WHERE slot_name = 'cdc_{name}' AND NOT active")  # fmt: skip
+    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS pagila WITH (FORCE)")
+    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS inventory WITH (FORCE)")
+
+
+def _load(ctx: StackContext) -> None:
+    _mariadb(ctx, (SAMPLES / "sakila-mysql-schema.sql").read_text(encoding="utf-8"))
+    _mariadb(ctx, (SAMPLES / "sakila-mysql-data.sql").read_text(encoding="utf-8"))
+    inventory = (SAMPLES / "inventory-mariadb.sql").read_text(encoding="utf-8")
+    # its accounts have hard-coded passwords and wide grants: the project's own are used
+    _mariadb(
+        ctx, "\n".join(line for line in inventory.splitlines() if not re.match(r"(CREATE USER|GRANT )", line))
+    )
+    _psql(ctx, "postgres", "CREATE DATABASE pagila")
+    schema = (SAMPLES / "pagila-schema.sql").read_text(encoding="utf-8")
+    schema = "\n".join(
+        line for line in schema.splitlines()
+        if not line.endswith(" OWNER TO postgres;") and "ON SCHEMA public" not in line
+    )  # fmt: skip
+    _psql(ctx, "pagila", schema)
+    _psql(ctx, "pagila", (SAMPLES / "pagila-data.sql").read_text(encoding="utf-8"))
+    _psql(ctx, "postgres", "CREATE DATABASE inventory")
+    inventory = (SAMPLES / "inventory-postgres.sql").read_text(encoding="utf-8")
+    # no PostGIS here: the extension and the geometry table are left out
+    inventory = inventory.replace("CREATE EXTENSION postgis;", "")
+    inventory = (
+        inventory[: inventory.index("CREATE TABLE geom")] if "CREATE TABLE geom" in inventory else inventory
+    )
+    _psql(ctx, "inventory", inventory)
+
+
+def _workspace(directory: Path) -> Path:
+    data = yaml.safe_load(config_path().read_text())
+    main = load_config(config_path())
+    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
+    data["sources"] += [{"name": name, **entry, "tables": ["*"]} for name, entry in SOURCES.items()]
+    path = directory / "cdc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
+    return path
+
+
+def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
+        capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
+    )  # fmt: skip
+
+
+def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
+    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
+    assert result.stdout, result.stderr
+    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
+
+
+@pytest.fixture
+def samples(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
+    _drop(pipeline)
+    _load(pipeline)
+    config = _workspace(private_dir)
+    yield config
+    _drop(pipeline)
+    restore_services("cleansing", "loader")
+
+
+CHANGES_MARIADB = """
+USE sakila;
+INSERT INTO actor (first_name, last_name) VALUES ('ŽOFIE', 'DVOŘÁKOVÁ');
+UPDATE film SET rating = 'NC-17', special_features = 'Trailers,Deleted Scenes', release_year = 2007,
+                rental_rate = 1.99 WHERE film_id = 1;
+DELETE FROM film_actor WHERE actor_id = 1 AND film_id = 1;
+UPDATE staff SET picture = UNHEX('00FF10'), active = FALSE WHERE staff_id = 2;
+UPDATE customer SET active = 0, email = NULL WHERE customer_id = 5;
+DELETE FROM payment WHERE payment_id = 1;
+USE inventory;
+INSERT INTO products VALUES (default, 'kite', 'red', 1.25);
+UPDATE addresses SET type = 'BILLING' WHERE id = 10;
+DELETE FROM products_on_hand WHERE product_id = 109;
+"""
+CHANGES_POSTGRES = """
+UPDATE film SET rating = 'PG-13', special_features = ARRAY['Commentaries', NULL, 'Trailers'],
+                description = 'A changed description', release_year = 2001 WHERE film_id = 1;
+INSERT INTO payment (customer_id, staff_id, rental_id, amount, payment_date)
+       VALUES (1, 1, 1, 3.99, '2022-03-05 10:00:00.123456+00');
+DELETE FROM payment WHERE payment_id = 16050;
+UPDATE staff SET picture = '\\x00ff10'::bytea WHERE staff_id = 1;
+UPDATE customer SET activebool = false, active = 0 WHERE customer_id = 5;
+UPDATE language SET name = 'Klingon' WHERE language_id = 6;
+"""
+
+
+def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
+    samples: Path, pipeline: StackContext
+) -> None:
+    config = samples
+    for name in SOURCES:
+        prepared = _cdc(config, "sources", "prepare", name)
+        assert prepared.returncode == 0, prepared.stderr
+    checked = _cdc(config, "sources", "check", "sakila")
+    flat = " ".join(checked.stdout.split())
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # warnings only
+    for constraint in ("fk_film_actor_actor", "fk_payment_rental", "fk_rental_customer"):
+        assert f"foreign key {constraint} ->" in flat
+    assert "ON DELETE SET NULL" in flat and "ON UPDATE CASCADE" in flat
+
+    producers = background_producers(rate=200, duration_s=30, seed=909)  # the demo keeps streaming
+    try:
+        synced = _cdc(config, "sources", "sync")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+    finally:
+        producers.wait(timeout=120)
+    assert producers.returncode == 0
+
+    captured = {name: source_for(load_config(config), name).tables() for name in SOURCES}
+    assert "payment" in captured["pagila"] and "payment_p2022_01" not in captured["pagila"]
+    assert len(captured["sakila"]) == 16 and len(captured["pagila"]) == 15
+    tables = [f"{name}.{t}" for name, found in captured.items() for t in found]
+    code, reports = _reconcile(config, *tables)
+    bad = {t: r for t, r in reports.items() if not r["ok"]}
+    assert code == 0 and not bad, json.dumps(bad, indent=1)[:4000]
+    assert len(reports) == len(tables)
+    assert reports["pagila.pagila.payment"]["ods_rows"] == 16049  # the partitions' rows, once
+
+    _mariadb(pipeline, CHANGES_MARIADB)
+    _psql(pipeline, "pagila", CHANGES_POSTGRES)
+    code, reports = _reconcile(config, *tables)
+    bad = {t: r for t, r in reports.items() if not r["ok"]}
+    assert code == 0 and not bad, json.dumps(bad, indent=1)[:4000]
+
+    # InnoDB's cascade is not in the binlog: reconcile finds the rows it changed
+    _mariadb(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")
+    code, reports = _reconcile(config, "sakila.film_actor", "sakila.actor")
+    assert code == 1
+    assert reports["sakila.sakila.actor"]["ok"]
+    film_actor = reports["sakila.sakila.film_actor"]
+    assert not film_actor["ok"] and film_actor["missing"] > 0 and film_actor["extra"] > 0

@@ -1,0 +1,25 @@
+"""The loader's rule for telling data Phoenix keeps refusing from an outage."""
+
+from cdc_ods.errors import TransientError
+from cdc_ods.ods.writer import Refusals, RowRejected
+
+
+def test_the_same_refusal_while_phoenix_answers_is_the_datas_fault() -> None:
+    refusals = Refusals(answers=lambda: True, attempts=3)
+    error = TransientError("Phoenix at http://q/: ERROR 201 (22000): Illegal data.")
+    assert refusals.classify(error) is error
+    assert refusals.classify(error) is error
+    rejected = refusals.classify(error)
+    assert isinstance(rejected, RowRejected) and "refused 3 times in a row" in str(rejected)
+
+
+def test_an_outage_is_retried_however_long_it_lasts() -> None:
+    refusals = Refusals(answers=lambda: False, attempts=3)
+    error = TransientError("Phoenix at http://q/: connection refused")
+    assert all(refusals.classify(error) is error for _ in range(20))
+
+
+def test_changing_errors_are_not_a_refusal() -> None:
+    refusals = Refusals(answers=lambda: True, attempts=3)
+    errors = [TransientError(f"region moving, attempt {i}") for i in range(10)]
+    assert all(refusals.classify(e) is e for e in errors)
