@@ -125,6 +125,19 @@ def test_ddl_has_the_key_types_and_metadata_columns() -> None:
     )
 
 
+def test_key_columns_are_declared_first_in_the_keys_order() -> None:
+    columns = (
+        Column("payment_id", "INTEGER"),
+        Column("amount", "DECIMAL(5,2)"),
+        Column("payment_date", "TIMESTAMP"),
+    )
+    ddl = create_table_ddl(
+        TableSchema("pagila", "pagila", "payment", columns, ("payment_date", "payment_id"))
+    )
+    assert ddl.index('"PAYMENT_DATE"') < ddl.index('"PAYMENT_ID"') < ddl.index('"AMOUNT"')
+    assert 'CONSTRAINT PK PRIMARY KEY ("PAYMENT_DATE", "PAYMENT_ID")' in ddl
+
+
 def test_contract_names() -> None:
     assert contract.cleansed_topic("postgres", "maf", "episodes") == "ods.postgres.maf.episodes"
     assert contract.ods_table("postgres", "maf", "episodes") == "ODS.POSTGRES_MAF_EPISODES"

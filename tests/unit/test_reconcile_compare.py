@@ -61,3 +61,18 @@ def test_equal_rows_with_a_sequence_gap_are_not_ok() -> None:
     assert report.ok and report.as_dict()["sequence"]["checked"] == 10
     report.sequence = Totals(checked=10, gaps=2, last_problem="gap")
     assert not report.ok and not report.sequence_ok
+
+
+def test_canonical_forms_for_types_the_demo_does_not_use() -> None:
+    import base64
+
+    from cdc_ods.ods.schema import Column
+    from cdc_ods.reconcile.canonical import canonical
+
+    point = bytes(4) + bytes.fromhex("0101000000000000000000f03f000000000000f03f")  # SRID 0, POINT(1 1)
+    geometry = Column("g", "VARCHAR", source_type="geometry")
+    ods = '{"wkb":"' + base64.b64encode(point[4:]).decode() + '","srid":null}'
+    assert canonical(geometry, point) == canonical(geometry, ods)
+    assert canonical(Column("w", "FLOAT"), 22.2) == canonical(Column("w", "FLOAT"), 22.200001)
+    assert canonical(Column("w", "DOUBLE"), 22.2) != canonical(Column("w", "DOUBLE"), 22.200001)
+    assert canonical(Column("s", "VARCHAR"), "") is None and canonical(Column("s", "VARCHAR"), "  ") is None

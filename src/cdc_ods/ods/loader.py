@@ -192,7 +192,10 @@ class Loader:
                 raise
             except CdcError as exc:
                 raise Rejected(str(exc)) from None
-            self._retry(lambda: self.ddl.ensure_table(schema))
+            try:
+                self._retry(lambda: self.ddl.ensure_table(schema))
+            except RowRejected as exc:  # this table's records are dead-lettered; the others load
+                raise Rejected(f"Phoenix refused to create {schema.ods_name}: {exc}") from None
             metrics.SCHEMA_CHANGES.labels(schema.ods_name, "create").inc()
             self.schemas[ident] = schema
         return schema

@@ -91,11 +91,23 @@ CONVERTERS: dict[str, Converter] = {
 }
 
 
+GEOMETRY_TYPES = frozenset(
+    {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+     "geometrycollection"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # as in the source (cleansed field name)
     phoenix_type: str  # e.g. DECIMAL(3,1), VARCHAR ARRAY
     nullable: bool = True
+    source_type: str = ""  # the source catalog's data_type, where its form differs (geometry)
+
+    @property
+    def is_geometry(self) -> bool:
+        """A MySQL-family spatial column: the ODS keeps Debezium's {"srid", "wkb"} as JSON text."""
+        return self.source_type in GEOMETRY_TYPES
 
     @property
     def ods_name(self) -> str:
@@ -197,9 +209,16 @@ METADATA_COLUMNS = (
 
 
 def create_table_ddl(schema: TableSchema) -> str:
+    """The key columns come first, in the key's order (Phoenix refuses a primary key whose
+    columns are declared in another order, e.g. Pagila's payment keyed (payment_date,
+    payment_id) but declaring payment_id first); then the others in the source's order."""
+    by_name = {c.name: c for c in schema.columns}
+    ordered = [by_name[k] for k in schema.primary_key] + [
+        c for c in schema.columns if c.name not in schema.primary_key
+    ]
     columns = [
         f'"{c.ods_name}" {c.phoenix_type}' + (" NOT NULL" if c.name in schema.primary_key else "")
-        for c in schema.columns
+        for c in ordered
     ]
     pk = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
     body = ",\n  ".join([*columns, *METADATA_COLUMNS, f"CONSTRAINT PK PRIMARY KEY ({pk})"])

@@ -17,5 +17,8 @@ def _phoenix_type(kind: str, column: CatalogColumn) -> str:
 
 def read_table_schema(config: Config, source: SourceConfig, table: str) -> TableSchema:
     catalog = source_for(config, source).catalog(table)
-    columns = tuple(Column(c.name, _phoenix_type(source.kind, c), c.nullable) for c in catalog.columns)
+    columns = tuple(
+        Column(c.name, _phoenix_type(source.kind, c), c.nullable, source_type=c.data_type)
+        for c in catalog.columns
+    )
     return TableSchema(source.name, source.database, table, columns, catalog.key)

@@ -8,12 +8,17 @@ normalizes, so equal data compares equal and anything else is a real difference:
   TINYINT(1) 0/1) as booleans;
 - JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys;
 - strings: Unicode NFC, surrounding whitespace trimmed (the cleansing rule);
-- arrays element by element, an empty one as NULL (Phoenix stores no empty array).
+- arrays element by element, an empty one as NULL (Phoenix stores no empty array);
+- an empty string or binary value as NULL: Phoenix stores them so (README, "The type table");
+- FLOAT as the four-byte float both the MySQL family and Phoenix store;
+- a MySQL-family geometry as Debezium sends it, {"srid", "wkb"} (JSON text in the ODS).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import struct
 import unicodedata
 import uuid
 from decimal import Decimal
@@ -54,6 +59,13 @@ def _text(value: Any) -> str:
     return unicodedata.normalize("NFC", str(value)).strip()
 
 
+def _geometry(stored: bytes) -> str:
+    """MySQL-family storage (4-byte SRID, little-endian, then WKB) as the ODS's JSON text of
+    Debezium's geometry: {"srid": N or null for 0, "wkb": base64}."""
+    srid = int.from_bytes(stored[:4], "little")
+    return _json({"srid": srid or None, "wkb": base64.b64encode(stored[4:]).decode()})
+
+
 def _scalar(base_type: str, value: Any) -> Any:
     if value is None:
         return None
@@ -61,7 +73,9 @@ def _scalar(base_type: str, value: Any) -> Any:
         return int(value)
     if base_type == "DECIMAL":
         return _decimal(value)
-    if base_type in ("FLOAT", "DOUBLE"):
+    if base_type == "FLOAT":  # four bytes on both sides (MySQL FLOAT, Phoenix FLOAT)
+        return round(struct.unpack("f", struct.pack("f", float(value)))[0], 6)
+    if base_type == "DOUBLE":
         return round(float(value), 6)
     if base_type == "BOOLEAN":
         return bool(value)
@@ -81,8 +95,12 @@ def _scalar(base_type: str, value: Any) -> Any:
 def canonical(column: Column, value: Any) -> Any:
     if value is None:
         return None
+    if column.is_geometry and isinstance(value, bytes | bytearray):
+        return _geometry(bytes(value))
     if column.is_array and column.base_type == "TIMESTAMP":
         return [None if v is None else _timestamp(v, "milliseconds") for v in value] or None
     if column.is_array:  # Phoenix has no empty array: it stores NULL
         return [_scalar(column.base_type, v) for v in value] or None
-    return _scalar(column.base_type, value)
+    result = _scalar(column.base_type, value)
+    # Phoenix stores an empty string or binary value as NULL (also one the cleansing trimmed)
+    return None if result == "" and column.base_type in ("VARCHAR", "VARBINARY") else result

@@ -10,9 +10,13 @@ import pymysql.cursors
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
+from cdc_ods.errors import ConfigError
+from cdc_ods.ksql.functions import PII_KEY_ENV
+from cdc_ods.ksql.generate import MASKED_COLUMNS, masked
 from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
 from cdc_ods.ods.schema import Column, TableSchema, from_epoch_ms_decimal
+from cdc_ods.secrets import lookup_secret
 from cdc_ods.sources import source_for
 
 FETCH = 5000
@@ -23,7 +27,28 @@ def ordered_columns(schema: TableSchema) -> list[str]:
 
 
 def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
-    """The table's rows read as the source's read user."""
+    """The table's rows read as the source's read user, personal data masked as the generated
+    cleansing scripts mask it (so the ODS's masked columns compare with their source)."""
+    names = ordered_columns(schema)
+    to_mask = [i for i, name in enumerate(names) if name.lower() in MASKED_COLUMNS]
+    rows = _read_source(config, source, schema)
+    if not to_mask:
+        yield from rows
+        return
+    secret = lookup_secret(config.data_dir, PII_KEY_ENV)
+    if secret is None:
+        raise ConfigError(
+            f"{PII_KEY_ENV} is not set: reconcile masks {names[to_mask[0]]} as the cleansing stage does"
+        )
+    key = secret.get_secret_value().encode()
+    for row in rows:
+        values = list(row)
+        for i in to_mask:
+            values[i] = masked(names[i], values[i], key)
+        yield tuple(values)
+
+
+def _read_source(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
     src = source_for(config, source)
     if source.kind in ("mariadb", "mysql"):
         names = ", ".join(f"`{n}`" for n in ordered_columns(schema))

@@ -94,7 +94,7 @@ class StackManager:
         self.supervisor.start(render_config(self.ctx.run, programs))
         started = []
         for service in wanted:
-            if self.supervisor.state(service.name) == "RUNNING":
+            if self.supervisor.state(service.name) in ("RUNNING", "STARTING"):  # STARTING: just (re)started
                 try:
                     service.check(self.ctx)
                     service.reload(self.ctx)
