@@ -127,8 +127,9 @@ def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.Completed
 
 
 def _summary(reports: dict[str, dict]) -> str:
-    """(source rows, ODS rows, missing, extra, different) of each table that is not ok."""
-    bad = {t: (r["source_rows"], r["ods_rows"], r["missing"], r["extra"], r["different"], r["sequence"])
+    """(source rows, ODS rows, missing, extra, different, some keys, sequence) per table not ok."""
+    bad = {t: (r["source_rows"], r["ods_rows"], r["missing"], r["extra"], r["different"],
+               (r["missing_keys"] + r["extra_keys"] + r["different_keys"])[:5], r["sequence"])
            for t, r in reports.items() if not r["ok"]}  # fmt: skip
     return json.dumps(bad, indent=1)
 

@@ -21,7 +21,7 @@ from cdc_ods.ods.avatica import build_request
 JDBC_CODES = [4, 12, 3, 91, 93, -5, 16, 8, 1, 3012]
 NOW = dt.datetime(2026, 11, 23, 10, 0, 0, 123000)
 ROWS: list[list[Any]] = [
-    [1, "Amélie", Decimal("8.3"), dt.date(2001, 4, 25), NOW, 9007199254740993, True, 0.5, "u", ["a", None]],
+    [1, "Amélie", Decimal("8.3"), dt.date(2001, 4, 25), NOW, 9007199254740993, True, 0.5, "u", ["a", "b"]],
     [2, None, None, None, None, None, None, None, None, None],
     [3, "東京物語", Decimal("-0.01"), dt.date(1953, 11, 3), NOW, -1, False, -1e300, "d", []],
 ]
@@ -57,6 +57,16 @@ def test_the_request_equals_phoenixdbs_own() -> None:
     types = parameter_types()
     ours = build_request("conn-1", 7, types, ROWS).SerializeToString()
     assert ours == phoenixdb_request(types, ROWS)
+
+
+def test_a_null_array_element_is_a_typed_null() -> None:
+    """phoenixdb leaves it untyped, which the Query Server reads as PRIMITIVE_BOOLEAN and refuses
+    ("cannot convert false ... to PRIMITIVE_BOOLEAN", seen on Pagila's text[] with a NULL)."""
+    row = [1, None, None, None, None, None, None, None, None, ["a", None, "c"]]
+    array = build_request("conn-1", 7, parameter_types(), [row]).updates[0].parameter_values[9]
+    assert [(v.null, v.type) for v in array.array_value] == [
+        (False, common_pb2.STRING), (True, common_pb2.NULL), (False, common_pb2.STRING)
+    ]  # fmt: skip
 
 
 def test_a_row_of_the_wrong_width_is_refused() -> None:

@@ -63,8 +63,9 @@ def _add_array(typed: common_pb2.TypedValue, field: str, rep: int, to_wire: Any,
         raise phoenixdb.errors.ProgrammingError("Scalar value specified for array parameter.")
     for element in value:
         item = typed.array_value.add()
-        if element is None:
+        if element is None:  # typed NULL: an untyped one reads as PRIMITIVE_BOOLEAN on the server
             item.null = True
+            item.type = common_pb2.NULL
         else:
             item.type = rep
             setattr(item, field, element if to_wire is None else to_wire(element))

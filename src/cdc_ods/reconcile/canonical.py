@@ -100,7 +100,11 @@ def canonical(column: Column, value: Any) -> Any:
     if column.is_array and column.base_type == "TIMESTAMP":
         return [None if v is None else _timestamp(v, "milliseconds") for v in value] or None
     if column.is_array:  # Phoenix has no empty array: it stores NULL
-        return [_scalar(column.base_type, v) for v in value] or None
-    result = _scalar(column.base_type, value)
-    # Phoenix stores an empty string or binary value as NULL (also one the cleansing trimmed)
-    return None if result == "" and column.base_type in ("VARCHAR", "VARBINARY") else result
+        return [_empty_as_null(column, _scalar(column.base_type, v)) for v in value] or None
+    return _empty_as_null(column, _scalar(column.base_type, value))
+
+
+def _empty_as_null(column: Column, value: Any) -> Any:
+    """Phoenix stores an empty string or binary value as NULL (also one the cleansing
+    trimmed), and a NULL element of a VARCHAR ARRAY as an empty one: both compare as NULL."""
+    return None if value == "" and column.base_type in ("VARCHAR", "VARBINARY") else value
