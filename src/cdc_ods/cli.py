@@ -100,6 +100,19 @@ def _register() -> None:
 _register()
 
 
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where the workspace goes (created if missing).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cdc.yaml.")] = False,
+) -> None:
+    """A starting workspace: cdc.yaml with an example source, connectors/ and ksql/."""
+    from cdc_ods.workspace import NEXT_STEPS, init_workspace
+
+    for path in init_workspace(directory, force):
+        typer.echo(f"wrote {path}")
+    typer.echo(NEXT_STEPS.format(config=directory / "cdc.yaml"))
+
+
 def main() -> None:
     try:
         app()  # standalone: usage errors print themselves and exit 2

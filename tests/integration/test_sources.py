@@ -264,3 +264,73 @@ def test_a_second_postgres_with_env_credentials_is_checked_prepared_and_replicat
         with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
             connect.delete(name)
         restore_services("connect")  # the Connect worker and the watchdog on the main config again
+
+
+@pytest.fixture
+def second_mariadb(private_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A MariaDB server of the test's own, misconfigured for CDC: no binary log, statement
+    format, and a capture user that may only SELECT."""
+    port = _free_port()
+    passwords = {
+        "ITEST_MY_CAPTURE_PASSWORD": secrets.token_urlsafe(12),
+        "ITEST_MY_READ_PASSWORD": "r" + secrets.token_urlsafe(12),
+    }
+    data, socket_path = private_dir / "db", private_dir / "mariadb.sock"
+    cnf = private_dir / "my.cnf"
+    cnf.write_text(
+        "\n".join(["[mariadbd]", "user=mysql", f"datadir={data}", f"socket={socket_path}", "bind-address=127.0.0.1",
+                   f"port={port}", "skip-name-resolve", "skip-log-bin", "binlog-format=STATEMENT",
+                   "innodb-buffer-pool-size=32M", "performance-schema=OFF", ""])
+    )  # fmt: skip
+    data.mkdir()
+    for path in (private_dir, data):
+        shutil.chown(path, "mysql", "mysql")
+    subprocess.run(["mariadb-install-db", f"--defaults-file={cnf}", "--skip-test-db",
+                    "--auth-root-authentication-method=socket", "--auth-root-socket-user=root"],
+                   check=True, capture_output=True)  # fmt: skip
+    server = subprocess.Popen(["/usr/sbin/mariadbd", f"--defaults-file={cnf}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    client = ["mariadb", "--no-defaults", f"--socket={socket_path}", "-uroot", "--batch"]
+    deadline = time.monotonic() + 30
+    while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the second MariaDB did not start"
+        time.sleep(0.3)
+    statements = [
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2))",
+        f"CREATE USER 'shop_capture'@'127.0.0.1' IDENTIFIED BY '{passwords['ITEST_MY_CAPTURE_PASSWORD']}'",
+        "GRANT SELECT ON shop.* TO 'shop_capture'@'127.0.0.1'",
+        f"CREATE USER 'shop_reader'@'127.0.0.1' IDENTIFIED BY '{passwords['ITEST_MY_READ_PASSWORD']}'",
+        "GRANT SELECT ON shop.* TO 'shop_reader'@'127.0.0.1'",
+    ]
+    subprocess.run([*client, "-e", ";".join(statements)], check=True, capture_output=True)
+    yield f"127.0.0.1:{port}", passwords
+    server.terminate()
+    server.wait(timeout=60)
+
+
+def test_a_misconfigured_mariadb_is_named_with_each_fix(
+    second_mariadb: tuple[str, dict[str, str]], private_dir: Path
+) -> None:
+    address, env = second_mariadb
+    config = private_dir / "cdc.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "stack": {"data_dir": str(load_config(config_path()).data_dir)},
+                "sources": [
+                    {"name": "myshop", "kind": "mariadb", "address": address, "database": "shop", "tables": ["*"],
+                     "capture": {"user": "shop_capture", "password_env": "ITEST_MY_CAPTURE_PASSWORD"},
+                     "read": {"user": "shop_reader", "password_env": "ITEST_MY_READ_PASSWORD"}}
+                ],
+            }
+        )
+    )  # fmt: skip
+    checked = _cdc(config, "sources", "check", env=env)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    out = " ".join(checked.stdout.split())
+    assert "the binary log is off (log_bin=0)" in out and "set `log-bin`" in out
+    assert "binlog_format is STATEMENT" in out and "binlog-format=ROW" in out
+    assert "capture user shop_capture: lacks RELOAD, REPLICATION SLAVE, REPLICATION CLIENT" in out
+    assert "GRANT RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT ON *.*" in out
+    assert "Debezium's signal table is missing" in out

@@ -15,7 +15,7 @@ LAYERS = [
     {"sources", "kafka", "dlq"},
     {"topology"},
     {"ksql", "ods", "collector", "connectors"},
-    {"reconcile", "operations", "monitoring", "bench"},
+    {"reconcile", "operations", "monitoring", "bench", "workspace"},
     {"stack", "producers"},
 ]
 CLI = len(LAYERS)
