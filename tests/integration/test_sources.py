@@ -277,11 +277,12 @@ def second_mariadb(private_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
     }
     data, socket_path = private_dir / "db", private_dir / "mariadb.sock"
     cnf = private_dir / "my.cnf"
-    cnf.write_text(
-        "\n".join(["[mariadbd]", "user=mysql", f"datadir={data}", f"socket={socket_path}", "bind-address=127.0.0.1",
-                   f"port={port}", "skip-name-resolve", "skip-log-bin", "binlog-format=STATEMENT",
-                   "innodb-buffer-pool-size=32M", "performance-schema=OFF", ""])
-    )  # fmt: skip
+    settings = [
+        "[mariadbd]", "user=mysql", f"datadir={data}", f"socket={socket_path}", "bind-address=127.0.0.1",
+        f"port={port}", "skip-name-resolve", "skip-log-bin", "binlog-format=STATEMENT",
+        "innodb-buffer-pool-size=32M", "performance-schema=OFF", "",
+    ]  # fmt: skip
+    cnf.write_text("\n".join(settings))
     data.mkdir()
     for path in (private_dir, data):
         shutil.chown(path, "mysql", "mysql")
@@ -319,7 +320,8 @@ def test_a_misconfigured_mariadb_is_named_with_each_fix(
             {
                 "stack": {"data_dir": str(load_config(config_path()).data_dir)},
                 "sources": [
-                    {"name": "myshop", "kind": "mariadb", "address": address, "database": "shop", "tables": ["*"],
+                    {"name": "myshop", "kind": "mariadb", "address": address, "database": "shop",
+                     "tables": ["*"],
                      "capture": {"user": "shop_capture", "password_env": "ITEST_MY_CAPTURE_PASSWORD"},
                      "read": {"user": "shop_reader", "password_env": "ITEST_MY_READ_PASSWORD"}}
                 ],
