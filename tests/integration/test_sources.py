@@ -81,8 +81,8 @@ class SecondPostgres:
         command = [str(PG_BIN / "postgres"), "-D", str(self.directory / "data")]
         for key, value in settings.items():
             command += ["-c", f"{key}={value}"]
-        log = (self.directory / "postgres.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, user="postgres")
+        with (self.directory / "postgres.log").open("ab") as log:  # the child keeps its own handle
+            self.process = subprocess.Popen(command, stdout=log, stderr=log, user="postgres")
         deadline = time.monotonic() + 30
         while True:
             try:
