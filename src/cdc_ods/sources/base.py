@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from cdc_ods.config import Config, SourceConfig, SourceLogin
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.errors import CdcError, ConfigError
+from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
 
 Role = Literal["capture", "read", "admin"]
@@ -284,9 +284,29 @@ class Source(ABC):
 
     # --- preflight and preparation -------------------------------------------------------
 
-    @abstractmethod
     def check(self, tables: list[str]) -> list[Finding]:
-        """What stops or endangers capturing `tables` (existing ones), each with its fix."""
+        """What stops or endangers capturing `tables` (existing ones), each with its fix: the
+        server's settings, the capture user's privileges, each table."""
+        return [*self._check_server(), *self._check_capture_user(tables), *self._check_tables(tables)]
+
+    def _check_server(self) -> list[Finding]:
+        return []
+
+    def _check_capture_user(self, tables: list[str]) -> list[Finding]:
+        return []
+
+    def _check_tables(self, tables: list[str]) -> list[Finding]:
+        return []
+
+    def _capture_connection(self) -> tuple[Any, Finding | None]:
+        """The capture user's connection, or (None, the finding that it cannot log in)."""
+        try:
+            return self.connect("capture"), None
+        except TransientError as exc:
+            subject = f"capture user {self.login('capture').user}"
+            return None, self.finding(
+                subject, f"cannot log in: {exc}", "create it, or fix its password variable"
+            )
 
     def preflight(self) -> list[Finding]:
         """`check` of the configured tables, plus every named table the source lacks."""

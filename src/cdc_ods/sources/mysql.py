@@ -184,12 +184,6 @@ class MySqlSource(Source):
 
     # --- preflight -----------------------------------------------------------------------
 
-    def check(self, tables: list[str]) -> list[Finding]:
-        found = self._check_server()
-        found += self._check_capture_user(tables)
-        found += self._check_tables(tables)
-        return found
-
     def _check_server(self) -> list[Finding]:
         ((log_bin, fmt, image, server_id, expire_days, expire_s),) = self._query(
             "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id,"
@@ -237,14 +231,9 @@ class MySqlSource(Source):
     def _check_capture_user(self, tables: list[str]) -> list[Finding]:
         login = self.login("capture")
         subject = f"capture user {login.user}"
-        try:
-            conn = self.connect("capture")
-        except TransientError as exc:
-            return [
-                self.finding(
-                    subject, f"cannot log in: {exc}", "create the user, or fix its password variable"
-                )
-            ]
+        conn, refused = self._capture_connection()
+        if refused is not None:
+            return [refused]
         found: list[Finding] = []
         try:
             with conn.cursor() as cur:

@@ -205,12 +205,6 @@ class PostgresSource(Source):
 
     # --- preflight -----------------------------------------------------------------------
 
-    def check(self, tables: list[str]) -> list[Finding]:
-        found = self._check_server()
-        found += self._check_capture_user(tables)
-        found += self._check_tables(tables)
-        return found
-
     def _check_server(self) -> list[Finding]:
         ((wal_level, slots, senders, used_slots, ours),) = self._query(
             "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,"
@@ -248,14 +242,9 @@ class PostgresSource(Source):
     def _check_capture_user(self, tables: list[str]) -> list[Finding]:
         login = self.login("capture")
         subject = f"capture user {login.user}"
-        try:
-            conn = self.connect("capture")
-        except TransientError as exc:
-            return [
-                self.finding(
-                    subject, f"cannot log in: {exc}", "create the role, or fix its password variable"
-                )
-            ]
+        conn, refused = self._capture_connection()
+        if refused is not None:
+            return [refused]
         found: list[Finding] = []
         with conn:
             (replication,) = conn.execute(
