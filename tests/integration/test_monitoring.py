@@ -8,6 +8,7 @@ import re
 import time
 
 import httpx
+import pytest
 import yaml
 
 from cdc_ods.endpoints import Endpoints
@@ -53,7 +54,14 @@ def test_every_dashboard_query_and_alert_expression_evaluates(
             continue  # an alert expression returns series only while it fires
         metrics = [m for m in re.findall(r"\b[a-z][a-z0-9_]*\b", expr) if "_" in m and m not in FUNCTIONS]
         if metrics and all(STACK_METRICS.fullmatch(m) for m in metrics) and "rate(" not in expr:
-            assert data["result"], f"{where}: no data for {expr}"
+            # a scrape of a busy JVM can time out (CI saw HBase's miss one): a few more scrapes
+            deadline = time.monotonic() + 30
+            while not data["result"] and time.monotonic() < deadline:
+                time.sleep(2)
+                data = query(endpoints.prometheus_url, expr)
+            if not data["result"]:
+                up = query(endpoints.prometheus_url, "up")["result"]
+                pytest.fail(f"{where}: no data for {expr}; scrape targets: {up}")
 
 
 def firing_state(prometheus: str, alert: str) -> str | None:
