@@ -1,10 +1,14 @@
 """The dead-letter topic (`ods.dlq`): records a stage could not process, with the reason.
 
 Every stage (cleansing, loader, collector) sends its rejects here through `DeadLetters`,
-so the record format is defined once. A dead letter keeps the original bytes exactly
-(base64), a readable copy when they are UTF-8, where they came from (topic, partition,
-offset), which stage rejected them and why. The DLQ is keyed by the original key so one
-source key's rejects stay in order.
+so the record format is defined once. A dead letter keeps the original bytes exactly, once:
+as text when they are UTF-8 (`key`, `value`), else as base64 (`key_b64`, `value_b64`); where
+they came from (topic, partition, offset), which stage rejected them and why. The DLQ is
+keyed by the original key so one source key's rejects stay in order.
+
+A letter is larger than the record it carries (the reason, the JSON escaping of the text),
+so the topic takes records up to `MAX_LETTER_BYTES`, well above the broker's 1 MB default
+that bounds every topic a letter comes from.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ import orjson
 from confluent_kafka import Message, Producer
 
 from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config
+from cdc_ods.kafka import client_config, ensure_topic
 
 DLQ_TOPIC = "ods.dlq"
+MAX_LETTER_BYTES = 8 * 1024 * 1024
+DLQ_TOPIC_CONFIG = {"max.message.bytes": str(MAX_LETTER_BYTES)}
+
+
+def ensure_dlq_topic(bootstrap: str, partitions: int = 1) -> None:
+    """The dead-letter topic exists and takes letters up to `MAX_LETTER_BYTES`."""
+    ensure_topic(bootstrap, DLQ_TOPIC, partitions=partitions, config=DLQ_TOPIC_CONFIG)
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -62,10 +73,8 @@ class DeadLetter:
                 "stage": self.stage,
                 "reason": self.reason,
                 "source": {"topic": self.topic, "partition": self.partition, "offset": self.offset},
-                "key_b64": base64.b64encode(self.key).decode() if self.key is not None else None,
-                "value_b64": base64.b64encode(self.value).decode() if self.value is not None else None,
-                "key": _text(self.key),
-                "value": _text(self.value),
+                **_bytes_field("key", self.key),
+                **_bytes_field("value", self.value),
                 "failed_at_ms": self.failed_at_ms,
             }
         )
@@ -79,10 +88,25 @@ class DeadLetter:
             topic=data["source"]["topic"],
             partition=data["source"]["partition"],
             offset=data["source"]["offset"],
-            key=base64.b64decode(data["key_b64"]) if data.get("key_b64") is not None else None,
-            value=base64.b64decode(data["value_b64"]) if data.get("value_b64") is not None else None,
+            key=_read_bytes_field(data, "key"),
+            value=_read_bytes_field(data, "value"),
             failed_at_ms=data["failed_at_ms"],
         )
+
+
+def _bytes_field(name: str, raw: bytes | None) -> dict[str, str | None]:
+    text = _text(raw)
+    if raw is None or text is not None:
+        return {name: text}
+    return {f"{name}_b64": base64.b64encode(raw).decode()}
+
+
+def _read_bytes_field(data: dict[str, Any], name: str) -> bytes | None:
+    """The exact bytes; a letter written before this format has both forms (base64 first)."""
+    if data.get(f"{name}_b64") is not None:
+        return base64.b64decode(data[f"{name}_b64"])
+    text = data.get(name)
+    return None if text is None else text.encode("utf-8")
 
 
 class DeadLetters:
@@ -92,7 +116,8 @@ class DeadLetters:
         self.stage = stage
         self.topic = topic
         self._errors: list[str] = []
-        self._producer = Producer(client_config(bootstrap, **{"enable.idempotence": True, "linger.ms": 20}))
+        settings = {"enable.idempotence": True, "linger.ms": 20, "message.max.bytes": MAX_LETTER_BYTES}
+        self._producer = Producer(client_config(bootstrap, **settings))
 
     def _delivered(self, err: object, _msg: object) -> None:
         if err is not None:

@@ -6,7 +6,14 @@ import logging
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from cdc_ods.errors import TransientError
 
@@ -32,21 +39,34 @@ def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> lis
     return [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout_s: float = 10.0) -> None:
-    """Create `topic` if it does not exist (idempotent)."""
+def ensure_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int = 1,
+    timeout_s: float = 10.0,
+    config: dict[str, str] | None = None,
+) -> None:
+    """Create `topic` if it does not exist (idempotent); `config` is set on it either way."""
     admin = AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
-    if topic in metadata.topics:
-        return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    try:
-        futures[topic].result(timeout=timeout_s)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise TransientError(f"kafka at {bootstrap}: cannot create {topic}: {exc.args[0]}") from None
+    if topic not in metadata.topics:
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
+        try:
+            admin.create_topics([new])[topic].result(timeout=timeout_s)
+            return
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TransientError(f"kafka at {bootstrap}: cannot create {topic}: {exc.args[0]}") from None
+    if config:  # a topic created before (or by another client): brought to the same settings
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]
+        resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+        try:
+            admin.incremental_alter_configs([resource])[resource].result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise TransientError(f"kafka at {bootstrap}: cannot configure {topic}: {exc.args[0]}") from None
 
 
 def round_trip(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:

@@ -26,7 +26,7 @@ def run(
 
     from cdc_ods.collector.server import CollectorServer, serve_until_signalled
     from cdc_ods.collector.settings import EVENTS_TOPIC, collector_config
-    from cdc_ods.dlq import DLQ_TOPIC
+    from cdc_ods.dlq import ensure_dlq_topic
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.kafka import ensure_topic
     from cdc_ods.metrics_server import BIND_ENV
@@ -36,7 +36,7 @@ def run(
     settings = collector_config(config)
     bootstrap = Endpoints.from_config(config).kafka_bootstrap
     ensure_topic(bootstrap, EVENTS_TOPIC, partitions=settings.partitions)
-    ensure_topic(bootstrap, DLQ_TOPIC)
+    ensure_dlq_topic(bootstrap)
     host = os.environ.get(BIND_ENV, config.stack.host)
     asyncio.run(serve_until_signalled(CollectorServer(settings, bootstrap, host, port)))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from cdc_ods.dlq import DLQ_TOPIC, DeadLetters
+from cdc_ods.dlq import DLQ_TOPIC, DeadLetters, ensure_dlq_topic
 from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config, ensure_topic, fetch_available
 from cdc_ods.ksql import metrics
@@ -98,8 +98,9 @@ class Runner:
             raise TransientError(f"kafka at {self.bootstrap}: {exc.args[0]}") from None
         widest = max((len(existing[t].partitions) for t in self.engine.topics if t in existing), default=1)
         sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
-        for topic in sorted(sinks | {DLQ_TOPIC}):
+        for topic in sorted(sinks - {DLQ_TOPIC}):
             ensure_topic(self.bootstrap, topic, partitions=widest)
+        ensure_dlq_topic(self.bootstrap, partitions=widest)
 
     def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:

@@ -30,6 +30,7 @@ def run(
     group: Annotated[str | None, typer.Option(help="Consumer group (default: ods.group_id).")] = None,
 ) -> None:
     """Load every change of the cleansed topics into Phoenix; stops cleanly on Ctrl-C / SIGTERM."""
+    from cdc_ods.dlq import ensure_dlq_topic
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.ods.loader import Loader
@@ -42,6 +43,7 @@ def run(
     endpoints = Endpoints.from_config(config)
     topics = topic or next(s.topics for s in stages(config) if s.name == "loader")
     serve_metrics(config, config.ods.metrics_port if metrics_port is None else metrics_port)
+    ensure_dlq_topic(endpoints.kafka_bootstrap)
     loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics)
     signal.signal(signal.SIGTERM, lambda *_: loader.stop())
     signal.signal(signal.SIGINT, lambda *_: loader.stop())
