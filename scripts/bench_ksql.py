@@ -24,21 +24,22 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV
-from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script
+from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
 from cdc_ods.ksql.plan import plan_text
 from cdc_ods.ksql.runner import Runner
+from cdc_ods.sources import CatalogColumn, TableCatalog
 
-COLUMNS = [
-    SourceColumn("id", "bigint", key=True),
-    SourceColumn("title", "varchar"),
-    SourceColumn("genres", "varchar"),
-    SourceColumn("release_date", "date"),
-    SourceColumn("rating", "decimal"),
-    SourceColumn("runtime_min", "smallint", unsigned=True),
-    SourceColumn("metadata", "json"),
-    SourceColumn("created_at", "datetime", 6),
-    SourceColumn("updated_at", "datetime", 6),
-]
+COLUMNS = (
+    CatalogColumn("id", "bigint"),
+    CatalogColumn("title", "varchar"),
+    CatalogColumn("genres", "varchar"),
+    CatalogColumn("release_date", "date"),
+    CatalogColumn("rating", "decimal", precision=3, scale=1),
+    CatalogColumn("runtime_min", "smallint", unsigned=True),
+    CatalogColumn("metadata", "json", json=True),
+    CatalogColumn("created_at", "datetime", datetime_precision=6),
+    CatalogColumn("updated_at", "datetime", datetime_precision=6),
+)
 
 
 def raw_event(i: int) -> tuple[bytes, bytes]:
@@ -96,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault(PII_KEY_ENV, "bench-key")
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    script = generate_script("mariadb", prefix, "maf", "movies", COLUMNS)
+    script = generate_script("mariadb", TableCatalog(prefix, "maf", "movies", COLUMNS, ("id",)), "maf")
     engine = Engine(plan_text(DLQ_HEADER, script))
     topic = f"{prefix}.maf.movies"
     events = [raw_event(i) for i in range(args.records)]

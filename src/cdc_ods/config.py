@@ -96,6 +96,10 @@ class TableOptions(_Model):
     # the columns that identify a row of a table without a primary key (Debezium's
     # message.key.columns; the ODS table's primary key)
     key: list[str] | None = None
+    # personal data: column -> mask applied by the cleansing script (and by reconcile to the
+    # source value it compares): hash, email (hash of the lower-cased address), phone (hash of
+    # the digits), year (a date reduced to its year, as column <name without _date>_year)
+    pii: dict[str, Literal["hash", "email", "phone", "year"]] = {}
 
 
 class SourceConfig(_Model):

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -33,9 +34,9 @@ from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints, split_host_port
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
-from cdc_ods.ksql.schema import table_columns
 from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import ADMIN_USER
+from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 
@@ -204,10 +205,11 @@ def test_changes_are_cleansed_masked_and_bad_records_dead_lettered(
             " tags TEXT[], rating NUMERIC(3,1), active BOOLEAN, metadata JSONB, updated_at TIMESTAMPTZ)"
         )
         pg.execute(f"ALTER TABLE maf.{people} REPLICA IDENTITY FULL")
-        my_cols = table_columns(ctx.config, ctx.config.source("mysql"), movies)
-        pg_cols = table_columns(ctx.config, ctx.config.source("postgres"), people)
-        (scripts / "my.sql").write_text(generate_script("mariadb", prefix, "maf", movies, my_cols))
-        (scripts / "pg.sql").write_text(generate_script("postgres", prefix, "maf", people, pg_cols))
+        my_table = replace(source_for(ctx.config, "mysql").catalog(movies), source=prefix)
+        pg_table = replace(source_for(ctx.config, "postgres").catalog(people), source=prefix)
+        pii = {"email": "email", "phone": "phone", "birth_date": "year"}
+        (scripts / "my.sql").write_text(generate_script("mariadb", my_table, "maf"))
+        (scripts / "pg.sql").write_text(generate_script("postgres", pg_table, "maf", pii))
         runner = start_runner(scripts, f"itest-ksql-{suffix}", log)
         try:
             start_connector(
@@ -288,7 +290,7 @@ def test_changes_are_cleansed_masked_and_bad_records_dead_lettered(
         (2, "d"),
         (4, "c"),
     ]
-    columns = {c.name for c in my_cols}
+    columns = {c.name for c in my_table.columns}
     for record in cleansed_my:
         assert_contract(record, columns, {"created_at", "event_ts"}, {"release_date"})
     first = cleansed_my[0]["value"]
@@ -316,7 +318,7 @@ def test_changes_are_cleansed_masked_and_bad_records_dead_lettered(
         (1, "u"),
         (2, "d"),
     ]
-    pg_columns = {c.name for c in pg_cols} - {"birth_date"} | {"birth_year"}
+    pg_columns = {c.name for c in pg_table.columns} - {"birth_date"} | {"birth_year"}
     for record in cleansed_pg:
         assert_contract(record, pg_columns, {"updated_at"}, set())
         value = record["value"]
@@ -342,8 +344,8 @@ def test_kill_9_and_restart_keeps_final_state_per_key(
             f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, title VARCHAR(100) NOT NULL, rating DECIMAL(3,1),"
             " updated_at DATETIME(6) NOT NULL)"
         )
-        columns = table_columns(ctx.config, ctx.config.source("mysql"), table)
-        (scripts / "kill.sql").write_text(generate_script("mariadb", prefix, "maf", table, columns))
+        catalog = replace(source_for(ctx.config, "mysql").catalog(table), source=prefix)
+        (scripts / "kill.sql").write_text(generate_script("mariadb", catalog, "maf"))
         start_connector(
             connect,
             ctx,

@@ -16,19 +16,28 @@ from cdc_ods.config import SourceConfig
 from cdc_ods.ksql.drift import SchemaDrift, SourceTable
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
-from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, is_unedited
+from cdc_ods.ksql.generate import DLQ_HEADER, generate_script, is_unedited
 from cdc_ods.ksql.ksqldb import KsqlDbClient
 from cdc_ods.ksql.parser import parse_script
 from cdc_ods.ksql.plan import plan_scripts
+from cdc_ods.sources import CatalogColumn, TableCatalog
 
 TOPIC = "mysql.maf.films"
 SOURCE = SourceConfig(name="mysql", kind="mariadb", database="maf", tables=["films"])
-BEFORE = [
-    SourceColumn("id", "bigint", key=True),
-    SourceColumn("title", "varchar"),
-    SourceColumn("rating", "decimal"),
-]
-AFTER = [*BEFORE, SourceColumn("box_office", "decimal"), SourceColumn("tagline", "varchar")]
+BEFORE = (
+    CatalogColumn("id", "bigint"),
+    CatalogColumn("title", "varchar"),
+    CatalogColumn("rating", "decimal", precision=3, scale=1),
+)
+AFTER = (
+    *BEFORE,
+    CatalogColumn("box_office", "decimal", precision=12, scale=2),
+    CatalogColumn("tagline", "varchar"),
+)
+
+
+def films(columns: tuple[CatalogColumn, ...]) -> TableCatalog:
+    return TableCatalog("mysql", "maf", "films", columns, ("id",))
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +46,8 @@ def key(monkeypatch: pytest.MonkeyPatch) -> None:
     pii_key.cache_clear()
 
 
-def script(columns: list[SourceColumn]) -> str:
-    return generate_script("mariadb", "mysql", "maf", "films", columns)
+def script(columns: tuple[CatalogColumn, ...]) -> str:
+    return generate_script("mariadb", films(columns), "maf")
 
 
 def record(op: str = "u", **extra: object) -> bytes:
@@ -55,15 +64,15 @@ def process(engine: Engine, value: bytes) -> dict:
 
 
 class Columns:
-    """The source schema as `cdc_ods.ksql.schema.table_columns` would read it, counting reads."""
+    """The source's catalog as `Source.catalog` would read it, counting reads."""
 
-    def __init__(self, columns: list[SourceColumn]) -> None:
+    def __init__(self, columns: tuple[CatalogColumn, ...]) -> None:
         self.columns, self.reads = columns, 0
 
-    def __call__(self, source: SourceConfig, table: str) -> list[SourceColumn]:
+    def __call__(self, source: SourceConfig, table: str) -> TableCatalog:
         assert (source.name, table) == ("mysql", "films")
         self.reads += 1
-        return self.columns
+        return films(self.columns)
 
 
 def drift_for(tmp_path: Path, text: str, columns: Columns) -> tuple[SchemaDrift, Engine]:
@@ -141,15 +150,15 @@ def test_a_field_the_source_no_longer_has_is_reported_not_regenerated(tmp_path: 
 
 
 def test_a_source_read_failure_marks_nothing(tmp_path: Path) -> None:
-    def unreachable(source: SourceConfig, table: str) -> list[SourceColumn]:
+    def unreachable(source: SourceConfig, table: str) -> TableCatalog:
         raise ConnectionError("source down")
 
     handler, engine = drift_for(tmp_path, script(BEFORE), Columns(AFTER))
-    handler.read_columns = unreachable
+    handler.read_catalog = unreachable
     drift = engine.process(TOPIC, b'{"id": 7}', record(tagline="x"), 0, 0, 0).drift
     with pytest.raises(ConnectionError):
         handler.resolve(drift)
-    handler.read_columns = Columns(AFTER)
+    handler.read_catalog = Columns(AFTER)
     assert handler.resolve(drift) is not None  # the replayed record tries again
 
 

@@ -10,25 +10,33 @@ import pytest
 from cdc_ods import contract
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
-from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, map_column
+from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
 from cdc_ods.ksql.ksqldb import _normalized, _outcome
 from cdc_ods.ksql.plan import build_plan, plan_text, script_files
 from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.sources import CatalogColumn, TableCatalog
 
-MOVIES = [
-    SourceColumn("id", "bigint", key=True),
-    SourceColumn("title", "varchar"),
-    SourceColumn("release_date", "date"),
-    SourceColumn("rating", "decimal"),
-    SourceColumn("runtime_min", "smallint", unsigned=True),
-    SourceColumn("metadata", "json"),
-    SourceColumn("created_at", "datetime", 6),
-    SourceColumn("seen_at", "datetime", 3),
-    SourceColumn("event_ts", "timestamp", 6),
-    SourceColumn("email", "varchar"),
-    SourceColumn("phone", "varchar"),
-    SourceColumn("birth_date", "date"),
-]
+MOVIES = TableCatalog(
+    "mysql",
+    "maf",
+    "movies",
+    (
+        CatalogColumn("id", "bigint"),
+        CatalogColumn("title", "varchar"),
+        CatalogColumn("release_date", "date"),
+        CatalogColumn("rating", "decimal", precision=3, scale=1),
+        CatalogColumn("runtime_min", "smallint", unsigned=True),
+        CatalogColumn("metadata", "json", json=True),
+        CatalogColumn("created_at", "datetime", datetime_precision=6),
+        CatalogColumn("seen_at", "datetime", datetime_precision=3),
+        CatalogColumn("event_ts", "timestamp", datetime_precision=6),
+        CatalogColumn("email", "varchar"),
+        CatalogColumn("phone", "varchar"),
+        CatalogColumn("birth_date", "date"),
+    ),
+    ("id",),
+)
+PII = {"email": "email", "phone": "phone", "birth_date": "year"}
 ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
@@ -39,7 +47,7 @@ def key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def movies_engine() -> Engine:
-    return Engine(plan_text(DLQ_HEADER, generate_script("mariadb", "mysql", "maf", "movies", MOVIES)))
+    return Engine(plan_text(DLQ_HEADER, generate_script("mariadb", MOVIES, "maf", PII)))
 
 
 def event(op: str = "c", **after: object) -> bytes:
@@ -122,27 +130,6 @@ def test_null_json_and_null_rating_are_valid() -> None:
     assert result.rejects == [] and orjson.loads(result.outputs[0].value)["metadata"] is None
 
 
-@pytest.mark.parametrize(
-    ("kind", "column", "raw_type", "expression"),
-    [
-        ("postgres", SourceColumn("t", "timestamp with time zone"), "STRING", "CDC_TS_ISO({v})"),
-        ("postgres", SourceColumn("t", "timestamp without time zone", 6), "BIGINT", "CDC_TS_MICROS({v})"),
-        ("postgres", SourceColumn("a", "array", element_type="_int4"), "ARRAY<INT>", "{v}"),
-        ("postgres", SourceColumn("b", "boolean"), "BOOLEAN", "{v}"),
-        ("postgres", SourceColumn("u", "uuid"), "STRING", "{v}"),
-        ("postgres", SourceColumn("j", "jsonb"), "STRING", "{v}"),
-        ("postgres", SourceColumn("n", "numeric"), "STRING", "{v}"),
-        ("mariadb", SourceColumn("i", "int", unsigned=True), "BIGINT", "{v}"),
-        ("mariadb", SourceColumn("e", "enum"), "STRING", "TRIM(CDC_NFC({v}))"),
-        ("mariadb", SourceColumn("t", "time"), "BIGINT", "CDC_TIME_MICROS({v})"),
-        ("mariadb", SourceColumn("f", "double"), "DOUBLE", "{v}"),
-    ],
-)
-def test_type_mapping(kind: str, column: SourceColumn, raw_type: str, expression: str) -> None:
-    mapping = map_column(kind, column)
-    assert (mapping.raw_type, mapping.expression) == (raw_type, expression)
-
-
 def test_the_committed_scripts_load_and_cover_every_configured_table() -> None:
     plan = build_plan(script_files(PROJECT_DIR / "ksql"))
     assert {s.topic for s in plan.sources} == {
@@ -202,27 +189,14 @@ def test_ksqldb_outcomes() -> None:
     assert _normalized("insert  into x\n select 1;") == _normalized("INSERT INTO x SELECT 1")
 
 
-@pytest.mark.parametrize(
-    ("column", "raw_type"),
-    [
-        (SourceColumn("b", "tinyint", column_type="tinyint(1)"), "STRING"),
-        (SourceColumn("u", "bigint", unsigned=True, column_type="bigint(20) unsigned"), "STRING"),
-        (SourceColumn("t", "tinyint", column_type="tinyint(4)"), "INT"),
-    ],
-)
-def test_mysql_family_booleans_and_unsigned_bigints_arrive_as_text(
-    column: SourceColumn, raw_type: str
-) -> None:
-    assert map_column("mariadb", column).raw_type == raw_type
-
-
 def test_a_boolean_column_takes_debeziums_true_or_a_number_and_refuses_other_numbers() -> None:
-    columns = [
-        SourceColumn("id", "int", key=True),
-        SourceColumn("active", "tinyint", column_type="tinyint(1)"),
-        SourceColumn("big", "bigint", unsigned=True, column_type="bigint(20) unsigned"),
-    ]
-    engine = Engine(plan_text(DLQ_HEADER, generate_script("mariadb", "shop", "db", "t", columns)))
+    columns = (
+        CatalogColumn("id", "int"),
+        CatalogColumn("active", "tinyint", column_type="tinyint(1)"),
+        CatalogColumn("big", "bigint", column_type="bigint(20) unsigned", unsigned=True),
+    )
+    table = TableCatalog("shop", "db", "t", columns, ("id",))
+    engine = Engine(plan_text(DLQ_HEADER, generate_script("mariadb", table, "db")))
     source = {"ts_ms": 1, "file": "b.000001", "pos": 4, "row": 0}
 
     def run(active: object) -> tuple[list, list]:

@@ -10,6 +10,7 @@ installs both); skips, saying so, without them.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import shutil
@@ -215,8 +216,9 @@ def _vectors() -> list[tuple[str, Any]]:
         vectors += [(name, s) for s in [*text_samples, "alice@example.com", "+1 (555) 010-9999"]]
     longs = LONG_EDGES + [rng.randint(-(2**63), 2**63 - 1) for _ in range(300)]
     longs += [rng.randint(-(10**17), 10**17) for _ in range(300)]
-    for name in ("CDC_TS_MICROS", "CDC_TIME_MICROS"):
-        vectors += [(name, v) for v in longs + MICRO_EDGES]
+    vectors += [("CDC_TS_MICROS", v) for v in longs + MICRO_EDGES]
+    bit_values = [b"", b"\x00", b"\x01", b"\xff" * 8, *(rng.randbytes(rng.randint(1, 8)) for _ in range(300))]
+    vectors += [("CDC_BITS", base64.b64encode(b).decode()) for b in bit_values] + [("CDC_BITS", "!!!!")]
     vectors += [
         ("CDC_TS_MILLIS", v)
         for v in longs + MILLI_EDGES + [rng.randint(-(10**14), 10**14) for _ in range(300)]

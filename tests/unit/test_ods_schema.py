@@ -1,4 +1,4 @@
-"""Source types map to Phoenix types, and cleansed JSON values convert exactly."""
+"""Cleansed JSON values convert exactly to what Phoenix stores; the ODS tables' DDL."""
 
 import datetime as dt
 from decimal import Decimal
@@ -13,46 +13,7 @@ from cdc_ods.ods.schema import (
     create_table_ddl,
     epoch_ms_decimal,
     from_epoch_ms_decimal,
-    mysql_type,
-    postgres_type,
 )
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("int", "int(11)", 10, 0), "INTEGER"),
-        (("int", "int(10) unsigned", 10, 0), "BIGINT"),
-        (("bigint", "bigint(20) unsigned", 20, 0), "DECIMAL(20,0)"),
-        (("tinyint", "tinyint(1)", 3, 0), "BOOLEAN"),
-        (("tinyint", "tinyint(4)", 3, 0), "TINYINT"),
-        (("smallint", "smallint(5) unsigned", 5, 0), "INTEGER"),
-        (("decimal", "decimal(3,1)", 3, 1), "DECIMAL(3,1)"),
-        (("datetime", "datetime(6)", None, None), "TIMESTAMP"),
-        (("date", "date", None, None), "DATE"),
-        (("longtext", "longtext", None, None), "VARCHAR"),
-        (("enum", "enum('ios','android','web')", None, None), "VARCHAR"),
-    ],
-)
-def test_mysql_types(args: tuple, expected: str) -> None:
-    assert mysql_type(*args) == expected
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("numeric", "numeric", 3, 1), "DECIMAL(3,1)"),
-        (("numeric", "numeric", None, None), "DECIMAL(38,10)"),
-        (("timestamp with time zone", "timestamptz", None, None), "TIMESTAMP"),
-        (("ARRAY", "_text", None, None), "VARCHAR ARRAY"),
-        (("ARRAY", "_int4", None, None), "INTEGER ARRAY"),
-        (("uuid", "uuid", None, None), "VARCHAR"),
-        (("jsonb", "jsonb", None, None), "VARCHAR"),
-        (("boolean", "bool", None, None), "BOOLEAN"),
-    ],
-)
-def test_postgres_types(args: tuple, expected: str) -> None:
-    assert postgres_type(*args) == expected
 
 
 def test_values_convert_to_what_phoenix_stores() -> None:

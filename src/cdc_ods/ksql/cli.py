@@ -136,9 +136,9 @@ def _run_embedded(
     from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
     from cdc_ods.ksql.plan import plan_scripts, read_scripts, script_files
     from cdc_ods.ksql.runner import Counters, Runner
-    from cdc_ods.ksql.schema import table_columns
     from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.secrets import load_credentials
+    from cdc_ods.sources import source_for
 
     config = ctx.obj.config()
     # the admin passwords read the source schema on drift; the PII key is the local stack's
@@ -163,7 +163,7 @@ def _run_embedded(
         scripts,
         runtime_dir(config, group),
         source_tables(config),
-        lambda source, table: table_columns(config, source, table, endpoints),
+        lambda source, table: source_for(config, source, endpoints).catalog(table),
     )
     serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
     stop = threading.Event()

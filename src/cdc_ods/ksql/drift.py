@@ -35,15 +35,15 @@ from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ksql import metrics
 from cdc_ods.ksql.engine import Drift, Engine
 from cdc_ods.ksql.errors import KsqlError
-from cdc_ods.ksql.generate import SourceColumn, generate_script, is_unedited
+from cdc_ods.ksql.generate import is_unedited, table_script
 from cdc_ods.ksql.plan import Stream, plan_scripts
-from cdc_ods.sources import source_for
+from cdc_ods.sources import TableCatalog, source_for
 
 log = logging.getLogger("cdc_ods.cleansing")
 
 RUNTIME_DIR = "ksql-regenerated"  # under the stack's data directory
 
-ColumnReader = Callable[[SourceConfig, str], list[SourceColumn]]
+CatalogReader = Callable[[SourceConfig, str], TableCatalog]
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,14 @@ class SchemaDrift:
         scripts: dict[str, str],
         directory: Path,
         tables: dict[str, SourceTable],
-        read_columns: ColumnReader,
+        read_catalog: CatalogReader,
     ) -> None:
         """`scripts`: the running texts by origin, in plan order; `directory`: where
         regenerated scripts are written."""
         self.scripts = dict(scripts)
         self.directory = directory
         self.tables = tables
-        self.read_columns = read_columns
+        self.read_catalog = read_catalog
         self._seen: set[tuple[str, str]] = set()
         self._unhandled: dict[str, set[str]] = {}
 
@@ -102,21 +102,18 @@ class SchemaDrift:
         else:
             # a failure to read propagates before anything is marked: the runner restarts
             # and replays the uncommitted records, which show the drift again
-            columns = self.read_columns(table.source, table.table)
-            present = fields & {c.name for c in columns}
+            catalog = self.read_catalog(table.source, table.table)
+            present = fields & {c.name for c in catalog.columns}
             if fields - present:
                 self._unresolved(stream, fields - present, "the source table has no such column (dropped?)")
             if present:
-                return self._regenerate(stream, table, columns, present)
+                return self._regenerate(stream, table, catalog, present)
         return False
 
     def _regenerate(
-        self, stream: Stream, table: SourceTable, columns: list[SourceColumn], fields: frozenset[str]
+        self, stream: Stream, table: SourceTable, catalog: TableCatalog, fields: frozenset[str]
     ) -> bool:
-        source = table.source
-        text = generate_script(
-            source.kind, source.name, source.database, table.table, columns, source.namespace
-        )
+        text = table_script(table.source, catalog)
         path = self.directory / Path(stream.origin).name
         scripts = {(str(path) if o == stream.origin else o): t for o, t in self.scripts.items()}
         scripts[str(path)] = text

@@ -1,14 +1,12 @@
 """`cdc ksql generate`: a starting cleansing script per configured table, from its source schema.
 
-Each column gets the raw type Debezium sends for it (with decimal.handling.mode=string and
-time.precision.mode=adaptive_time_microseconds, see connectors/*.json) and the expression
-that normalizes it to the contract (cdc_ods.contract). Rules by column name, so a new table
-gets them without hand-written SQL:
-- `email`: keyed hash of the trimmed, lower-cased value; `phone`: keyed hash of its digits;
-- `birth_date`: reduced to `birth_year`;
-- `rating` must lie in 0..10; `runtime_min`, `season`, `number`, `budget_usd`,
-  `viewers_millions` must not be negative; JSON columns must hold valid JSON;
-- every key column must be present.
+Each column gets the form Debezium sends it in, the expression that normalizes it to the
+contract (cdc_ods.contract) and the rules that refuse a value the ODS would store differently:
+all three come from the source kind's type map (cdc_ods.sources.types). Personal data is
+masked as cdc.yaml says per table (`table_options.<table>.pii`, PII_MASKS). Further rules:
+- every key column must be present; JSON columns must hold valid JSON;
+- the demo's range rules, by column name on numeric columns: `rating` must lie in 0..10;
+  `runtime_min`, `season`, `number`, `budget_usd`, `viewers_millions` must not be negative.
 MongoDB collections have no schema to read: their scripts are written by hand.
 
 A generated script starts with a mark carrying the digest of the rest of the text: while it
@@ -24,103 +22,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from cdc_ods import contract
+from cdc_ods.config import SourceConfig
 from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.errors import CdcError
+from cdc_ods.sources import CatalogColumn, ColumnType, TableCatalog, column_type
 
 NON_NEGATIVE = ("runtime_min", "season", "number", "budget_usd", "viewers_millions")
 IMAGE = "COALESCE(`after`, `before`)"
 GENERATED_MARK = "-- cdc ksql generate, unedited: sha256="
-
-
-@dataclass(frozen=True)
-class SourceColumn:
-    name: str
-    data_type: str  # information_schema data_type, lower case ("ARRAY" element in element_type)
-    datetime_precision: int | None = None
-    unsigned: bool = False
-    element_type: str | None = None  # PostgreSQL arrays: the element's type
-    key: bool = False
-    column_type: str = ""  # MySQL family: the full type, e.g. "tinyint(1)", "bigint(20) unsigned"
-
-
-@dataclass(frozen=True)
-class Mapping:
-    raw_type: str  # KSQL type of the column in Debezium's before/after
-    expression: str  # cleansing expression; {v} is the column in the row image
-    json: bool = False
-
-
-def _string(_c: SourceColumn) -> Mapping:
-    return Mapping("STRING", "TRIM(CDC_NFC({v}))")
-
-
-_NUMERIC = frozenset(
-    {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double",
-     "real", "double precision", "money"}
-)  # fmt: skip
-_TINYINT1_AS_BOOLEAN = "CASE WHEN {v} IN ('true', '1') THEN TRUE WHEN {v} IN ('false', '0') THEN FALSE END"
-_MYSQL_INTS = {"tinyint": "INT", "smallint": "INT", "mediumint": "INT", "int": "INT", "bigint": "BIGINT"}
-_PG_INTS = {"smallint": "INT", "integer": "INT", "bigint": "BIGINT"}
-_STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-_PG_STRINGS = {"text", "character varying", "character", "citext", "name"}
-_PG_ELEMENTS = {"_text": "STRING", "_varchar": "STRING", "_int2": "INT", "_int4": "INT", "_int8": "BIGINT"}
-
-
-def map_column(kind: str, column: SourceColumn) -> Mapping:
-    """The raw type and cleansing expression of one source column."""
-    t = column.data_type
-    if kind in ("mariadb", "mysql"):
-        if t == "tinyint" and column.column_type.lower().startswith("tinyint(1)"):
-            # BOOLEAN is TINYINT(1) in the catalog, but Debezium sends what the DDL said:
-            # true/false for a BOOLEAN column, a number for a TINYINT(1); both arrive as text
-            return Mapping("STRING", _TINYINT1_AS_BOOLEAN)
-        if t == "bigint" and column.unsigned:
-            # bigint.unsigned.handling.mode=precise: the exact value as a decimal string
-            return Mapping("STRING", "{v}")
-        if t in _MYSQL_INTS:
-            wide = column.unsigned and t == "int"
-            return Mapping("BIGINT" if wide else _MYSQL_INTS[t], "{v}")
-        if t in _STRINGS:
-            return _string(column)
-        if t == "datetime":
-            micros = (column.datetime_precision or 0) > 3
-            return Mapping("BIGINT", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
-        if t == "timestamp":
-            return Mapping("STRING", "CDC_TS_ISO({v})")
-    if kind == "postgres":
-        if t in _PG_INTS:
-            return Mapping(_PG_INTS[t], "{v}")
-        if t in _PG_STRINGS:
-            return _string(column)
-        if t == "timestamp with time zone":
-            return Mapping("STRING", "CDC_TS_ISO({v})")
-        if t == "timestamp without time zone":
-            micros = (column.datetime_precision or 6) > 3
-            return Mapping("BIGINT", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
-        if t == "array":
-            return Mapping(f"ARRAY<{_PG_ELEMENTS.get(column.element_type or '', 'STRING')}>", "{v}")
-        if t == "boolean":
-            return Mapping("BOOLEAN", "{v}")
-    common = {
-        "date": Mapping("INT", "CAST(FROM_DAYS({v}) AS STRING)"),
-        "time": Mapping("BIGINT", "CDC_TIME_MICROS({v})"),
-        "time without time zone": Mapping("BIGINT", "CDC_TIME_MICROS({v})"),
-        "json": Mapping("STRING", "{v}", json=True),
-        "jsonb": Mapping("STRING", "{v}", json=True),
-        "float": Mapping("DOUBLE", "{v}"),
-        "double": Mapping("DOUBLE", "{v}"),
-        "real": Mapping("DOUBLE", "{v}"),
-        "double precision": Mapping("DOUBLE", "{v}"),
-        "year": Mapping("INT", "{v}"),
-    }
-    # decimals and money arrive as strings (decimal.handling.mode=string); uuid, binary
-    # (base64) and anything unknown are carried as the text Debezium sends.
-    return common.get(t, Mapping("STRING", "{v}"))
+_NUMERIC = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL"})
 
 
 def _ident(name: str) -> str:
@@ -131,39 +45,49 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _column_expression(column: SourceColumn, mapping: Mapping) -> tuple[str, str]:
-    """(output column name, expression) with the personal-data rules applied."""
+# Personal-data masks (cdc.yaml: sources[].table_options.<table>.pii: {column: mask}): the
+# expression each applies to the source value `{v}`, and the ODS column it writes.
+PII_MASKS = {
+    "hash": "CDC_HMAC(TRIM({v}))",  # a keyed hash of the trimmed text: equal values still join
+    "email": "CDC_HMAC(LCASE(TRIM({v})))",  # ... of the trimmed, lower-cased address
+    "phone": "CDC_HMAC(REGEXP_REPLACE({v}, '[^0-9]', ''))",  # ... of the digits only
+    "year": "CAST(SUBSTRING({n}, 1, 4) AS INT)",  # a date reduced to its year
+}
+
+
+def masked_name(column: str, mask: str | None) -> str:
+    """The ODS column a masked source column becomes: `birth_date` with mask `year` is
+    `birth_year`; hashed columns keep their name."""
+    if mask != "year":
+        return column
+    return f"{column.removesuffix('_date')}_year"
+
+
+def _column_expression(column: CatalogColumn, mapped: ColumnType, mask: str | None) -> tuple[str, str]:
+    """(output column name, expression) with the column's personal-data mask applied."""
     value = f"{IMAGE}->{_ident(column.name)}"
-    normalized = mapping.expression.format(v=value)
-    name = column.name.lower()
-    if name == "email":
-        return column.name, f"CDC_HMAC(LCASE(TRIM({value})))"
-    if name == "phone":
-        return column.name, f"CDC_HMAC(REGEXP_REPLACE({value}, '[^0-9]', ''))"
-    if name == "birth_date":
-        return "birth_year", f"CAST(SUBSTRING({normalized}, 1, 4) AS INT)"
-    return column.name, normalized
+    normalized = mapped.cleanse.format(v=value)
+    if mask is None:
+        return column.name, normalized
+    return masked_name(column.name, mask), PII_MASKS[mask].format(v=value, n=normalized)
 
 
-MASKED_COLUMNS = frozenset({"email", "phone"})
-
-
-def masked(column: str, value: Any, key: bytes) -> Any:
-    """What the personal-data rules above make of a source value (`email` and `phone`), so
-    that reconcile can compare the ODS's masked column with its source."""
-    if value is None:
-        return None
-    name = column.lower()
-    if name == "email":
-        text = str(value).strip().lower()
-    elif name == "phone":
-        text = re.sub("[^0-9]", "", str(value))
-    else:
+def masked(mask: str | None, value: Any, key: bytes) -> Any:
+    """What a hashing mask makes of a source value, so that reconcile can compare the ODS's
+    masked column with its source (the `year` mask is compared as the year itself)."""
+    if value is None or mask is None:
         return value
+    if mask == "year":
+        return value.year if hasattr(value, "year") else int(str(value)[:4])
+    text = str(value).strip()
+    if mask == "email":
+        text = text.lower()
+    elif mask == "phone":
+        text = re.sub("[^0-9]", "", str(value))
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def _rules(columns: Sequence[SourceColumn], mappings: dict[str, Mapping]) -> list[tuple[str, str]]:
+def _rules(catalog: TableCatalog, mapped: dict[str, ColumnType]) -> list[tuple[str, str]]:
     """(condition, reason) pairs, checked in order; the first that holds rejects the record."""
     rules = [
         ("`k` IS NULL", "no key"),
@@ -171,21 +95,18 @@ def _rules(columns: Sequence[SourceColumn], mappings: dict[str, Mapping]) -> lis
         ("`after` IS NULL AND `op` <> 'd'", "no after image in a change that is not a delete"),
         ("`before` IS NULL AND `after` IS NULL", "no row image"),
     ]
-    for column in columns:
+    for column in catalog.columns:
         value = f"{IMAGE}->{_ident(column.name)}"
-        if column.key:
+        column_type = mapped[column.name]
+        if column.name in catalog.key:
             rules.append((f"{value} IS NULL", f"no key value {column.name}"))
-        numeric = column.data_type in _NUMERIC  # the demo's range rules: numbers only
+        numeric = column_type.phoenix.split("(")[0] in _NUMERIC  # the demo's range rules: numbers only
         if column.name == "rating" and numeric:
             rules.append((f"CAST({value} AS DOUBLE) NOT BETWEEN 0 AND 10", "rating outside 0..10"))
-        if mappings[column.name].expression == _TINYINT1_AS_BOOLEAN:
-            rules.append(
-                (f"{value} IS NOT NULL AND {value} NOT IN ('true', 'false', '1', '0')",
-                 f"{column.name} is TINYINT(1) with a value other than 0 and 1 (its ODS column is BOOLEAN)")
-            )  # fmt: skip
         if column.name in NON_NEGATIVE and numeric:
             rules.append((f"CAST({value} AS DOUBLE) < 0", f"negative {column.name}"))
-        if mappings[column.name].json:
+        rules += [(c.format(v=value), reason.format(name=column.name)) for c, reason in column_type.rejects]
+        if column_type.json:
             rules.append(
                 (f"{value} IS NOT NULL AND NOT IS_JSON_STRING({value})", f"malformed JSON in {column.name}")
             )
@@ -219,33 +140,40 @@ def stream_prefix(source: str, database: str, table: str) -> str:
 
 
 def generate_script(
-    kind: str,
-    source: str,
-    database: str,
-    table: str,
-    columns: Sequence[SourceColumn],
-    namespace: str | None = None,
+    kind: str, catalog: TableCatalog, database: str, pii: Mapping[str, str] | None = None
 ) -> str:
-    """The cleansing script of one table: raw stream, checked stream, cleansed stream, DLQ insert."""
+    """The cleansing script of one table: raw stream, checked stream, cleansed stream, DLQ insert.
+    `pii` maps a column to its personal-data mask (PII_MASKS). A column the pipeline cannot
+    carry exactly refuses the whole table (CdcError naming the column and why)."""
+    source, table, columns = catalog.source, catalog.name, catalog.columns
     if not columns:
         raise CdcError(f"{source}.{database}.{table}: no columns found in the source schema")
-    keys = [c for c in columns if c.key]
-    if not keys:
+    if not catalog.key:
         raise CdcError(f"{source}.{database}.{table}: no primary key; Debezium keys records by it")
-    mappings = {c.name: map_column(kind, c) for c in columns}
+    mapped = {c.name: column_type(kind, c) for c in columns}
+    refused = [f"{c.name} ({mapped[c.name].refusal})" for c in columns if mapped[c.name].refusal]
+    if refused:
+        raise CdcError(f"{source}.{database}.{table}: cannot carry column {'; '.join(refused)}")
+    masks = dict(pii or {})
+    unknown = sorted(set(masks) - {c.name for c in columns}) + sorted(
+        f"{c}: {m}" for c, m in masks.items() if m not in PII_MASKS
+    )
+    if unknown:
+        raise CdcError(f"{source}.{table}: pii names no such column or mask: {', '.join(unknown)}")
+    keys = [catalog.column(k) for k in catalog.key]
     name = stream_prefix(source, database, table)
     # Debezium's topic carries the PostgreSQL schema (the database for the MySQL family)
-    raw_topic = contract.raw_topic(source, namespace or database, table)
-    image = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in columns) + ">"
-    key_type = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mappings[c.name].raw_type}" for c in keys) + ">"
-    outputs = [_column_expression(c, mappings[c.name]) for c in columns]
+    raw_topic = contract.raw_topic(source, catalog.namespace, table)
+    image = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mapped[c.name].raw}" for c in columns) + ">"
+    key_type = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mapped[c.name].raw}" for c in keys if c) + ">"
+    outputs = [_column_expression(c, mapped[c.name], masks.get(c.name)) for c in columns]
     metadata = [
         ("`op`", contract.OP),
         ("`source`->`ts_ms`", contract.SOURCE_TS_MS),
         (source_position(kind), contract.SOURCE_POS),
         ("`op` = 'd'", contract.DELETED),
     ]
-    rules = _rules(columns, mappings)
+    rules = _rules(catalog, mapped)
     # metadata first, the table's columns last: a column added at the source is appended
     select_lines = [f"    {expr} AS {_ident(out)}," for expr, out in metadata]
     select_lines += ["    ROWPARTITION AS `__partition`,", "    ROWOFFSET AS `__offset`,", "    CASE"]
@@ -300,6 +228,12 @@ def generate_script(
         ]
     )
     return f"{GENERATED_MARK}{_digest(body)}\n{body}"
+
+
+def table_script(source: SourceConfig, catalog: TableCatalog) -> str:
+    """`generate_script` for a table of a configured source, with its cdc.yaml personal-data masks."""
+    options = source.table_options.get(catalog.name)
+    return generate_script(source.kind, catalog, source.database, options.pii if options else None)
 
 
 def _digest(body: str) -> str:

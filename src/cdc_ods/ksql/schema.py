@@ -5,29 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cdc_ods.config import Config, SourceConfig
+from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, is_unedited, stream_prefix
+from cdc_ods.ksql.generate import DLQ_HEADER, is_unedited, stream_prefix, table_script
 from cdc_ods.sources import source_for
-
-
-def table_columns(
-    config: Config, source: SourceConfig, table: str, endpoints: Endpoints | None = None
-) -> list[SourceColumn]:
-    catalog = source_for(config, source, endpoints).catalog(table)
-    return [
-        SourceColumn(
-            c.name,
-            c.data_type,
-            c.datetime_precision,
-            c.unsigned,
-            element_type=c.element_type,
-            key=c.name in catalog.key,
-            column_type=c.column_type,
-        )
-        for c in catalog.columns
-    ]
 
 
 def write_scripts(
@@ -58,17 +40,15 @@ def write_scripts(
                 report(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
                 continue
             try:
-                columns = table_columns(config, source, table, endpoints)
-                text = generate_script(
-                    source.kind, source.name, source.database, table, columns, source.namespace
-                )
+                catalog = source_for(config, source, endpoints).catalog(table)
+                text = table_script(source, catalog)
             except CdcError as exc:  # the other tables still get their scripts
                 report(f"[red]refused[/] {path}: {exc}")
                 refused.append(f"{source.name}.{table}")
                 continue
             path.write_text(text, encoding="utf-8")
             written.append(path)
-            report(f"[green]wrote[/] {path} ({len(columns)} columns)")
+            report(f"[green]wrote[/] {path} ({len(catalog.columns)} columns)")
     if refused:
         raise CdcError(f"no script for {len(refused)} table(s): {', '.join(refused)} (reasons above)")
     return written

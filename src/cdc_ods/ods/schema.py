@@ -1,20 +1,19 @@
 """ODS table definitions derived from the source schema.
 
 The loader reads each source table's columns and primary key from the source database's
-catalog and maps every type to a Phoenix type (not everything VARCHAR), then adds the
-metadata columns of the contract. Values arrive as cleansed JSON (cdc_ods.contract) and
+catalog, each column's Phoenix type from the source kind's type map (cdc_ods.sources.types),
+then adds the metadata columns of the contract. Values arrive as cleansed JSON (cdc_ods.contract) and
 are converted to the Python types phoenixdb sends for the mapped Phoenix type.
 
 Timestamps keep their microseconds: Avatica's protobuf carries a TIMESTAMP parameter as
 milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix parses with the
-fraction intact (cdc_ods.ods.avatica). Two types stay at milliseconds because Phoenix
-stores no more or takes no text there: TIME (eight bytes of milliseconds) and TIMESTAMP ARRAY.
+fraction intact (cdc_ods.ods.avatica). A TIMESTAMP ARRAY stays at milliseconds: Phoenix takes
+no text there. (Source TIME columns are BIGINT microseconds in the ODS.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -85,16 +84,9 @@ CONVERTERS: dict[str, Converter] = {
     "BOOLEAN": _boolean,
     "VARCHAR": _text,
     "DATE": lambda v: dt.date.fromisoformat(str(v)[:10]),
-    "TIME": lambda v: dt.time.fromisoformat(str(v)),
     "TIMESTAMP": timestamp_text,
     "VARBINARY": lambda v: bytes.fromhex(v) if isinstance(v, str) else bytes(v),
 }
-
-
-GEOMETRY_TYPES = frozenset(
-    {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-     "geometrycollection"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,12 +94,13 @@ class Column:
     name: str  # as in the source (cleansed field name)
     phoenix_type: str  # e.g. DECIMAL(3,1), VARCHAR ARRAY
     nullable: bool = True
-    source_type: str = ""  # the source catalog's data_type, where its form differs (geometry)
+    source_type: str = ""  # the source catalog's data_type (reconcile reads the source by it)
+    mask: str | None = None  # the personal-data mask the cleansing applied (cdc.yaml's pii)
+    source_column: str | None = None  # the source's name, where the mask renamed it (birth_date)
 
     @property
-    def is_geometry(self) -> bool:
-        """A MySQL-family spatial column: the ODS keeps Debezium's {"srid", "wkb"} as JSON text."""
-        return self.source_type in GEOMETRY_TYPES
+    def source_name(self) -> str:
+        return self.source_column or self.name
 
     @property
     def ods_name(self) -> str:
@@ -227,88 +220,3 @@ def create_table_ddl(schema: TableSchema) -> str:
 
 def add_column_ddl(schema: TableSchema, column: Column) -> str:
     return f'ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS "{column.ods_name}" {column.phoenix_type}'
-
-
-# --- source type -> Phoenix type ---------------------------------------------------------
-
-_MYSQL = {
-    "tinyint": "TINYINT",
-    "smallint": "SMALLINT",
-    "mediumint": "INTEGER",
-    "int": "INTEGER",
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "float": "FLOAT",
-    "double": "DOUBLE",
-    "bit": "BOOLEAN",
-    "bool": "BOOLEAN",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-    "timestamp": "TIMESTAMP",
-    "time": "TIME",
-    "year": "INTEGER",
-    "json": "VARCHAR",
-    "longtext": "VARCHAR",  # MariaDB's JSON is LONGTEXT with a check constraint
-    "binary": "VARBINARY",
-    "varbinary": "VARBINARY",
-    "blob": "VARBINARY",
-}
-
-_POSTGRES = {
-    "smallint": "SMALLINT",
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "real": "FLOAT",
-    "double precision": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp without time zone": "TIMESTAMP",
-    "timestamp with time zone": "TIMESTAMP",
-    "time without time zone": "TIME",
-    "bytea": "VARBINARY",
-}
-
-# PostgreSQL array element types (udt_name without the leading underscore)
-_POSTGRES_ELEMENTS = {
-    "int2": "SMALLINT",
-    "int4": "INTEGER",
-    "int8": "BIGINT",
-    "float4": "FLOAT",
-    "float8": "DOUBLE",
-    "bool": "BOOLEAN",
-    "numeric": "DECIMAL",
-    "date": "DATE",
-    "timestamptz": "TIMESTAMP",
-    "timestamp": "TIMESTAMP",
-}
-
-
-def _decimal(precision: int | None, scale: int | None) -> str:
-    if precision is None:
-        return "DECIMAL(38,10)"
-    return f"DECIMAL({min(precision, 38)},{scale or 0})"
-
-
-def mysql_type(data_type: str, column_type: str, precision: int | None, scale: int | None) -> str:
-    data_type = data_type.lower()
-    if data_type in ("decimal", "numeric"):
-        return _decimal(precision, scale)
-    if data_type == "tinyint" and re.fullmatch(r"tinyint\(1\)( unsigned)?", column_type.lower()):
-        return "BOOLEAN"
-    if "unsigned" in column_type.lower():  # one size up holds the unsigned range
-        widened = {"tinyint": "SMALLINT", "smallint": "INTEGER", "mediumint": "INTEGER", "int": "BIGINT",
-                   "integer": "BIGINT", "bigint": "DECIMAL(20,0)"}  # fmt: skip
-        if data_type in widened:
-            return widened[data_type]
-    return _MYSQL.get(data_type, "VARCHAR")
-
-
-def postgres_type(data_type: str, udt_name: str, precision: int | None, scale: int | None) -> str:
-    data_type = data_type.lower()
-    if data_type == "numeric":
-        return _decimal(precision, scale)
-    if data_type == "array":
-        element = udt_name.removeprefix("_")
-        return f"{_POSTGRES_ELEMENTS.get(element, 'VARCHAR')} ARRAY"
-    return _POSTGRES.get(data_type, "VARCHAR")

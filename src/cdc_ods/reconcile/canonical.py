@@ -4,13 +4,18 @@ Both sides are reduced to what the ODS can represent and what the cleansing stag
 normalizes, so equal data compares equal and anything else is a real difference:
 - timestamps: UTC, to the microsecond (the ODS keeps them: cdc_ods.ods.avatica); in
   a TIMESTAMP ARRAY to the millisecond, which is all the ODS keeps there;
-- decimals: exact, without trailing zeros; integers as integers; booleans (MySQL's
-  TINYINT(1) 0/1) as booleans;
-- JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys;
+- decimals: exact, without trailing zeros (also those the ODS keeps as text: wider than 38
+  digits, unconstrained numeric, NaN); integers as integers; booleans (MySQL's TINYINT(1) 0/1,
+  BIT(1)) as booleans; BIT(n) as its number; TIME as microseconds (the ODS keeps them so);
+- DOUBLE exactly, FLOAT as the four-byte float both the MySQL family and Phoenix store; NaN and
+  the infinities as their names;
+- JSON documents (text starting with { or [, or parsed jsonb): re-serialized with sorted keys,
+  numbers beyond a double's range kept exact;
+- a date or timestamp the client cannot represent (BC, year 10000+, infinity): its text, so a
+  row holding one is reported, never a crash;
 - strings: Unicode NFC, surrounding whitespace trimmed (the cleansing rule);
 - arrays element by element, an empty one as NULL (Phoenix stores no empty array);
 - an empty string or binary value as NULL: Phoenix stores them so (README, "The type table");
-- FLOAT as the four-byte float both the MySQL family and Phoenix store;
 - a MySQL-family geometry as Debezium sends it, {"srid", "wkb"} (JSON text in the ODS).
 """
 
@@ -18,27 +23,36 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import math
 import struct
 import unicodedata
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from cdc_ods.ods.schema import Column
+from cdc_ods.sources.mysql_types import GEOMETRY
 
 
 def _timestamp(value: Any, timespec: str = "microseconds") -> str:
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:  # beyond Python's datetime: the source's text (see module docstring)
+            return value
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat(timespec=timespec)  # "milliseconds" truncates, as Phoenix does
 
 
 def _decimal(value: Any) -> str:
-    number = Decimal(str(value)).normalize()
+    try:
+        number = Decimal(str(value).strip()).normalize()
+    except InvalidOperation:
+        return _text(value)
     return "0" if number.is_zero() else format(number, "f")
 
 
@@ -47,8 +61,25 @@ def _json(value: Any) -> Any:
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
-            return _text(value)
+            try:  # valid JSON with a number beyond a double: exact, through the standard library
+                return json.dumps(json.loads(value, parse_float=Decimal), sort_keys=True, default=str)
+            except ValueError:
+                return _text(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _double(value: Any) -> Any:
+    number = float(value)
+    return number if math.isfinite(number) else str(number)  # nan, inf, -inf: equal as names
+
+
+def _microseconds(value: Any) -> int:
+    """A TIME: MySQL's duration (timedelta), PostgreSQL's time of day, or the ODS's microseconds."""
+    if isinstance(value, dt.timedelta):
+        return value // dt.timedelta(microseconds=1)
+    if isinstance(value, dt.time):
+        return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    return int(value)
 
 
 def _text(value: Any) -> str:
@@ -74,17 +105,20 @@ def _scalar(base_type: str, value: Any) -> Any:
     if base_type == "DECIMAL":
         return _decimal(value)
     if base_type == "FLOAT":  # four bytes on both sides (MySQL FLOAT, Phoenix FLOAT)
-        return round(struct.unpack("f", struct.pack("f", float(value)))[0], 6)
+        return _double(struct.unpack("f", struct.pack("f", float(value)))[0])
     if base_type == "DOUBLE":
-        return round(float(value), 6)
+        return _double(value)
     if base_type == "BOOLEAN":
         return bool(value)
     if base_type == "TIMESTAMP":
         return _timestamp(value)
     if base_type == "DATE":
-        return (value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])).isoformat()
-    if base_type == "TIME":
-        return str(value)
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        try:
+            return dt.date.fromisoformat(str(value)[:10]).isoformat()
+        except ValueError:  # beyond Python's date: the source's text (see module docstring)
+            return str(value)
     if base_type == "VARBINARY":
         return bytes(value).hex()
     if isinstance(value, dict | list) or (isinstance(value, str) and value.lstrip()[:1] in ("{", "[")):
@@ -92,11 +126,22 @@ def _scalar(base_type: str, value: Any) -> Any:
     return _text(value)
 
 
+_TIME = frozenset({"time", "time without time zone"})
+_DECIMAL = frozenset({"decimal", "numeric"})
+
+
 def canonical(column: Column, value: Any) -> Any:
     if value is None:
         return None
-    if column.is_geometry and isinstance(value, bytes | bytearray):
+    source_type = column.source_type
+    if source_type in GEOMETRY and isinstance(value, bytes | bytearray):
         return _geometry(bytes(value))
+    if source_type in _TIME:
+        return _microseconds(value)
+    if source_type in _DECIMAL and not column.is_array:
+        return _decimal(value)
+    if source_type == "bit" and isinstance(value, bytes | bytearray):  # MySQL family: big-endian
+        value = int.from_bytes(value, "big")
     if column.is_array and column.base_type == "TIMESTAMP":
         return [None if v is None else _timestamp(v, "milliseconds") for v in value] or None
     if column.is_array:  # Phoenix has no empty array: it stores NULL

@@ -6,67 +6,47 @@ from collections.abc import Iterator
 from typing import Any
 
 import phoenixdb
-import pymysql.cursors
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.errors import ConfigError
 from cdc_ods.ksql.functions import PII_KEY_ENV
-from cdc_ods.ksql.generate import MASKED_COLUMNS, masked
+from cdc_ods.ksql.generate import masked
 from cdc_ods.ods import sequence
 from cdc_ods.ods.phoenix import connect
 from cdc_ods.ods.schema import Column, TableSchema, from_epoch_ms_decimal
 from cdc_ods.secrets import lookup_secret
 from cdc_ods.sources import source_for
 
-FETCH = 5000
+FETCH = 5000  # rows per round trip to the ODS
 
 
-def ordered_columns(schema: TableSchema) -> list[str]:
-    return [*schema.primary_key, *(c.name for c in schema.columns if c.name not in schema.primary_key)]
+def ordered_columns(schema: TableSchema) -> list[Column]:
+    key = [schema.column(k) for k in schema.primary_key]
+    return [*key, *(c for c in schema.columns if c.name not in schema.primary_key)]  # type: ignore[list-item]
 
 
 def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
-    """The table's rows read as the source's read user, personal data masked as the generated
-    cleansing scripts mask it (so the ODS's masked columns compare with their source)."""
-    names = ordered_columns(schema)
-    to_mask = [i for i, name in enumerate(names) if name.lower() in MASKED_COLUMNS]
-    rows = _read_source(config, source, schema)
+    """The table's rows read as the source's read user, personal data masked as the cleansing
+    scripts mask it (so the ODS's masked columns compare with their source)."""
+    columns = ordered_columns(schema)
+    to_mask = [(i, c.mask) for i, c in enumerate(columns) if c.mask]
+    rows = source_for(config, source).rows(schema.table, [c.source_name for c in columns])
     if not to_mask:
         yield from rows
         return
     secret = lookup_secret(config.data_dir, PII_KEY_ENV)
     if secret is None:
         raise ConfigError(
-            f"{PII_KEY_ENV} is not set: reconcile masks {names[to_mask[0]]} as the cleansing stage does"
+            f"{PII_KEY_ENV} is not set: reconcile masks {columns[to_mask[0][0]].name}"
+            " as the cleansing stage does"
         )
     key = secret.get_secret_value().encode()
     for row in rows:
         values = list(row)
-        for i in to_mask:
-            values[i] = masked(names[i], values[i], key)
+        for i, mask in to_mask:
+            values[i] = masked(mask, values[i], key)
         yield tuple(values)
-
-
-def _read_source(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
-    src = source_for(config, source)
-    if source.kind in ("mariadb", "mysql"):
-        names = ", ".join(f"`{n}`" for n in ordered_columns(schema))
-        conn = src.connect("read")
-        try:
-            with conn.cursor(pymysql.cursors.SSCursor) as cur:  # streams, no full fetch
-                cur.execute(f"SELECT {names} FROM `{schema.table}`")
-                while batch := cur.fetchmany(FETCH):
-                    yield from batch
-        finally:
-            conn.close()
-    else:
-        names = ", ".join(f'"{n}"' for n in ordered_columns(schema))
-        conn = src.connect("read", autocommit=False)
-        with conn, conn.cursor(name="cdc_reconcile") as cur:  # a server-side cursor streams
-            cur.itersize = FETCH
-            cur.execute(f'SELECT {names} FROM "{source.namespace}"."{schema.table}"')
-            yield from cur
 
 
 def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[str]:
@@ -98,8 +78,8 @@ def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
         present = ods_columns(conn, schema.ods_name)
         if not present:
             return
-        wanted = [schema.column(n) for n in ordered_columns(schema)]
-        selected = [c for c in wanted if c is not None and c.ods_name in present]
+        wanted = ordered_columns(schema)
+        selected = [c for c in wanted if c.ods_name in present]
         cur = conn.cursor()
         cur.itersize = FETCH
         cur.execute(

@@ -20,6 +20,7 @@ from cdc_ods.sources.base import (
 from cdc_ods.sources.mongodb import MongoSource
 from cdc_ods.sources.mysql import MySqlSource
 from cdc_ods.sources.postgres import PostgresSource
+from cdc_ods.sources.types import ColumnType
 
 _KINDS: dict[str, type[Source]] = {
     "mariadb": MySqlSource,
@@ -35,6 +36,11 @@ def source_for(config: Config, source: SourceConfig | str, endpoints: Endpoints 
     return _KINDS[entry.kind](config, entry, endpoints)
 
 
+def column_type(kind: str, column: CatalogColumn) -> ColumnType:
+    """How a column of a `kind` source travels: Debezium's form, the cleansing, the ODS type."""
+    return _KINDS[kind].column_type(column)
+
+
 def enabled_sources(config: Config, endpoints: Endpoints | None = None) -> list[Source]:
     return [source_for(config, s, endpoints) for s in config.sources if s.enabled]
 
@@ -43,11 +49,13 @@ __all__ = [
     "HEARTBEAT_TABLE",
     "SIGNAL_TABLE",
     "CatalogColumn",
+    "ColumnType",
     "Finding",
     "Preparation",
     "Source",
     "TableCatalog",
     "UnknownTableError",
+    "column_type",
     "enabled_sources",
     "source_for",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from cdc_ods.config import Config, SourceConfig, SourceLogin
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
+from cdc_ods.sources.types import ColumnType
 
 Role = Literal["capture", "read", "admin"]
 
@@ -46,6 +48,16 @@ COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
     "topic.creation.default.replication.factor": "1",
     "topic.creation.default.partitions": "1",
     "poll.interval.ms": "100",
+    # an interval as ISO 8601 text: months stay months (numeric mode counts 30.4375 days)
+    "interval.handling.mode": "string",
+    # Connect's JSON converter writes a Decimal (BIGINT UNSIGNED in precise mode) as base64 of
+    # its bytes by default; as a JSON number it stays readable and exact
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "false",
+    "key.converter.decimal.format": "NUMERIC",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "value.converter.schemas.enable": "false",
+    "value.converter.decimal.format": "NUMERIC",
 }
 
 
@@ -224,6 +236,11 @@ class Source(ABC):
         """The table's columns and key; raises UnknownTableError if it is not there or has
         neither a primary key nor a key configured in cdc.yaml."""
 
+    @abstractmethod
+    def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row of `table`, `columns` in that order, streamed as the read user (reconcile).
+        A value the client library cannot represent (a BC date) comes as the server's text."""
+
     def configured_key(self, table: str) -> list[str] | None:
         options = self.source.table_options.get(table)
         return options.key if options else None
@@ -255,6 +272,24 @@ class Source(ABC):
             self.name, self.source.namespace, table, tuple(columns), tuple(key),
             key_configured=bool(configured), replica_identity=replica_identity, partitioned=partitioned,
         )  # fmt: skip
+
+    @staticmethod
+    @abstractmethod
+    def column_type(column: CatalogColumn) -> ColumnType:
+        """How the column travels: Debezium's form, the cleansing, the ODS's Phoenix type
+        (`sources.types`); a column that cannot be carried exactly says why."""
+
+    def refused_columns(self, catalog: TableCatalog) -> list[Finding]:
+        """A finding per column of the table that the pipeline cannot carry exactly."""
+        return [
+            self.finding(
+                f"table {catalog.qualified}",
+                f"column {c.name} {c.column_type or c.data_type}: {refusal}",
+                f"leave {catalog.name} out of `tables`, or change the column's type",
+            )
+            for c in catalog.columns
+            if (refusal := self.column_type(c).refusal)
+        ]
 
     # --- log position ----------------------------------------------------------------------
 

@@ -3,18 +3,21 @@ server can be installed on the development machines, see README)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from cdc_ods.errors import CdcError
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     SIGNAL_TABLE,
+    CatalogColumn,
     Finding,
     Preparation,
     Role,
     Source,
     TableCatalog,
 )
+from cdc_ods.sources.types import ColumnType
 
 CONNECTOR_CLASS = "io.debezium.connector.mongodb.MongoDbConnector"
 # options of the other kinds that the MongoDB connector does not define
@@ -23,15 +26,23 @@ _NOT_FOR_MONGODB = (
     "time.precision.mode",
     "binary.handling.mode",
     "poll.interval.ms",
+    "interval.handling.mode",
 )
 
 
 class MongoSource(Source):
+    @staticmethod
+    def column_type(column: CatalogColumn) -> ColumnType:
+        raise CdcError("MongoDB collections have no column types: their cleansing scripts are hand-written")
+
     def _local_address(self) -> str:
         return self.endpoints.mongodb
 
     def connect(self, role: Role = "read", autocommit: bool = True) -> Any:
         raise CdcError(f"{self.name}: cdc reads no MongoDB catalog (collections have no schema)")
+
+    def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        raise CdcError(f"{self.name}.{table}: reconcile compares relational sources only")
 
     def namespace_tables(self) -> list[str]:
         """The configured collections as named: without a client there is nothing to match

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pymysql
+import pymysql.cursors
 
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.sources import mysql_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     SIGNAL_TABLE,
@@ -55,12 +58,9 @@ WHERE rc.constraint_schema = %s
        OR rc.update_rule IN ('CASCADE', 'SET NULL', 'SET DEFAULT'))
 ORDER BY rc.table_name, rc.constraint_name
 """
-# Column types Debezium's DDL parser or the pipeline cannot carry (the type table in README).
-UNSUPPORTED_TYPES = {
-    "inet6": "Debezium 3.5's MariaDB DDL parser does not know INET6",
-    "inet4": "Debezium 3.5's MariaDB DDL parser does not know INET4",
-    "uuid": "Debezium 3.5's MariaDB DDL parser does not know MariaDB's UUID type",
-}
+
+
+ROWS_PER_FETCH = 5000
 
 
 def quote(identifier: str) -> str:
@@ -92,6 +92,8 @@ def open_connection(
 
 
 class MySqlSource(Source):
+    column_type = staticmethod(mysql_types.column_type)
+
     def _local_address(self) -> str:
         return self.endpoints.mysql
 
@@ -146,6 +148,16 @@ class MySqlSource(Source):
         ]
         return self._table(table, columns, key)
 
+    def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        conn = self.connect("read")
+        try:
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:  # streams, no full fetch
+                cur.execute(f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)}")
+                while batch := cur.fetchmany(ROWS_PER_FETCH):
+                    yield from batch
+        finally:
+            conn.close()
+
     def position(self) -> tuple[int, int]:
         rows = self._query("SHOW MASTER STATUS", role="capture")
         if not rows:
@@ -174,6 +186,11 @@ class MySqlSource(Source):
             "connect.keep.alive.interval.ms": "15000",
             # BIGINT UNSIGNED above 2^63 would wrap negative in a long: exact, as a decimal
             "bigint.unsigned.handling.mode": "precise",
+            # the JDBC driver reads YEAR as a java.sql.Date by default and throws on YEAR 0000,
+            # failing the snapshot of every table of the source: as a number it is exact
+            "driver.yearIsDateType": "false",
+            # ... and Debezium keeps the number as stored (the adjuster would read 0000 as 2000)
+            "enable.time.adjuster": "false",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
@@ -287,16 +304,7 @@ class MySqlSource(Source):
             except UnknownTableError as exc:
                 found.append(self.finding(f"table {db}.{table}", str(exc).split(": ", 1)[-1], _KEY_FIX))
                 continue
-            for column in catalog.columns:
-                reason = UNSUPPORTED_TYPES.get(column.data_type)
-                if reason:
-                    found.append(
-                        self.finding(
-                            f"table {db}.{table}",
-                            f"column {column.name} {column.column_type}: {reason}",
-                            f"leave {table} out of `tables`, or change the column's type",
-                        )
-                    )
+            found += self.refused_columns(catalog)
         tables_set = set(tables)
         for child, constraint, parent, on_delete, on_update in self._query(_CASCADES, (db,)):
             if child in tables_set or parent in tables_set:

@@ -13,13 +13,17 @@ table), not under each partition's.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Loader
+from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
 
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import TransientError
+from cdc_ods.sources import postgres_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     HEARTBEAT_TABLE,
@@ -64,8 +68,30 @@ SELECT COALESCE(bool_or(has_table_privilege(c.oid, 'SELECT')), false) FROM pg_cl
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s
 """
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
-# Column types the pipeline cannot carry (the type table in README).
-UNSUPPORTED_TYPES: dict[str, str] = {}
+
+
+ROWS_PER_FETCH = 5000
+
+
+def _text_when_out_of_range(base: type[Loader]) -> type[Loader]:
+    """`base`, but a value Python cannot hold (a BC or year-10000 date, `infinity`) loads as
+    the server's text instead of failing the whole read."""
+
+    class Loader(base):  # type: ignore[valid-type, misc]
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return Loader
+
+
+_OUT_OF_RANGE_AS_TEXT = {
+    "date": _text_when_out_of_range(DateLoader),
+    "timestamp": _text_when_out_of_range(TimestampLoader),
+    "timestamptz": _text_when_out_of_range(TimestamptzLoader),
+}
 
 
 def open_connection(
@@ -91,6 +117,8 @@ def _text(composed: sql.Composable, conn: psycopg.Connection) -> str:
 
 
 class PostgresSource(Source):
+    column_type = staticmethod(postgres_types.column_type)
+
     def _local_address(self) -> str:
         return self.endpoints.postgres
 
@@ -158,6 +186,16 @@ class PostgresSource(Source):
             role,
         )
         return [name for (name,) in rows]
+
+    def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        conn = self.connect("read", autocommit=False)
+        for type_name, loader in _OUT_OF_RANGE_AS_TEXT.items():
+            conn.adapters.register_loader(type_name, loader)
+        names = ", ".join(map(quote, columns))
+        with conn, conn.cursor(name="cdc_reconcile") as cur:  # a server-side cursor streams
+            cur.itersize = ROWS_PER_FETCH
+            cur.execute(f"SELECT {names} FROM {quote(self.schema)}.{quote(table)}")  # type: ignore[arg-type]
+            yield from cur
 
     def position(self) -> tuple[int, int]:
         ((lsn,),) = self._query("SELECT pg_current_wal_lsn()::text")
@@ -363,22 +401,12 @@ class PostgresSource(Source):
                         self.finding(
                             subject,
                             f"replica identity {catalog.replica_identity} with TOASTable columns"
-                            f" ({', '.join(toasted)}): an update that leaves a large value unchanged would"
-                            " arrive without it",
+                            f" ({', '.join(toasted)}): an update that leaves a large value unchanged"
+                            " arrives without it (the cleansing stage dead-letters such updates)",
                             f'ALTER TABLE "{self.schema}"."{table}" REPLICA IDENTITY FULL  ({prepare})',
-                            "warning",
                         )
                     )
-            for column in catalog.columns:
-                reason = UNSUPPORTED_TYPES.get(column.data_type)
-                if reason:
-                    found.append(
-                        self.finding(
-                            subject,
-                            f"column {column.name} {column.column_type}: {reason}",
-                            "leave the table out",
-                        )
-                    )
+            found += self.refused_columns(catalog)
         return found
 
     # --- preparation ---------------------------------------------------------------------

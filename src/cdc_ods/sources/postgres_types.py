@@ -1,0 +1,117 @@
+"""PostgreSQL column types -> Debezium's form -> the cleansed contract -> Phoenix.
+
+With the connector options of `postgres.py` and `base.COMMON_CONNECTOR_OPTIONS`
+(decimal.handling.mode=string, time.precision.mode=adaptive_time_microseconds,
+binary.handling.mode=hex, interval.handling.mode=string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cdc_ods.sources.base import CatalogColumn
+from cdc_ods.sources.types import (
+    DATE,
+    TIME_AS_MICROSECONDS,
+    ColumnType,
+    carried,
+    decimal,
+    exact_text,
+    json_document,
+    refused,
+    text,
+)
+
+# Debezium's stand-in for a TOASTed value an UPDATE left unchanged, when the table's replica
+# identity is not FULL (`cdc sources prepare` sets FULL): never stored over the real value.
+UNAVAILABLE = "__debezium_unavailable_value"
+_TOAST_REJECT = (
+    f"{{v}} = '{UNAVAILABLE}'",
+    "{name}: an unchanged TOASTed value was not sent (the table's REPLICA IDENTITY is not FULL:"
+    " cdc sources prepare)",
+)
+
+
+def _toastable(mapped: ColumnType) -> ColumnType:
+    """Text-like values may be TOASTed: Debezium's placeholder is refused, never stored."""
+    return dataclasses.replace(mapped, rejects=(*mapped.rejects, _TOAST_REJECT))
+
+
+_SCALARS = {
+    "smallint": carried("INT", "SMALLINT"),
+    "integer": carried("INT", "INTEGER"),
+    "bigint": carried("BIGINT", "BIGINT"),
+    "oid": carried("BIGINT", "BIGINT"),
+    "real": carried("DOUBLE", "FLOAT"),
+    "double precision": carried("DOUBLE", "DOUBLE"),
+    "boolean": carried("BOOLEAN", "BOOLEAN"),
+    "bytea": carried("STRING", "VARBINARY"),  # hex (binary.handling.mode=hex)
+    "date": DATE,
+    "timestamp with time zone": ColumnType("STRING", "TIMESTAMP", "CDC_TS_ISO({v})"),
+    "time without time zone": TIME_AS_MICROSECONDS,
+    "uuid": exact_text(),
+    "money": exact_text(),  # decimal text; its scale follows lc_monetary
+    "interval": exact_text(),  # ISO 8601 duration (interval.handling.mode=string): months stay months
+    "inet": exact_text(),
+    "cidr": exact_text(),
+    "macaddr": exact_text(),
+    "macaddr8": exact_text(),
+    "tsvector": _toastable(exact_text()),
+    "tsquery": exact_text(),
+    "xml": _toastable(exact_text()),
+    "int4range": exact_text(),
+    "int8range": exact_text(),
+    "numrange": exact_text(),
+    "daterange": exact_text(),
+    "tsrange": exact_text(),
+    "tstzrange": exact_text(),
+    "json": _toastable(json_document()),
+    "jsonb": _toastable(json_document()),
+}
+_TEXT = {"text", "character varying", "character", "citext", "name"}
+# array element (udt_name without its leading underscore) -> (KSQL element type, Phoenix type)
+_ELEMENTS = {
+    "int2": ("INT", "SMALLINT"),
+    "int4": ("INT", "INTEGER"),
+    "int8": ("BIGINT", "BIGINT"),
+    "float4": ("DOUBLE", "FLOAT"),
+    "float8": ("DOUBLE", "DOUBLE"),
+    "bool": ("BOOLEAN", "BOOLEAN"),
+    "text": ("STRING", "VARCHAR"),
+    "varchar": ("STRING", "VARCHAR"),
+    "bpchar": ("STRING", "VARCHAR"),
+    "citext": ("STRING", "VARCHAR"),
+    "uuid": ("STRING", "VARCHAR"),
+    # decimal.handling.mode=string: each element's exact text (Phoenix refuses DECIMAL arrays
+    # through the Query Server)
+    "numeric": ("STRING", "VARCHAR"),
+}
+_REFUSED = {
+    "time with time zone": "Debezium sends timetz normalized to UTC: the offset is lost",
+    "bit": "Debezium 3.5 sends PostgreSQL bit strings as bytes without their length",
+    "bit varying": "Debezium 3.5 sends PostgreSQL bit strings as bytes without their length",
+}
+
+
+def column_type(column: CatalogColumn) -> ColumnType:
+    t = column.data_type
+    if t in _REFUSED:
+        return refused(_REFUSED[t])
+    if t in _TEXT:
+        return _toastable(text())
+    if t == "numeric":
+        return decimal(column.precision, column.scale)
+    if t == "timestamp without time zone":  # epoch µs (or ms up to 3 digits): the ISO timestamp
+        micros = (column.datetime_precision if column.datetime_precision is not None else 6) > 3
+        return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+    if t == "array":
+        element = (column.element_type or "").removeprefix("_")
+        if element not in _ELEMENTS:
+            return refused(f"arrays of {element} are not carried (element types: {', '.join(_ELEMENTS)})")
+        raw, phoenix = _ELEMENTS[element]
+        return carried(f"ARRAY<{raw}>", f"{phoenix} ARRAY")
+    if t == "user-defined":  # an enum (a domain reports its base type): its label
+        return text()
+    if t in _SCALARS:
+        return _SCALARS[t]
+    return refused(f"the pipeline has no mapping for {t} ({column.column_type})")

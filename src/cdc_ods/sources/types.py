@@ -1,0 +1,74 @@
+"""How a source column travels through the pipeline: one `ColumnType` per catalog column.
+
+Each source kind maps its catalog types (`mysql_types.py`, `postgres_types.py`); this module
+holds what the maps share. A `ColumnType` says, for one column, with the Debezium options
+every connector of the project sets (`base.COMMON_CONNECTOR_OPTIONS`):
+- `raw`: the KSQL type of the value in Debezium's change event (the cleansing script's
+  `before`/`after` struct declares it);
+- `cleanse`: the expression that turns it into the cleansed contract's form (`{v}` is the value);
+- `rejects`: (condition, reason) rules on `{v}` that send the record to the dead-letter topic
+  instead of carrying a value the ODS would store differently;
+- `phoenix`: the ODS column's Phoenix type;
+- `refusal`: why the column cannot be carried exactly at all (`cdc sources check` names it and
+  `cdc ksql generate` writes no script for its table).
+README's type table is the same information for people; `tests/unit/test_source_types.py`
+holds the two to each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Phoenix's DECIMAL holds at most 38 digits: a wider decimal is carried as its exact text.
+PHOENIX_MAX_PRECISION = 38
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    raw: str
+    phoenix: str
+    cleanse: str = "{v}"
+    json: bool = False
+    rejects: tuple[tuple[str, str], ...] = ()
+    refusal: str | None = None
+
+
+def text(phoenix: str = "VARCHAR") -> ColumnType:
+    """Character data: Unicode NFC, surrounding whitespace trimmed (the cleansing rule)."""
+    return ColumnType("STRING", phoenix, "TRIM(CDC_NFC({v}))")
+
+
+def carried(raw: str, phoenix: str) -> ColumnType:
+    """A value Debezium already sends in the contract's form."""
+    return ColumnType(raw, phoenix)
+
+
+def exact_text(raw: str = "STRING") -> ColumnType:
+    """A value kept as the exact text Debezium sends (VARCHAR): decimals wider than Phoenix's
+    38 digits, intervals, network addresses, ranges and other types Phoenix has no peer for."""
+    return ColumnType(raw, "VARCHAR")
+
+
+def decimal(precision: int | None, scale: int | None) -> ColumnType:
+    """decimal.handling.mode=string: the exact decimal as text. DECIMAL(p,s) when Phoenix can
+    hold it; otherwise (more than 38 digits, or PostgreSQL's unconstrained numeric, whose
+    scale varies per value) the exact text."""
+    if precision is None or precision > PHOENIX_MAX_PRECISION:
+        return exact_text()
+    return ColumnType("STRING", f"DECIMAL({precision},{scale or 0})")
+
+
+def json_document() -> ColumnType:
+    return ColumnType("STRING", "VARCHAR", json=True)
+
+
+def refused(reason: str) -> ColumnType:
+    return ColumnType("STRING", "VARCHAR", refusal=reason)
+
+
+# time.precision.mode=adaptive_time_microseconds: TIME is MicroTime (signed microseconds).
+# Phoenix's TIME is a time of day to the millisecond; MySQL's TIME is a duration of up to
+# +-838 h and PostgreSQL's goes to 24:00:00 with microseconds: the ODS keeps the microseconds.
+TIME_AS_MICROSECONDS = ColumnType("BIGINT", "BIGINT")
+# DATE is the number of days since 1970-01-01: the contract's form is the ISO date.
+DATE = ColumnType("INT", "DATE", "CAST(FROM_DAYS({v}) AS STRING)")
