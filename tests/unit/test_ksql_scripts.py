@@ -13,7 +13,7 @@ from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
 from cdc_ods.ksql.generate import DLQ_HEADER, SourceColumn, generate_script, map_column
 from cdc_ods.ksql.ksqldb import _normalized, _outcome
 from cdc_ods.ksql.plan import build_plan, plan_text, script_files
-from cdc_ods.paths import PROJECT_DIR
+from tests import PROJECT_DIR
 
 MOVIES = [
     SourceColumn("id", "bigint", key=True),
