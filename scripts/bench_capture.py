@@ -34,7 +34,8 @@ from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config, SourceConfig, load_config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, fetch_available
-from cdc_ods.paths import PROJECT_DIR
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout this script is part of
 
 IDLE_AFTER_PRODUCER_S = 10.0  # nothing new for this long after the producers stopped: done
 DRAIN_LIMIT_S = 180.0

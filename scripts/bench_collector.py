@@ -39,8 +39,9 @@ from cdc_ods.config import Config, load_config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import ensure_topic
 from cdc_ods.ods.phoenix import connect
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.reconcile.catchup import Stage, wait_stages_consumed
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout this script is part of
 
 EVENT_NAMES = ["click_timeline", "click_transaction", "change_category", "play", "back"]
 

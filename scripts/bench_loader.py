@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 import uuid
+from pathlib import Path
 
 import happybase
 import orjson
@@ -32,7 +33,8 @@ from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.loader import Loader
 from cdc_ods.ods.schema import Column, TableSchema, create_table_ddl
-from cdc_ods.paths import PROJECT_DIR
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout this script is part of
 
 COLUMNS = (
     Column("id", "INTEGER", False),

@@ -21,10 +21,11 @@ import psutil
 import yaml
 
 from cdc_ods.config import load_config
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 from cdc_ods.stack.services import SERVICES
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout this script is part of
 
 
 def private_config(directory: Path) -> Path:

@@ -103,13 +103,22 @@ _register()
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where the workspace goes (created if missing).")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing cdc.yaml.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files that differ from their defaults (cdc.yaml too).")
+    ] = False,
 ) -> None:
-    """A starting workspace: cdc.yaml with an example source, connectors/ and ksql/."""
+    """A starting workspace: cdc.yaml with an example source, connectors/, ksql/, monitoring/.
+
+    Run again, it writes only what is missing and keeps the files you edited."""
     from cdc_ods.workspace import NEXT_STEPS, init_workspace
 
-    for path in init_workspace(directory, force):
+    report = init_workspace(directory, force)
+    for path in report.written:
         typer.echo(f"wrote {path}")
+    for path in report.kept:
+        typer.echo(f"kept {path} (differs from the default; --force replaces it)")
+    if not report.written and not report.kept:
+        typer.echo(f"{directory}: every file is already there")
     typer.echo(NEXT_STEPS.format(config=directory / "cdc.yaml"))
 
 

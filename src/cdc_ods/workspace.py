@@ -1,16 +1,31 @@
 """`cdc init DIR`: a starting workspace for a new user, apart from the tool's own files.
 
 The workspace is the operator's: cdc.yaml and, next to it, `connectors/` (per-source
-overrides of the generated Debezium options) and `ksql/` (the cleansing scripts `cdc ksql
-generate` writes). Nothing in it is secret; passwords are named by variable.
+overrides of the generated Debezium options), `ksql/` (the cleansing scripts `cdc ksql
+generate` writes) and `monitoring/` (the Prometheus config and alert rules the local stack's
+Prometheus loads, and Grafana dashboards), all resolved against cdc.yaml's directory. The
+defaults are copied from the tool's own files (cdc_ods.paths) and are the operator's to edit
+from then on: running `cdc init` again writes only what is missing and keeps every file that
+differs from its default, unless `--force`. Nothing in a workspace is secret; passwords are
+named by variable.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdc_ods.errors import ConfigError
+from cdc_ods.errors import CdcError
 from cdc_ods.ksql.generate import DLQ_HEADER
+from cdc_ods.paths import tool_file
+
+# the tool's defaults a workspace starts with: (folder of the tool's files, file pattern)
+DEFAULTS = (
+    ("monitoring", "prometheus.yml"),
+    ("monitoring/rules", "*.yml"),
+    ("monitoring/grafana/dashboards", "*.json"),
+    ("connectors", "OVERRIDES.md"),
+)
 
 CONFIG_TEMPLATE = """\
 # cdc-ods workspace: every `cdc` command run here reads this file (or --config / $CDC_CONFIG).
@@ -48,19 +63,41 @@ next: edit {config}, export the password variables, then
   cdc reconcile              # proof: every ODS table equals its source"""
 
 
-def init_workspace(directory: Path, force: bool = False) -> list[Path]:
-    """Write cdc.yaml, connectors/ and ksql/ into `directory`; returns the files written. An
-    existing cdc.yaml is kept unless `force`."""
-    config = directory / "cdc.yaml"
-    if config.exists() and not force:
-        raise ConfigError(f"{config} exists; keep it, or pass --force to replace it")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "connectors").mkdir(exist_ok=True)
-    (directory / "ksql").mkdir(exist_ok=True)
-    written = [config]
-    config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-    header = directory / "ksql" / "00_dlq.sql"
-    if not header.exists():
-        header.write_text(DLQ_HEADER, encoding="utf-8")
-        written.append(header)
-    return written
+@dataclass
+class InitReport:
+    """What `init_workspace` did, file by file."""
+
+    written: list[Path] = field(default_factory=list)
+    # existing files that differ from their default (the operator's edits): replaced only by --force
+    kept: list[Path] = field(default_factory=list)
+
+
+def workspace_defaults(directory: Path) -> dict[Path, bytes]:
+    """Every file of a new workspace in `directory`, with its default content."""
+    files = {
+        directory / "cdc.yaml": CONFIG_TEMPLATE.encode(),
+        directory / "ksql" / "00_dlq.sql": DLQ_HEADER.encode(),
+    }
+    for folder, pattern in DEFAULTS:
+        source = tool_file(*folder.split("/"))
+        matches = sorted(source.glob(pattern))
+        if not matches:
+            raise CdcError(f"{source}/{pattern}: no such file in the cdc-ods installation; reinstall it")
+        files |= {directory / folder / m.name: m.read_bytes() for m in matches}
+    return files
+
+
+def init_workspace(directory: Path, force: bool = False) -> InitReport:
+    """Write the workspace's missing files into `directory` (created if missing). A file that
+    exists and differs from its default is the operator's: kept, unless `force`."""
+    report = InitReport()
+    for path, content in workspace_defaults(directory).items():
+        if path.exists() and path.read_bytes() == content:
+            continue
+        if path.exists() and not force:
+            report.kept.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        report.written.append(path)
+    return report

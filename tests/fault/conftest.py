@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
+from tests import PROJECT_DIR
 from tests.integration.conftest import endpoints, prepare_pipeline, stack
 
 __all__ = ["Recovery", "endpoints", "pipeline", "recoveries", "stack"]

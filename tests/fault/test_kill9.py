@@ -24,12 +24,12 @@ from cdc_ods.config import Config
 from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.reconcile.catchup import wait_caught_up
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import FAILED_STATES, StackManager
 from cdc_ods.stack.services import by_name
 from cdc_ods.topology import stages
+from tests import PROJECT_DIR
 from tests.integration.conftest import cdc, end_offsets
 from tests.integration.test_pipeline_e2e import letters_since
 

@@ -24,9 +24,9 @@ from confluent_kafka import Consumer, TopicPartition
 from cdc_ods.config import Config, load_config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

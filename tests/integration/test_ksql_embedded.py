@@ -34,11 +34,11 @@ from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints, split_host_port
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import ADMIN_USER
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 from .conftest import connector_spec
 

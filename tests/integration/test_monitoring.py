@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 MONITORING = PROJECT_DIR / "monitoring"
 # metrics every running stack has, before any pipeline stage runs

@@ -31,11 +31,11 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config
 from cdc_ods.ods.schema import create_table_ddl
 from cdc_ods.ods.source_schema import read_table_schema
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import DEBEZIUM_USER
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 from .conftest import cdc
 from .test_loader import produce, record

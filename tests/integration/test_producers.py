@@ -23,7 +23,6 @@ from pymysql.cursors import DictCursor
 
 from cdc_ods.config import load_config
 from cdc_ods.endpoints import Endpoints, split_host_port
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.producers.ledger import Ledger, jsonable
 from cdc_ods.producers.mysql import MySQLTarget
 from cdc_ods.producers.postgres import PostgresTarget
@@ -31,6 +30,7 @@ from cdc_ods.producers.runner import Limit, Outcome, Pacer, Target, opened, prod
 from cdc_ods.secrets import ADMIN_USER
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 DATABASE = "itest_producers"
 SCHEMA = "maf"

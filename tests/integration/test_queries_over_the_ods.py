@@ -11,7 +11,7 @@ import pytest
 
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.ods.phoenix import connect, run
-from cdc_ods.paths import PROJECT_DIR
+from tests import PROJECT_DIR
 
 QUERIES = re.findall(r"-- name: (\w+)\n(.*?);", (PROJECT_DIR / "ods" / "queries.sql").read_text(), re.S)
 

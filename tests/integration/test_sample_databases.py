@@ -27,9 +27,9 @@ import yaml
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
+from tests import PROJECT_DIR
 
 from .conftest import background_producers, config_path, restore_services
 

@@ -32,10 +32,10 @@ from cdc_ods import contract
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.ksql.drift import runtime_dir
 from cdc_ods.ksql.generate import is_unedited, stream_prefix
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
+from tests import PROJECT_DIR
 
 from .conftest import background_producers, cdc
 

@@ -30,9 +30,9 @@ import yaml
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.postgres import PG_BIN
+from tests import PROJECT_DIR
 
 from .conftest import config_path, restore_services
 

@@ -7,7 +7,7 @@ import yaml
 
 from cdc_ods.config import load_config, parse_config
 from cdc_ods.errors import ConfigError
-from cdc_ods.paths import PROJECT_DIR
+from tests import PROJECT_DIR
 
 
 def test_the_shipped_config_is_valid() -> None:

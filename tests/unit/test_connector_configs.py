@@ -12,8 +12,8 @@ from cdc_ods.connectors.configs import CONNECTOR_CLASSES, connector_kind, source
 from cdc_ods.connectors.validation import problems, table_problems
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE
+from tests import PROJECT_DIR
 
 CONFIG = load_config(PROJECT_DIR / "cdc.yaml")
 

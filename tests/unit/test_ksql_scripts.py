@@ -13,8 +13,8 @@ from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
 from cdc_ods.ksql.ksqldb import _normalized, _outcome
 from cdc_ods.ksql.plan import build_plan, plan_text, script_files
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.sources import CatalogColumn, TableCatalog
+from tests import PROJECT_DIR
 
 MOVIES = TableCatalog(
     "mysql",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdc_ods.paths import PROJECT_DIR
+from tests import PROJECT_DIR
 
 MONITORING = PROJECT_DIR / "monitoring"
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))

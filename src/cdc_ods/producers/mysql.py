@@ -21,11 +21,10 @@ from pymysql.constants import CLIENT
 
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import CdcError, ServiceError
-from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
 
-SCHEMA_FILE = PROJECT_DIR / "producers" / "mysql.sql"
 EVENTS = ["click_timeline", "click_transaction", "change_category", "back"]
 EVENT_WEIGHTS = [45, 10, 25, 20]
 PLATFORMS = ["ios", "android", "web"]
@@ -202,7 +201,7 @@ class MySQLTarget:
                     "COLLATE utf8mb4_unicode_ci"
                 )
                 self.conn.select_db(self.database)
-                self._execute_all(cur, SCHEMA_FILE.read_text(encoding="utf-8"))
+                self._execute_all(cur, tool_file("producers", "mysql.sql").read_text(encoding="utf-8"))
                 self.conn.commit()
             except pymysql.MySQLError as exc:
                 raise CdcError(

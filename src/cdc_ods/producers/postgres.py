@@ -24,11 +24,10 @@ from psycopg.types.json import Jsonb
 
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import CdcError, ServiceError
-from cdc_ods.paths import PROJECT_DIR
+from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
 
-SCHEMA_FILE = PROJECT_DIR / "producers" / "postgres.sql"
 SERIES_UUIDS = UUID("5d0c6a52-3b8e-4f0e-9c47-7f1d2a9e8b31")  # uuid5 namespace of tv_series.uuid
 
 
@@ -230,7 +229,7 @@ class PostgresTarget:
                 schema = sql.Identifier(self.schema)
                 self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
                 self.conn.execute(sql.SQL("SET search_path TO {}").format(schema))
-                self.conn.execute(SCHEMA_FILE.read_text(encoding="utf-8").encode())
+                self.conn.execute(tool_file("producers", "postgres.sql").read_text(encoding="utf-8").encode())
         except psycopg.Error as exc:
             raise CdcError(f"postgres at {self.address}: creating the schema failed: {exc}") from None
 

@@ -8,7 +8,6 @@ from functools import cached_property
 from pathlib import Path
 
 from cdc_ods.config import Config
-from cdc_ods.paths import PROJECT_DIR
 from cdc_ods.secrets import Credentials, load_credentials
 from cdc_ods.sources import Source, source_for
 
@@ -33,11 +32,6 @@ class StackContext:
     @property
     def root(self) -> Path:
         return self.config.data_dir
-
-    @property
-    def repo(self) -> Path:
-        """The checkout: where connectors/, monitoring/, stack/pom.xml live."""
-        return PROJECT_DIR
 
     @property
     def host(self) -> str:

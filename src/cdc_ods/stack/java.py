@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from cdc_ods.errors import ServiceError
+from cdc_ods.paths import tool_file
 from cdc_ods.stack.context import StackContext
 
 # JDK 17 needs these for HBase and the Phoenix client (HBASE-28259): they reach into JDK
@@ -40,12 +41,17 @@ def java_binary() -> str:
     return java
 
 
+def log4j_flag() -> str:
+    """The JVMs' logging configuration (the tool's stack/log4j2.properties)."""
+    return f"-Dlog4j2.configurationFile={tool_file('stack', 'log4j2.properties')}"
+
+
 def jmx_agent(ctx: StackContext, port: int, rules: str) -> str:
     """-javaagent flag for the Prometheus JMX exporter, bound to the stack host only."""
     jars = sorted(ctx.lib("jmx-exporter").glob("jmx_prometheus_javaagent-*.jar"))
     if not jars:
         raise ServiceError("JMX exporter agent jar missing; run `cdc stack install`")
-    config = ctx.repo / "monitoring" / "jmx" / rules
+    config = tool_file("monitoring", "jmx", rules)  # the tool's curated rules, not the workspace's
     return f"-javaagent:{jars[0]}={ctx.host}:{port}:{config}"
 
 
@@ -66,7 +72,7 @@ def java_command(
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=50",
         "-Djava.net.preferIPv4Stack=true",
-        f"-Dlog4j2.configurationFile={ctx.repo / 'stack' / 'log4j2.properties'}",
+        log4j_flag(),
         "-Dlog4j2.formatMsgNoLookups=true",
     ]
     if jmx is not None:

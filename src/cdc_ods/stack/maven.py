@@ -15,24 +15,24 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cdc_ods.errors import ServiceError
+from cdc_ods.paths import tool_file
 from cdc_ods.stack.context import StackContext
 
 STAMP = ".resolved"
 
 
-def pom_path(ctx: StackContext) -> Path:
-    return ctx.repo / "stack" / "pom.xml"
+def pom_path() -> Path:
+    """The one pom: the tool's own file (cdc_ods.paths), not the workspace's."""
+    return tool_file("stack", "pom.xml")
 
 
-def _pom_hash(ctx: StackContext) -> str:
-    return hashlib.sha256(pom_path(ctx).read_bytes()).hexdigest()
+def _pom_hash() -> str:
+    return hashlib.sha256(pom_path().read_bytes()).hexdigest()
 
 
 def is_resolved(ctx: StackContext, profile: str) -> bool:
-    if not pom_path(ctx).is_file():
-        raise ServiceError(f"{pom_path(ctx)} is missing: the Java artifacts cannot be resolved")
     stamp = ctx.lib(profile) / STAMP
-    return stamp.is_file() and stamp.read_text().strip() == _pom_hash(ctx)
+    return stamp.is_file() and stamp.read_text().strip() == _pom_hash()
 
 
 def resolve(
@@ -47,7 +47,7 @@ def resolve(
     if shutil.which("mvn") is None:
         raise ServiceError("Maven (mvn) not found; run `make setup` (installs maven)")
     done = []
-    digest = _pom_hash(ctx)
+    digest = _pom_hash()
     for profile in pending:
         if on_profile:
             on_profile(profile)
@@ -60,7 +60,7 @@ def resolve(
                 "-B",
                 "-q",
                 "-f",
-                str(pom_path(ctx)),
+                str(pom_path()),
                 "-P",
                 profile,
                 "dependency:copy-dependencies",

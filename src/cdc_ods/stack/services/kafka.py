@@ -9,7 +9,7 @@ import uuid
 from cdc_ods.errors import ServiceError
 from cdc_ods.kafka import round_trip
 from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.java import java_binary, java_command
+from cdc_ods.stack.java import java_binary, java_command, log4j_flag
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
 
@@ -71,7 +71,7 @@ class Kafka(Service):
         result = subprocess.run(
             [
                 java_binary(),
-                f"-Dlog4j2.configurationFile={ctx.repo / 'stack' / 'log4j2.properties'}",
+                log4j_flag(),
                 "-cp",
                 f"{ctx.lib('kafka')}/*",
                 "kafka.tools.StorageTool",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cdc_ods.errors import CdcError, ServiceError
 from cdc_ods.ods.phoenix import connect, run
+from cdc_ods.paths import tool_file
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.java import JDK17_OPENS, java_command
 from cdc_ods.stack.services.base import Service
@@ -37,8 +38,8 @@ class PhoenixQueryServer(Service):
         return jars[0]
 
     def _build_bind_plugin(self, ctx: StackContext) -> Path:
-        """Compile stack/pqs-bind (our Query Server plug-in that binds to one address)."""
-        source = ctx.repo / "stack" / "pqs-bind"
+        """Compile the tool's stack/pqs-bind (our Query Server plug-in that binds to one address)."""
+        source = tool_file("stack", "pqs-bind")
         jar = ctx.lib(PROFILE) / BIND_PLUGIN_JAR
         newest = max(p.stat().st_mtime for p in source.rglob("*") if p.is_file())
         if jar.exists() and jar.stat().st_mtime >= newest:

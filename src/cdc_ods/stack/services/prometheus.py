@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import httpx
 
@@ -11,6 +12,20 @@ from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
+
+# what the local stack's Prometheus reads from the workspace's monitoring/ (`cdc init` writes them)
+MONITORING_FILES = ("prometheus.yml", "rules")
+
+
+def workspace_file(ctx: StackContext, name: str) -> Path:
+    """`monitoring/<name>` next to the configuration file: the operator's, never the tool's."""
+    path = ctx.config.root / "monitoring" / name
+    if not path.exists():
+        raise ServiceError(
+            f"prometheus: {path} is missing; `cdc init {ctx.config.root}` writes the default"
+            " monitoring/ next to cdc.yaml (and keeps the files already there)"
+        )
+    return path
 
 
 class Prometheus(Service):
@@ -22,19 +37,18 @@ class Prometheus(Service):
         return f"http://{ctx.host}:{ctx.ports.prometheus}"
 
     def prepare(self, ctx: StackContext) -> None:
-        """Link the tracked monitoring/ files in and write file-SD targets from the ports."""
+        """Link the workspace's monitoring/ files in and write file-SD targets from the ports."""
         if shutil.which("prometheus") is None:
             raise ServiceError("prometheus: binary not found; run `make setup` (installs prometheus)")
         from cdc_ods.stack.services import SERVICES  # the registry imports this module
 
         conf = ctx.conf(self.name)
         (conf / "targets").mkdir(parents=True, exist_ok=True)
-        monitoring = ctx.repo / "monitoring"
-        for name in ("prometheus.yml", "rules"):
-            link = conf / name
+        for name in MONITORING_FILES:
+            target, link = workspace_file(ctx, name), conf / name
             if link.is_symlink() or link.exists():
                 link.unlink()
-            link.symlink_to(monitoring / name)
+            link.symlink_to(target)
         targets = {s.name: getattr(ctx.ports, s.metrics_port_name) for s in SERVICES if s.metrics_port_name}
         # the pipeline's Python stages, scraped whenever they run
         targets["collector"] = ctx.config.collector.port

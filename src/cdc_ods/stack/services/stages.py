@@ -39,7 +39,7 @@ class PipelineStage(Service):
         return Program(
             name=self.name,
             command=[sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments],
-            directory=ctx.repo,
+            directory=ctx.config.root,  # the workspace: cdc.yaml's directory
             log=ctx.log(self.name),
             environment={"PYTHONUNBUFFERED": "1"},
         )
