@@ -33,6 +33,11 @@ CDC_DELETED = "CDC_DELETED"
 ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED)
 
 CLEANSED_PREFIX = "ods."
+# The largest record a raw or cleansed topic takes: one change event carries a row's before
+# and after images, so a row of several MB (a large TEXT or BLOB) must fit twice. Kafka's
+# 1 MB default would fail the connector, and with it every table of the source.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+CLEANSED_TOPIC_CONFIG = {"max.message.bytes": str(MAX_RECORD_BYTES)}
 
 # The apps' behaviour events (collector -> raw topic -> cleansing -> ODS) use the same
 # naming as a replicated table: source `events`, database `app`, table `client_events`.

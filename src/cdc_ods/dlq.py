@@ -21,11 +21,13 @@ from typing import Any
 import orjson
 from confluent_kafka import Message, Producer
 
+from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config, ensure_topic
 
 DLQ_TOPIC = "ods.dlq"
-MAX_LETTER_BYTES = 8 * 1024 * 1024
+# a letter carries its record (up to contract.MAX_RECORD_BYTES) plus where it came from and why
+MAX_LETTER_BYTES = MAX_RECORD_BYTES + 1024 * 1024
 DLQ_TOPIC_CONFIG = {"max.message.bytes": str(MAX_LETTER_BYTES)}
 
 

@@ -87,6 +87,7 @@ def test_postgres_types(data_type: str, catalog: dict, expected: tuple[str, str,
         ("postgres", "array", {"element_type": "_date"}, "arrays of date are not carried"),
         ("postgres", "bit varying", {}, "bit strings"),
         ("postgres", "polygon", {}, "no mapping for polygon"),
+        ("postgres", "money", {}, "through a double"),
     ],
 )
 def test_what_cannot_be_carried_exactly_is_refused_with_a_reason(

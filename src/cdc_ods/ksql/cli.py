@@ -103,6 +103,7 @@ def run(
 
 
 def _apply_ksqldb(ctx: typer.Context, directory: Path, url: str) -> None:
+    from cdc_ods import contract
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import CdcError
     from cdc_ods.kafka import ensure_topic
@@ -110,7 +111,11 @@ def _apply_ksqldb(ctx: typer.Context, directory: Path, url: str) -> None:
 
     scripts = _scripts(directory)
     bootstrap = Endpoints.from_config(ctx.obj.config()).kafka_bootstrap
-    with KsqlDbClient(url, ensure_topic=lambda topic: ensure_topic(bootstrap, topic)) as client:
+
+    def create(topic: str) -> None:
+        ensure_topic(bootstrap, topic, config=contract.CLEANSED_TOPIC_CONFIG)
+
+    with KsqlDbClient(url, ensure_topic=create) as client:
         results = client.apply(scripts)
     table = Table("script", "line", "statement", "outcome", "message")
     for r in results:

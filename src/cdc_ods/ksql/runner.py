@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from cdc_ods import contract
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetters, ensure_dlq_topic
 from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config, ensure_topic, fetch_available
@@ -84,7 +85,12 @@ class Runner:
         self._producer = Producer(
             client_config(
                 bootstrap,
-                **{"enable.idempotence": True, "linger.ms": 10, "partitioner": "murmur2_random"},
+                **{
+                    "enable.idempotence": True,
+                    "linger.ms": 10,
+                    "partitioner": "murmur2_random",
+                    "message.max.bytes": contract.MAX_RECORD_BYTES,
+                },
             )
         )
         self._dlq = DeadLetters(bootstrap, STAGE)
@@ -99,7 +105,7 @@ class Runner:
         widest = max((len(existing[t].partitions) for t in self.engine.topics if t in existing), default=1)
         sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
         for topic in sorted(sinks - {DLQ_TOPIC}):
-            ensure_topic(self.bootstrap, topic, partitions=widest)
+            ensure_topic(self.bootstrap, topic, partitions=widest, config=contract.CLEANSED_TOPIC_CONFIG)
         ensure_dlq_topic(self.bootstrap, partitions=widest)
 
     def _delivered(self, err: KafkaError | None, _msg: Message) -> None:

@@ -124,6 +124,8 @@ class Column:
         if value is None:
             return None
         if self.is_array:  # Phoenix stores an empty array as NULL (and its client cannot send one)
+            if self.base_type != "VARCHAR" and None in value:
+                raise ValueError(f"a NULL element: Phoenix's {self.phoenix_type} holds none")
             return [None if v is None else self._converter(v) for v in value] or None
         return self._converter(value)
 

@@ -25,6 +25,7 @@ import base64
 import datetime as dt
 import json
 import math
+import re
 import struct
 import unicodedata
 import uuid
@@ -79,6 +80,9 @@ def _microseconds(value: Any) -> int:
         return value // dt.timedelta(microseconds=1)
     if isinstance(value, dt.time):
         return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    if isinstance(value, str):  # PostgreSQL's 24:00:00, which Python's time cannot hold
+        hours, minutes, seconds = value.split(":")
+        return (int(hours) * 3600 + int(minutes) * 60) * 1_000_000 + int(Decimal(seconds) * 1_000_000)
     return int(value)
 
 
@@ -116,14 +120,28 @@ def _scalar(base_type: str, value: Any) -> Any:
         if isinstance(value, dt.date):
             return value.isoformat()
         try:
-            return dt.date.fromisoformat(str(value)[:10]).isoformat()
-        except ValueError:  # beyond Python's date: the source's text (see module docstring)
+            return dt.date.fromisoformat(str(value)).isoformat()
+        except ValueError:  # beyond Python's date (BC, year 10000+): the source's text
             return str(value)
     if base_type == "VARBINARY":
         return bytes(value).hex()
     if isinstance(value, dict | list) or (isinstance(value, str) and value.lstrip()[:1] in ("{", "[")):
         return _json(value)  # a JSON document (MariaDB's JSON is text, jsonb arrives parsed)
     return _text(value)
+
+
+_ISO_DURATION = re.compile(
+    r"P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?[\d.]+)S)?)?"
+)
+
+
+def _interval(value: Any) -> Any:
+    """An ISO 8601 duration (Debezium writes every part, PostgreSQL's iso_8601 style only the
+    non-zero ones) as its parts: years, months, days, hours, minutes, seconds."""
+    match = _ISO_DURATION.fullmatch(str(value))
+    if match is None:
+        return _text(value)
+    return [str(Decimal(part or 0).normalize()) for part in match.groups()]
 
 
 _TIME = frozenset({"time", "time without time zone"})
@@ -138,6 +156,10 @@ def canonical(column: Column, value: Any) -> Any:
         return _geometry(bytes(value))
     if source_type in _TIME:
         return _microseconds(value)
+    if source_type == "interval":
+        return _interval(value)
+    if source_type in ("json", "jsonb"):  # a scalar document ("a string") too
+        return _json(value)
     if source_type in _DECIMAL and not column.is_array:
         return _decimal(value)
     if source_type == "bit" and isinstance(value, bytes | bytearray):  # MySQL family: big-endian

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from cdc_ods.config import Config, SourceConfig, SourceLogin
+from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
@@ -47,9 +48,10 @@ COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
     "errors.max.retries": "3",
     "topic.creation.default.replication.factor": "1",
     "topic.creation.default.partitions": "1",
+    # rows of several MB (contract.MAX_RECORD_BYTES): the raw topic and Connect's producer take them
+    "topic.creation.default.max.message.bytes": str(MAX_RECORD_BYTES),
+    "producer.override.max.request.size": str(MAX_RECORD_BYTES),
     "poll.interval.ms": "100",
-    # an interval as ISO 8601 text: months stay months (numeric mode counts 30.4375 days)
-    "interval.handling.mode": "string",
     # Connect's JSON converter writes a Decimal (BIGINT UNSIGNED in precise mode) as base64 of
     # its bytes by default; as a JSON number it stays readable and exact
     "key.converter": "org.apache.kafka.connect.json.JsonConverter",

@@ -26,7 +26,6 @@ _NOT_FOR_MONGODB = (
     "time.precision.mode",
     "binary.handling.mode",
     "poll.interval.ms",
-    "interval.handling.mode",
 )
 
 

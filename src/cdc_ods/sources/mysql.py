@@ -189,7 +189,8 @@ class MySqlSource(Source):
             # the JDBC driver reads YEAR as a java.sql.Date by default and throws on YEAR 0000,
             # failing the snapshot of every table of the source: as a number it is exact
             "driver.yearIsDateType": "false",
-            # ... and Debezium keeps the number as stored (the adjuster would read 0000 as 2000)
+            # dates keep the year stored: the adjuster reads years 0-99 as two-digit ones
+            # (YEAR 0000 still arrives as 2000: Debezium adjusts YEAR columns regardless)
             "enable.time.adjuster": "false",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,

@@ -13,6 +13,7 @@ from cdc_ods.sources.base import CatalogColumn
 from cdc_ods.sources.types import (
     DATE,
     TIME_AS_MICROSECONDS,
+    ZONED_TIMESTAMP,
     ColumnType,
     carried,
     decimal,
@@ -86,8 +87,8 @@ def column_type(column: CatalogColumn) -> ColumnType:
     if t == "datetime":  # epoch ms, or epoch µs above 3 fractional digits: the ISO timestamp
         micros = (column.datetime_precision or 0) > 3
         return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
-    if t == "timestamp":  # ZonedTimestamp: ISO text in UTC
-        return ColumnType("STRING", "TIMESTAMP", "CDC_TS_ISO({v})")
+    if t == "timestamp":
+        return ZONED_TIMESTAMP
     if t == "time":
         return TIME_AS_MICROSECONDS
     if t == "year":

@@ -19,7 +19,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.adapt import Loader
-from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+from psycopg.types.datetime import DateLoader, TimeLoader, TimestampLoader, TimestamptzLoader
+from psycopg.types.string import TextLoader
 
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import TransientError
@@ -87,10 +88,16 @@ def _text_when_out_of_range(base: type[Loader]) -> type[Loader]:
     return Loader
 
 
+# Read as the server's text, the form the ODS keeps (postgres_types): an interval as a
+# timedelta would count a month as 30 days, JSON parsed would turn 1e400 into infinity, a
+# range object prints otherwise.
+_AS_TEXT = ("interval", "json", "jsonb", "int4range", "int8range", "numrange", "daterange", "tsrange",
+            "tstzrange")  # fmt: skip
 _OUT_OF_RANGE_AS_TEXT = {
     "date": _text_when_out_of_range(DateLoader),
     "timestamp": _text_when_out_of_range(TimestampLoader),
     "timestamptz": _text_when_out_of_range(TimestamptzLoader),
+    "time": _text_when_out_of_range(TimeLoader),  # 24:00:00
 }
 
 
@@ -191,6 +198,9 @@ class PostgresSource(Source):
         conn = self.connect("read", autocommit=False)
         for type_name, loader in _OUT_OF_RANGE_AS_TEXT.items():
             conn.adapters.register_loader(type_name, loader)
+        for type_name in _AS_TEXT:
+            conn.adapters.register_loader(type_name, TextLoader)
+        conn.execute("SET intervalstyle = 'iso_8601'")
         names = ", ".join(map(quote, columns))
         with conn, conn.cursor(name="cdc_reconcile") as cur:  # a server-side cursor streams
             cur.itersize = ROWS_PER_FETCH
@@ -222,6 +232,8 @@ class PostgresSource(Source):
             "slot.name": self.slot,
             "publication.name": self.publication,
             "publication.autocreate.mode": "disabled",
+            # an interval as ISO 8601 text: months stay months (numeric mode counts 30.4375 days)
+            "interval.handling.mode": "string",
             # the heartbeat's UPDATE makes WAL the slot can be confirmed past on an idle database
             "heartbeat.action.query": f"UPDATE {heartbeat} SET ts = now() WHERE id = 1",
             "signal.data.collection": f"{schema}.{SIGNAL_TABLE}",

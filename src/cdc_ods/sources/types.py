@@ -70,5 +70,13 @@ def refused(reason: str) -> ColumnType:
 # Phoenix's TIME is a time of day to the millisecond; MySQL's TIME is a duration of up to
 # +-838 h and PostgreSQL's goes to 24:00:00 with microseconds: the ODS keeps the microseconds.
 TIME_AS_MICROSECONDS = ColumnType("BIGINT", "BIGINT")
+# A ZonedTimestamp (ISO text in UTC) as the contract's timestamp; text that is none (PostgreSQL's
+# 'infinity') is refused, never stored as NULL.
+ZONED_TIMESTAMP = ColumnType(
+    "STRING",
+    "TIMESTAMP",
+    "CDC_TS_ISO({v})",
+    rejects=(("{v} IS NOT NULL AND CDC_TS_ISO({v}) IS NULL", "{name}: not a timestamp the ODS can hold"),),
+)
 # DATE is the number of days since 1970-01-01: the contract's form is the ISO date.
 DATE = ColumnType("INT", "DATE", "CAST(FROM_DAYS({v}) AS STRING)")

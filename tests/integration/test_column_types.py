@@ -1,0 +1,358 @@
+"""Every column type of MariaDB 10.11 and PostgreSQL 15, at its extremes, end to end.
+
+Two databases of the test's own (`cdc_types` on each server) join cdc.yaml as two more
+sources next to the demo ones and are brought in with `cdc sources prepare` and `cdc sources
+sync`. Table `extremes` on each holds every type the pipeline carries, at its minima and
+maxima, NULL, 4-byte UTF-8 and large TOASTed text: the test reads every ODS value and compares
+it with the source value in the ODS's documented form (README, "Column types"), then
+`cdc reconcile` must be clean, also after updates that leave the TOASTed text untouched. A
+partitioned table and a table without a primary key (its key configured in cdc.yaml) arrive
+too. Table `refused` holds values the ODS cannot keep exactly (a BC date, `infinity`, a year
+beyond 9999): each such row is dead-lettered with its reason while the others load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import phoenixdb
+import pytest
+import yaml
+
+from cdc_ods.config import load_config
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.stack.context import StackContext
+from tests import PROJECT_DIR
+
+from .conftest import config_path, restore_services
+
+RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
+MY, PG = f"types_my_{RUN}", f"types_pg_{RUN}"
+DATABASE = "cdc_types"
+BIG_TEXT = "Ünïcödé 😀 " * 60_000  # ~780 kB: TOASTed by PostgreSQL, LONGTEXT in MariaDB
+
+MARIADB_SCHEMA = f"""
+DROP DATABASE IF EXISTS {DATABASE};
+CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4;
+USE {DATABASE};
+CREATE TABLE extremes (
+  id INT PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT,
+  miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  flag BOOLEAN, bit1 BIT(1), bit12 BIT(12), bit64 BIT(64),
+  dec_small DECIMAL(10,2), dec_wide DECIMAL(65,30), f FLOAT, dbl DOUBLE,
+  c CHAR(10), vc VARCHAR(100), tx LONGTEXT, en ENUM('a','b','c d'), st SET('x','y','z'),
+  bn BINARY(4), vb VARBINARY(64), bl BLOB,
+  d DATE, dt0 DATETIME, dt6 DATETIME(6), ts6 TIMESTAMP(6) NULL DEFAULT NULL, tm TIME, tm6 TIME(6),
+  yr YEAR, js JSON
+);
+INSERT INTO extremes VALUES
+ (1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0,
+  FALSE, b'0', b'0', b'0', -99999999.99,
+  '-99999999999999999999999999999999999.999999999999999999999999999999', -3.40282e38,
+  -1.7976931348623157e308, 'a', 'b', 'c', 'a', '', x'00000000', x'00', x'00',
+  '1583-01-01', '1583-01-01 00:00:00', '1583-01-01 00:00:00.000001', '1970-01-01 00:00:01.000000',
+  '-838:59:59', '-838:59:59.000000', 1901, '[]'),
+ (2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807,
+  18446744073709551615, TRUE, b'1', b'111111111111',
+  b'1111111111111111111111111111111111111111111111111111111111111111', 99999999.99,
+  '99999999999999999999999999999999999.999999999999999999999999999999', 3.40282e38,
+  1.7976931348623157e308, 'zzzzzzzzzz', '😀𝄞 four-byte', 'Amélie', 'c d', 'x,y,z', x'FFFFFFFF',
+  x'00FF10', x'89504E470D0A1A0A', '9999-12-31', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999999',
+  '2038-01-19 03:14:07.999999', '838:59:59', '838:59:59.999999', 2155,
+  '{{"n": 1e400, "s": "ü", "a": [1, 2.5, null]}}'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL),
+ (4, 0, 1, 0, 1, 0, 1, 0, 1, 0, 9223372036854775808, TRUE, b'0', b'101', b'10', 0.01,
+  '0.000000000000000000000000000001', 1.5e-38, 4.9e-324, 'q', 'x', 'big', 'b', 'y', x'01020304',
+  x'', x'', '2024-02-29', '2024-02-29 12:00:00', '2024-02-29 12:00:00.5', '2024-02-29 12:00:00.123456',
+  '00:00:00', '-00:00:00.000001', 2000, '{{"deep": {{"k": [true, false]}}}}');
+UPDATE extremes SET tx = REPEAT('Ünïcödé 😀 ', 60000) WHERE id = 4;
+"""
+
+POSTGRES_SCHEMA = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE extremes (
+  id int PRIMARY KEY,
+  si smallint, i integer, bi bigint, n numeric, n10 numeric(10,2), n60 numeric(60,30),
+  r real, d double precision, b boolean, c char(10), vc varchar(100), tx text, bt bytea,
+  dt date, ts timestamp(6), ts0 timestamp(0), tstz timestamptz, tm time(6), iv interval,
+  u uuid, js json, jb jsonb, ia int[], ta text[], na numeric[], ip inet, mo mood,
+  rng int4range, tsv tsvector
+);
+INSERT INTO extremes VALUES
+ (1, -32768, -2147483648, -9223372036854775808, 'NaN', -99999999.99,
+  '-999999999999999999999999999999.999999999999999999999999999999', -3.40282e38,
+  -1.7976931348623157e308, false, 'a', '', 'x', '\\x00', '1583-01-01', '1583-01-01 00:00:00.000001',
+  '1583-01-01 00:00:00', '1583-01-01 00:00:00.000001+00', '00:00:00', '-178000000 years',
+  '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '{}', '{}', '0.0.0.0', 'sad',
+  'empty', ''),
+ (2, 32767, 2147483647, 9223372036854775807, '123456789012345678901234567890.123456789012345678901',
+  99999999.99, '999999999999999999999999999999.999999999999999999999999999999', 3.40282e38,
+  1.7976931348623157e308, true, 'zzzzzzzzzz', '😀𝄞 four-byte', 'Amélie', '\\x89504e470d0a1a0a',
+  '9999-12-31', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999999+00',
+  '24:00:00', '1 year 2 mons 3 days 04:05:06.789', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+  '{"n": 1e400, "b": [1, 2.5, null]}', '{"z": 1, "a": {"k": [true, null]}}', '{1, 2, -3}',
+  '{"a", NULL, "", "😀"}', '{1.50, NULL, -0.000001}', '2001:db8::1/64', 'happy', '[1,10)',
+  'the quick brown fox'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (4, 0, 0, 0, '-0.000000000000000000000000000000000000000001', 0.01, '0', 1.5e-38, 5e-324, true,
+  'q', 'x', 'big', '\\x', '2024-02-29', '2024-02-29 12:00:00.5', '2024-02-29 12:00:00',
+  '2024-02-29 23:30:00.123456-05:30', '12:34:56.789012', '-1 mons +2 days -00:00:01', gen_random_uuid(),
+  '"a string"', '3.5', '{0}', '{"x"}', '{0}', '10.0.0.1', 'ok', '(,5]', 'a:1 b:2');
+UPDATE extremes SET tx = repeat('Ünïcödé 😀 ', 60000) WHERE id = 4;
+
+CREATE TABLE measurements (
+  taken date NOT NULL, sensor int NOT NULL, value double precision, PRIMARY KEY (taken, sensor)
+) PARTITION BY RANGE (taken);
+CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO measurements VALUES ('2024-03-01', 1, 1.5), ('2025-03-01', 1, 2.5), ('2025-03-01', 2, NULL);
+
+CREATE TABLE keyless (code text NOT NULL, note text);
+INSERT INTO keyless VALUES ('a', 'first'), ('b', 'second');
+
+CREATE TABLE refused (id int PRIMARY KEY, dt date, tstz timestamptz, ia int[]);
+INSERT INTO refused VALUES (1, '2024-01-01', '2024-01-01 00:00:00+00', '{1}'),
+ (2, '0044-03-15 BC', NULL, NULL),
+ (3, NULL, 'infinity', NULL), (4, '12345-01-01', NULL, NULL), (5, '2025-01-01', NULL, '{}'),
+ (6, NULL, NULL, '{1, NULL}');
+"""
+
+
+def _mariadb(ctx: StackContext, sql: str) -> None:
+    socket = ctx.data("mariadb") / "mariadb.sock"
+    result = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch",
+         "--default-character-set=utf8mb4"],
+        input=sql, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _psql(ctx: StackContext, database: str, sql: str) -> None:
+    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
+         "-U", "cdc_admin", "-d", database],
+        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _drop(ctx: StackContext) -> None:
+    """This run's sources gone, and those an interrupted earlier run left behind."""
+    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+        for name in connect.connectors():
+            if name.startswith("types_"):
+                connect.delete(name)
+    _mariadb(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
+    # a deleted connector's walsender may still hold its slot for a moment
+    slots = "FROM pg_replication_slots WHERE slot_name LIKE 'cdc\\_types\\_%'"
+    _psql(ctx, "postgres", f"SELECT pg_terminate_backend(active_pid) {slots} AND active_pid IS NOT NULL;"
+                           " SELECT pg_sleep(1);"
+                           f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
+    _psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def _workspace(directory: Path) -> Path:
+    data = yaml.safe_load(config_path().read_text())
+    main = load_config(config_path())
+    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
+    data["sources"] += [
+        {"name": MY, "kind": "mariadb", "database": DATABASE, "tables": ["*"]},
+        {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["*"],
+         "table_options": {"keyless": {"key": ["code"]}}},
+    ]  # fmt: skip
+    path = directory / "cdc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
+    shutil.copytree(PROJECT_DIR / "monitoring", directory / "monitoring", symlinks=True)
+    return path
+
+
+def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
+        capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
+    )  # fmt: skip
+
+
+def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
+    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
+    assert result.stdout, result.stderr
+    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
+
+
+def _exact_timestamp(column: str, kind: str) -> bool:
+    """A source TIMESTAMP column, read as CAST(.. AS DECIMAL): Avatica cuts it to the millisecond."""
+    return kind == "TIMESTAMP" and not column.startswith("CDC_")
+
+
+def _ods(ctx: StackContext, table: str, key: tuple[str, ...] = ("id",)) -> dict[Any, dict[str, Any]]:
+    """ODS rows by `key` (one column: its value): column (lower case) -> value; TIMESTAMP
+    columns to the microsecond."""
+    conn = phoenixdb.connect(Endpoints.from_config(ctx.config).phoenix_url, autocommit=True)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SELECT * FROM {table} LIMIT 0")
+        names = [d[0] for d in cur.description]
+        kinds = {d[0]: d[1] for d in cur.description}
+        selected = [
+            f'CAST("{n}" AS DECIMAL) AS "{n}"' if _exact_timestamp(n, kinds[n]) else f'"{n}"'
+            for n in names
+        ]  # fmt: skip
+        cur.execute(f"SELECT {', '.join(selected)} FROM {table}")
+        rows = {}
+        for row in cur.fetchall():
+            values = {n.lower(): v for n, v in zip(names, row, strict=True)}
+            for n in names:
+                if _exact_timestamp(n, kinds[n]) and values[n.lower()] is not None:
+                    micros = int(Decimal(values[n.lower()]).scaleb(3))
+                    values[n.lower()] = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=micros)
+            found = tuple(values[k] for k in key)
+            rows[found[0] if len(found) == 1 else found] = values
+        return rows
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def types_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
+    _drop(pipeline)
+    _mariadb(pipeline, MARIADB_SCHEMA)
+    _psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
+    _psql(pipeline, DATABASE, POSTGRES_SCHEMA)
+    yield _workspace(private_dir)
+    _drop(pipeline)
+    restore_services("cleansing", "loader")
+
+
+def _us(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _time_us(hours: int, minutes: int = 0, seconds: int = 0, micros: int = 0, sign: int = 1) -> int:
+    return sign * (((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros)
+
+
+# The ODS form of each source value (README, "Column types"): the test's own expectations.
+MARIADB_EXPECTED = {
+    1: {"ti": -128, "tiu": 0, "si": -32768, "siu": 0, "mi": -8388608, "miu": 0, "i": -2147483648, "iu": 0,
+        "bi": -(2**63), "biu": Decimal(0), "flag": False, "bit1": False, "bit12": 0, "bit64": Decimal(0),
+        "dec_small": Decimal("-99999999.99"),
+        "dec_wide": "-99999999999999999999999999999999999.999999999999999999999999999999",
+        "dbl": -1.7976931348623157e308, "c": "a", "vc": "b", "tx": "c", "en": "a", "st": None,
+        "bn": b"\x00\x00\x00\x00", "vb": b"\x00", "bl": b"\x00", "d": dt.date(1583, 1, 1),
+        "dt0": _us("1583-01-01 00:00:00"), "dt6": _us("1583-01-01 00:00:00.000001"),
+        "ts6": _us("1970-01-01 00:00:01"), "tm": _time_us(838, 59, 59, sign=-1),
+        "tm6": _time_us(838, 59, 59, sign=-1), "yr": 1901, "js": "[]"},
+    2: {"ti": 127, "tiu": 255, "si": 32767, "siu": 65535, "mi": 8388607, "miu": 16777215,
+        "i": 2147483647, "iu": 4294967295, "bi": 2**63 - 1, "biu": Decimal(2**64 - 1), "flag": True,
+        "bit1": True, "bit12": 4095, "bit64": Decimal(2**64 - 1), "dec_small": Decimal("99999999.99"),
+        "dec_wide": "99999999999999999999999999999999999.999999999999999999999999999999",
+        "dbl": 1.7976931348623157e308, "c": "zzzzzzzzzz", "vc": "😀𝄞 four-byte", "tx": "Amélie",
+        "en": "c d", "st": "x,y,z", "bn": b"\xff\xff\xff\xff", "vb": b"\x00\xff\x10",
+        "bl": bytes.fromhex("89504E470D0A1A0A"), "d": dt.date(9999, 12, 31),
+        "dt0": _us("9999-12-31 23:59:59"), "dt6": _us("9999-12-31 23:59:59.999999"),
+        "ts6": _us("2038-01-19 03:14:07.999999"), "tm": _time_us(838, 59, 59),
+        "tm6": _time_us(838, 59, 59, 999999), "yr": 2155},
+    4: {"biu": Decimal(2**63), "bit12": 5, "bit64": Decimal(2),
+        "dec_wide": "0.000000000000000000000000000001",
+        "dbl": 4.9e-324, "tx": BIG_TEXT.strip(), "st": "y", "dt6": _us("2024-02-29 12:00:00.500000"),
+        "ts6": _us("2024-02-29 12:00:00.123456"), "tm": 0, "tm6": -1, "yr": 2000},
+}  # fmt: skip
+POSTGRES_EXPECTED = {
+    1: {"si": -32768, "i": -(2**31), "bi": -(2**63), "n": "NAN", "n10": Decimal("-99999999.99"),
+        "n60": "-999999999999999999999999999999.999999999999999999999999999999",
+        "d": -1.7976931348623157e308, "b": False, "c": "a", "tx": "x", "bt": b"\x00",
+        "dt": dt.date(1583, 1, 1), "ts": _us("1583-01-01 00:00:00.000001"), "ts0": _us("1583-01-01"),
+        "tstz": _us("1583-01-01 00:00:00.000001"), "tm": 0, "iv": "P-178000000Y0M0DT0H0M0S", "mo": "sad",
+        "rng": "empty", "u": "00000000-0000-0000-0000-000000000000"},
+    2: {"si": 32767, "i": 2**31 - 1, "bi": 2**63 - 1,
+        "n": "123456789012345678901234567890.123456789012345678901",
+        "n10": Decimal("99999999.99"), "d": 1.7976931348623157e308, "b": True, "c": "zzzzzzzzzz",
+        "vc": "😀𝄞 four-byte", "tx": "Amélie", "bt": bytes.fromhex("89504e470d0a1a0a"),
+        "dt": dt.date(9999, 12, 31), "ts": _us("9999-12-31 23:59:59.999999"),
+        "ts0": _us("9999-12-31 23:59:59"),
+        "tstz": _us("9999-12-31 23:59:59.999999"), "tm": _time_us(24), "ia": [1, 2, -3],
+        "iv": "P1Y2M3DT4H5M6.789S",
+        "na": ["1.50", "", "-0.000001"], "ip": "2001:db8::1/64", "mo": "happy", "rng": "[1,10)"},
+    4: {"n10": Decimal("0.01"), "tx": BIG_TEXT.strip(), "tstz": _us("2024-02-29 23:30:00.123456")
+        + dt.timedelta(hours=5, minutes=30),
+        "tm": _time_us(12, 34, 56, 789012), "ts": _us("2024-02-29 12:00:00.500000")},
+}  # fmt: skip
+
+
+def _assert_values(table: str, rows: dict[Any, dict[str, Any]], expected: dict[int, dict[str, Any]]) -> None:
+    wrong = {
+        (key, column): (rows.get(key, {}).get(column), want)
+        for key, columns in expected.items()
+        for column, want in columns.items()
+        if rows.get(key, {}).get(column) != want
+    }
+    assert not wrong, f"{table}: (key, column): (ODS, expected) {wrong}"
+
+
+def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
+    types_workspace: Path, pipeline: StackContext
+) -> None:
+    config = types_workspace
+    for name in (MY, PG):
+        prepared = _cdc(config, "sources", "prepare", name)
+        assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    checked = _cdc(config, "sources", "check", PG)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    synced = _cdc(config, "sources", "sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+
+    tables = [f"{MY}.extremes", f"{PG}.extremes", f"{PG}.measurements", f"{PG}.keyless"]
+    code, reports = _reconcile(config, *tables)  # waits until the pipeline has caught up
+
+    _assert_values(
+        "mariadb", _ods(pipeline, f"ODS.{MY.upper()}_{DATABASE.upper()}_EXTREMES"), MARIADB_EXPECTED
+    )
+    _assert_values(
+        "postgres", _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES"), POSTGRES_EXPECTED
+    )
+    assert code == 0, json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
+    measurements = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_MEASUREMENTS", ("taken", "sensor"))
+    assert len(measurements) == 3  # the partitions' rows once, under the parent's name
+
+    # updates that leave the TOASTed text untouched, and the keyless table's UPDATE/DELETE at the source
+    _mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
+    _psql(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
+                              " UPDATE keyless SET note = 'changed' WHERE code = 'a';"
+                              " DELETE FROM keyless WHERE code = 'b';")  # fmt: skip
+    code, reports = _reconcile(config, *tables)
+    assert code == 0, json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
+    assert _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES")[4]["tx"] == BIG_TEXT.strip()
+
+    # Debezium 3.5 drops a BC date's era (44 BC arrives as 44 AD): stored, and reconcile says so
+    code, reports = _reconcile(config, f"{PG}.refused")
+    assert code == 1 and reports[f"{PG}.{DATABASE}.refused"]["different_keys"] == [[2]], reports
+    refused = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_REFUSED")
+    assert sorted(refused) == [1, 2, 5]
+    reasons = {}
+    # refused by the cleansing stage (from the raw topic) or by the loader (from the cleansed one)
+    for topic in (f"{PG}.public.refused", f"ods.{PG}.{DATABASE}.refused"):
+        letters = _cdc(config, "dlq", "list", "--topic", topic, "--json", "--show", "20")
+        assert letters.returncode == 0, letters.stderr
+        for group in json.loads(letters.stdout)["groups"]:
+            reasons.update({json.loads(r["key"])["id"]: r["reason"] for r in group["records"]})
+    assert sorted(reasons) == [3, 4, 6], reasons
+    assert "tstz: not a timestamp the ODS can hold" in reasons[3]
+    assert "NULL element" in reasons[6]
