@@ -102,6 +102,44 @@ class TableOptions(_Model):
     pii: dict[str, Literal["hash", "email", "phone", "year"]] = {}
 
 
+TLS_FILES = ("ca_file", "cert_file", "key_file")
+
+
+class TlsConfig(_Model):
+    """How the project and Debezium reach a source over TLS (`sources[].tls`).
+
+    `mode` maps one to one onto libpq's sslmode and MySQL's ssl-mode (the table is in
+    `cdc_ods.sources.tls`): `disabled` (plain text), `required` (encrypted, the server is not
+    verified), `verify_ca` (its certificate must be signed by `ca_file`), `verify_identity`
+    (and name the host of `address`). `cert_file`/`key_file` (PEM) are a client certificate
+    for servers that ask for one. Paths are relative to the config file's directory.
+    """
+
+    mode: Literal["disabled", "required", "verify_ca", "verify_identity"]
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsConfig:
+        if self.mode == "disabled" and any(getattr(self, key) for key in TLS_FILES):
+            raise ValueError("mode disabled uses no certificate: drop ca_file/cert_file/key_file")
+        if self.mode.startswith("verify_") and self.ca_file is None:
+            raise ValueError(f"mode {self.mode} needs ca_file (the CA that signed the server's certificate)")
+        if self.mode == "required" and self.ca_file is not None:
+            raise ValueError("mode required does not verify the server: with ca_file, use verify_ca")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (a client certificate and its key)")
+        return self
+
+    def file(self, key: str, root: Path) -> Path | None:
+        """One of TLS_FILES, absolute (relative paths resolve against `root`)."""
+        path: Path | None = getattr(self, key)
+        if path is None:
+            return None
+        return path if path.is_absolute() else (root / path).resolve()
+
+
 class SourceConfig(_Model):
     """One source database whose changes Debezium captures.
 
@@ -126,6 +164,8 @@ class SourceConfig(_Model):
     table_options: dict[str, TableOptions] = {}
     # MySQL family: the replication client id Debezium uses (default: derived from the name)
     server_id: int | None = Field(None, ge=1, le=2**32 - 1)
+    # TLS to the source (the project's connections and Debezium's); none: the drivers' defaults
+    tls: TlsConfig | None = None
     enabled: bool = True
 
     @field_validator("tables")
@@ -146,6 +186,8 @@ class SourceConfig(_Model):
                 )
         if self.kind in MYSQL_FAMILY and self.schema_ is not None:
             raise ValueError("schema is for PostgreSQL; a MySQL-family source has only a database")
+        if self.kind == "mongodb" and self.tls is not None:
+            raise ValueError("tls is for MariaDB, MySQL and PostgreSQL sources (MongoDB's is not generated)")
         return self
 
     @property
@@ -305,10 +347,20 @@ def parse_config(data: object, root: Path, origin: str, file: Path | None = None
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     try:
-        return Config.model_validate({**data, "root": root, "file": file})
+        config = Config.model_validate({**data, "root": root, "file": file})
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{origin}: {problems}") from None
+    missing = [
+        f"sources.{i}.tls.{key}: {getattr(source.tls, key)} not found (looked at {path})"
+        for i, source in enumerate(config.sources)
+        if source.tls is not None
+        for key in TLS_FILES
+        if (path := source.tls.file(key, root)) is not None and not path.is_file()
+    ]
+    if missing:
+        raise ConfigError(f"{origin}: {'; '.join(missing)}")
+    return config
 
 
 def _source_overrides(data: object) -> object:

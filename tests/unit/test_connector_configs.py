@@ -3,9 +3,14 @@ project's shared choices in every one, and overridable per source; plus what Kaf
 Connect's own validation misses."""
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from cdc_ods.config import Config, load_config, parse_config
 from cdc_ods.connectors.configs import CONNECTOR_CLASSES, connector_kind, source_connector
@@ -14,6 +19,7 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
 from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE
 from tests import PROJECT_DIR
+from tests.certificates import write_certificates
 
 CONFIG = load_config(PROJECT_DIR / "cdc.yaml")
 
@@ -74,9 +80,9 @@ def test_mongodb_reads_the_replica_set_with_full_update_documents() -> None:
     assert config["mongodb.password"] == "${env:CDC_MONGODB_DEBEZIUM_PASSWORD}"
 
 
-def _config(tmp_path: Path, **source: object) -> Config:
+def _config(tmp_path: Path, stack: dict | None = None, **source: object) -> Config:
     entry = {"name": "shop", "kind": "mariadb", "database": "sakila", "tables": ["film"], **source}
-    return parse_config({"sources": [entry]}, tmp_path, "cdc.yaml")
+    return parse_config({"stack": stack or {}, "sources": [entry]}, tmp_path, "cdc.yaml")
 
 
 @pytest.mark.parametrize("kind", ["mariadb", "mysql"])
@@ -154,3 +160,95 @@ def test_table_problems_name_each_entry_that_matches_nothing() -> None:
     missing_signal = table_problems({"signal.data.collection": "maf.debezium_signal"}, {"maf.movies"}, "db")
     assert len(missing_signal) == 1 and missing_signal[0].startswith("signal.data.collection: ")
     assert "not a regular expression" in table_problems({"table.include.list": "maf.(x"}, existing, "db")[0]
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+TLS_KEYS = ("database.ssl", "database.sslmode")
+
+
+@pytest.mark.parametrize(
+    ("kind", "modes"),
+    [
+        ("postgres", ("disable", "require", "verify-ca", "verify-full")),
+        ("mysql", ("disabled", "required", "verify_ca", "verify_identity")),
+        ("mariadb", ("disable", "trust", "verify-ca", "verify-full")),  # Debezium MariaDB's own names
+    ],
+)
+def test_each_tls_mode_has_its_name_in_each_connector(
+    tmp_path: Path, kind: str, modes: tuple[str, ...]
+) -> None:
+    write_certificates(tmp_path / "certs")
+    key = "database.sslmode" if kind == "postgres" else "database.ssl.mode"
+    extra = {"schema": "public"} if kind == "postgres" else {}
+    for mode, expected in zip(("disabled", "required", "verify_ca", "verify_identity"), modes, strict=True):
+        tls = {"mode": mode, **({"ca_file": "certs/ca.pem"} if mode.startswith("verify") else {})}
+        assert _spec(_config(tmp_path, kind=kind, tls=tls, **extra), "shop")["config"][key] == expected
+    untouched = _spec(_config(tmp_path, kind=kind, **extra), "shop")["config"]  # the drivers' defaults
+    assert not [k for k in untouched if k.startswith(TLS_KEYS)]
+
+
+def test_postgres_gets_the_pem_ca_and_certificate_and_the_key_as_pkcs8_der(tmp_path: Path) -> None:
+    certs = write_certificates(tmp_path / "certs")
+    tls = {"mode": "verify_identity", "ca_file": "certs/ca.pem", "cert_file": "certs/client.pem",
+           "key_file": "certs/client.key"}  # fmt: skip
+    config = _config(tmp_path, kind="postgres", schema="public", tls=tls, stack={"data_dir": "state"})
+    options = {k: v for k, v in _spec(config, "shop")["config"].items() if k.startswith("database.ssl")}
+    key_file = tmp_path / "state" / "tls" / "shop.client-key.pk8"
+    assert options == {
+        "database.sslmode": "verify-full",
+        "database.sslrootcert": str(certs.ca),  # absolute: the Connect worker runs elsewhere
+        "database.sslcert": str(certs.client_cert),
+        "database.sslkey": str(key_file),
+    }
+    original = serialization.load_pem_private_key(certs.client_key.read_bytes(), None)
+    der = serialization.load_der_private_key(key_file.read_bytes(), None)
+    assert der.private_numbers() == original.private_numbers()  # type: ignore[union-attr]
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_mysql_family_gets_a_jks_truststore_made_from_the_pem_ca(tmp_path: Path) -> None:
+    certs = write_certificates(tmp_path / "certs")
+    config = _config(tmp_path, tls={"mode": "verify_ca", "ca_file": "certs/ca.pem"})
+    options = _spec(config, "shop")["config"]
+    store = Path(options["database.ssl.truststore"])
+    assert store == config.data_dir / "tls" / "shop.truststore.jks"
+    assert "database.ssl.truststore.password" not in options  # opened without one
+    first = store.read_bytes()
+    _spec(config, "shop")
+    assert store.read_bytes() == first  # deterministic: the same CA, the same bytes
+    if shutil.which("keytool") is None:
+        pytest.skip("keytool (Java) not installed: the truststore's format is not checked by Java")
+    listed = subprocess.run(
+        ["keytool", "-list", "-v", "-keystore", str(store), "-storepass", ""],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ca = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    fingerprint = ca.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert "Keystore type: JKS" in listed.stdout and "Entry type: trustedCertEntry" in listed.stdout
+    assert f"SHA256: {fingerprint}" in listed.stdout
+
+
+def test_a_mysql_family_client_certificate_is_a_keystore_under_the_capture_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = write_certificates(tmp_path / "certs")
+    login = {"user": "dbz", "password_env": "SHOP_DBZ_PASSWORD"}
+    tls = {"mode": "verify_identity", "ca_file": "certs/ca.pem", "cert_file": "certs/client.pem",
+           "key_file": "certs/client.key"}  # fmt: skip
+    config = _config(tmp_path, address="db1:3306", capture=login, read=login, tls=tls)
+    with pytest.raises(ConfigError, match=r"SHOP_DBZ_PASSWORD is not set .*; it also protects the keystore"):
+        _spec(config, "shop")
+    monkeypatch.setenv("SHOP_DBZ_PASSWORD", "s3cret")
+    options = _spec(config, "shop")["config"]
+    assert options["database.ssl.keystore.password"] == "${env:SHOP_DBZ_PASSWORD}"  # never the value
+    keystore = Path(options["database.ssl.keystore"])
+    assert keystore == config.data_dir / "tls" / "shop.keystore.p12"
+    _, cert, _ = pkcs12.load_key_and_certificates(keystore.read_bytes(), b"s3cret")
+    assert cert == x509.load_pem_x509_certificate(certs.client_cert.read_bytes())
+    first = keystore.read_bytes()
+    _spec(config, "shop")
+    assert keystore.read_bytes() == first  # the same contents: not salted anew
+    monkeypatch.setenv("SHOP_DBZ_PASSWORD", "rotated")
+    _spec(config, "shop")
+    assert pkcs12.load_key_and_certificates(keystore.read_bytes(), b"rotated")[1] == cert

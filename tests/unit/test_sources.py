@@ -1,13 +1,19 @@
 """What a source is made of before it is connected to: its tables by pattern, its logins,
-its passwords by variable name."""
+its passwords by variable name, its TLS settings; and what `cdc sources check` concludes from
+what a server answers."""
 
+import re
+import ssl
 from pathlib import Path
 
 import pytest
 
 from cdc_ods.config import Config, parse_config
 from cdc_ods.errors import ConfigError
-from cdc_ods.sources import UnknownTableError, source_for
+from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE, UnknownTableError, source_for
+from cdc_ods.sources.mysql import server_findings
+from cdc_ods.sources.tls import libpq_options, pymysql_options
+from tests.certificates import write_certificates
 
 
 def _config(tmp_path: Path, **entry: object) -> Config:
@@ -59,3 +65,188 @@ def test_a_configured_key_must_name_columns_of_the_table(tmp_path: Path) -> None
         src._table("log", [CatalogColumn("id", "integer")], [])
     with pytest.raises(UnknownTableError, match="has no primary key: add one, or name its key columns"):
         source_for(_config(tmp_path), "shop")._table("log", [CatalogColumn("id", "integer")], [])
+
+
+# --- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tls", "expected"),
+    [
+        ({"mode": "verify_identity"}, "sources.0.tls: Value error, mode verify_identity needs ca_file"),
+        ({"mode": "verify_ca"}, "mode verify_ca needs ca_file"),
+        ({"mode": "disabled", "ca_file": "ca.pem"}, "mode disabled uses no certificate"),
+        ({"mode": "required", "ca_file": "ca.pem"}, "mode required does not verify the server"),
+        ({"mode": "required", "cert_file": "c.pem"}, "cert_file and key_file go together"),
+        ({"mode": "on"}, "sources.0.tls.mode: Input should be 'disabled', 'required', 'verify_ca'"),
+        ({"mode": "verify_ca", "ca_file": "ca.pem", "cafile": "x"}, "sources.0.tls.cafile: Extra inputs"),
+    ],
+)
+def test_a_bad_tls_block_names_its_key(tmp_path: Path, tls: dict, expected: str) -> None:
+    (tmp_path / "ca.pem").write_text("")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        _config(tmp_path, tls=tls)
+
+
+def test_tls_files_resolve_against_the_config_directory_and_must_exist(tmp_path: Path) -> None:
+    tls = {"mode": "verify_ca", "ca_file": "certs/ca.pem", "cert_file": "/abs/c.pem", "key_file": "k.pem"}
+    with pytest.raises(ConfigError) as info:
+        _config(tmp_path, tls=tls)
+    message = str(info.value)
+    assert f"sources.0.tls.ca_file: certs/ca.pem not found (looked at {tmp_path}/certs/ca.pem)" in message
+    assert "sources.0.tls.cert_file: /abs/c.pem not found" in message
+    assert "sources.0.tls.key_file: k.pem not found" in message
+    certs = write_certificates(tmp_path / "certs")
+    tls = {"mode": "verify_ca", "ca_file": "certs/ca.pem", "cert_file": str(certs.client_cert),
+           "key_file": "certs/client.key"}  # fmt: skip
+    resolved = source_for(_config(tmp_path, tls=tls), "shop").tls
+    assert resolved is not None
+    assert (resolved.ca, resolved.cert, resolved.key) == (certs.ca, certs.client_cert, certs.client_key)
+    with pytest.raises(
+        ConfigError, match=r"sources\.0: Value error, tls is for MariaDB, MySQL and PostgreSQL"
+    ):
+        _config(tmp_path, kind="mongodb", tls={"mode": "required"})
+
+
+@pytest.mark.parametrize(
+    ("mode", "sslmode", "verify", "hostname"),
+    [
+        ("required", "require", ssl.CERT_NONE, False),
+        ("verify_ca", "verify-ca", ssl.CERT_REQUIRED, False),
+        ("verify_identity", "verify-full", ssl.CERT_REQUIRED, True),
+    ],
+)
+def test_each_mode_means_the_same_to_psycopg_and_pymysql(
+    tmp_path: Path, mode: str, sslmode: str, verify: ssl.VerifyMode, hostname: bool
+) -> None:
+    certs = write_certificates(tmp_path)
+    tls = {"mode": mode, "cert_file": str(certs.client_cert), "key_file": str(certs.client_key)}
+    if mode != "required":
+        tls["ca_file"] = str(certs.ca)
+    resolved = source_for(_config(tmp_path, tls=tls), "shop").tls
+    libpq = libpq_options(resolved)
+    assert libpq["sslmode"] == sslmode
+    assert (libpq["sslcert"], libpq["sslkey"]) == (str(certs.client_cert), str(certs.client_key))
+    assert libpq.get("sslrootcert") == (str(certs.ca) if mode != "required" else None)
+    context = pymysql_options(resolved)["ssl"]  # a context: PyMySQL then refuses a server without TLS
+    assert (context.verify_mode, context.check_hostname) == (verify, hostname)
+    if mode != "required":
+        assert context.get_ca_certs()[0]["subject"] == ((("commonName", "cdc test CA"),),)
+
+
+def test_without_tls_the_drivers_keep_their_defaults_and_disabled_is_plain_text(tmp_path: Path) -> None:
+    assert source_for(_config(tmp_path), "shop").tls is None
+    assert libpq_options(None) == {} and pymysql_options(None) == {}
+    disabled = source_for(_config(tmp_path, tls={"mode": "disabled"}), "shop").tls
+    assert libpq_options(disabled) == {"sslmode": "disable"}
+    assert pymysql_options(disabled) == {"ssl_disabled": True}
+
+
+def test_a_plain_text_refusal_says_which_setting_to_add(tmp_path: Path) -> None:
+    login = {"user": "u", "password_env": "SHOP_PW"}
+    external = {"address": "db1:5432", "capture": login, "read": login}
+    refused = 'FATAL: no pg_hba.conf entry for host "10.0.0.1", user "u", database "shop", no encryption'
+    plain = source_for(_config(tmp_path, **external), "shop")
+    assert plain._tls_hint(refused).endswith(
+        "(the server accepts only TLS connections: set sources.shop.tls,"
+        " e.g. {mode: verify_identity, ca_file: ca.pem})"
+    )
+    denied = "Access denied for user 'u'@'10.0.0.1' (using password: YES)"
+    assert "(if the server accepts only TLS connections: set sources.shop.tls" in plain._tls_hint(denied)
+    assert plain._tls_hint("Connection refused") == "Connection refused"
+    (tmp_path / "ca.pem").write_text("")
+    verified = _config(tmp_path, tls={"mode": "verify_ca", "ca_file": "ca.pem"}, **external)
+    assert source_for(verified, "shop")._tls_hint(refused) == refused  # TLS was used: another cause
+    assert source_for(_config(tmp_path), "shop")._tls_hint(denied) == denied  # the local stack's
+
+
+# --- preflight decisions ----------------------------------------------------------------------
+
+GOOD_BINLOG = {
+    "log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL", "server_id": "1",
+    "expire_logs_days": "0", "binlog_expire_logs_seconds": "259200",
+}  # fmt: skip
+MYSQL = {**GOOD_BINLOG, "version": "8.4.3", "gtid_mode": "ON", "enforce_gtid_consistency": "ON"}
+MARIADB = {
+    **GOOD_BINLOG, "version": "10.11.19-MariaDB-0+deb12u1-log", "gtid_strict_mode": "OFF",
+    "gtid_domain_id": "0", "gtid_slave_pos": "", "log_bin_compress": "OFF",
+}  # fmt: skip
+
+
+def _server(variables: dict[str, str]) -> list[tuple[str, str, str]]:
+    return [(f.severity, f.problem, f.fix) for f in server_findings("shop", variables)]
+
+
+def test_a_well_set_up_server_has_no_finding() -> None:
+    assert _server(MYSQL) == [] and _server(MARIADB) == []
+
+
+def test_binlog_settings_as_show_variables_reports_them() -> None:
+    found = _server({**MARIADB, "log_bin": "OFF", "binlog_format": "STATEMENT", "server_id": "0",
+                     "binlog_expire_logs_seconds": "0", "expire_logs_days": "0.500000"})  # fmt: skip
+    assert [problem.split(":")[0] for _, problem, _ in found] == [
+        "the binary log is off (log_bin=0)",
+        "binlog_format is STATEMENT",
+        "server_id is 0",
+        "binlogs are kept only 12.0 h",
+    ]
+    assert [severity for severity, _, _ in found] == ["error", "error", "error", "warning"]
+
+
+def test_mysql_gtids_inconsistent_are_an_error_and_off_a_warning_with_the_my_cnf_fix() -> None:
+    ((severity, problem, fix),) = _server({**MYSQL, "enforce_gtid_consistency": "WARN"})
+    assert severity == "error" and problem.startswith("gtid_mode is ON but enforce_gtid_consistency is WARN")
+    assert fix.startswith("set `gtid-mode=ON` and `enforce-gtid-consistency=ON` in my.cnf [mysqld]")
+    ((severity, problem, fix),) = _server({**MYSQL, "gtid_mode": "OFF", "enforce_gtid_consistency": "OFF"})
+    assert severity == "warning"
+    assert "after a failover to a replica it cannot resume there" in problem
+    assert "on this server and its replicas, then restart them" in fix
+    ((severity, problem, _),) = _server({**MYSQL, "gtid_mode": "ON_PERMISSIVE"})
+    assert severity == "warning" and "a step of an online change" in problem
+    # a MySQL without GTID support at all counts as GTIDs off
+    without = {key: value for key, value in MYSQL.items() if not key.startswith(("gtid", "enforce"))}
+    assert [severity for severity, _, _ in _server(without)] == ["warning"]
+
+
+def test_mariadb_findings_only_where_debezium_is_concerned() -> None:
+    ((severity, problem, fix),) = _server({**MARIADB, "log_bin_compress": "ON"})
+    assert severity == "error" and "cannot read compressed binlog events" in problem
+    assert "set `log-bin-compress=OFF` in the server's my.cnf [mariadbd] section" in fix
+    ((severity, problem, fix),) = _server({**MARIADB, "version": "11.4.5-MariaDB"})
+    assert severity == "error" and problem.startswith(
+        "binlog_legacy_event_pos is OFF (MariaDB 11.4 or later)"
+    )
+    assert _server({**MARIADB, "version": "11.4.5-MariaDB", "binlog_legacy_event_pos": "ON"}) == []
+    # strict GTID order matters once the server is part of a replication chain
+    replica = {**MARIADB, "gtid_slave_pos": "1-7-42", "gtid_domain_id": "1"}
+    ((severity, problem, fix),) = _server(replica)
+    assert severity == "warning"
+    assert problem.startswith("this server replicates (gtid_slave_pos 1-7-42; its own GTID domain 1)")
+    assert fix.startswith("set `gtid-strict-mode=ON`") and "its own `gtid-domain-id`" in fix
+    assert _server({**replica, "gtid_strict_mode": "ON"}) == []
+
+
+def test_missing_privileges_on_debezium_s_tables_come_with_their_grant(tmp_path: Path) -> None:
+    login = {"user": "dbz", "password_env": "SHOP_PW"}
+    postgres = source_for(
+        _config(tmp_path, address="db1:5432", capture=login, read=login, schema="sales"), "shop"
+    )
+    found = postgres.own_table_findings(
+        {SIGNAL_TABLE: {"SELECT"}, HEARTBEAT_TABLE: {"SELECT", "UPDATE"}}, postgres.grant_sql
+    )
+    assert [(f.subject, f.problem.split(" (")[0], f.fix) for f in found] == [
+        (
+            "capture user dbz",
+            "lacks INSERT on sales.debezium_signal",
+            'GRANT SELECT, INSERT ON "sales"."debezium_signal" TO "dbz"  (cdc sources prepare shop)',
+        )
+    ]
+    found = postgres.own_table_findings({HEARTBEAT_TABLE: set()}, postgres.grant_sql)
+    assert [f.problem.split(" (")[0] for f in found] == ["lacks SELECT, UPDATE on sales.debezium_heartbeat"]
+    assert "replication slot advances" in found[0].problem
+    mysql = source_for(_config(tmp_path, kind="mariadb", database="shop"), "shop")
+    (finding,) = mysql.own_table_findings({SIGNAL_TABLE: {"SELECT"}}, mysql.grant_sql)
+    assert finding.fix == (
+        "GRANT SELECT, INSERT ON `shop`.`debezium_signal` TO 'debezium'@'%'  (cdc sources prepare shop)"
+    )
+    assert mysql.own_table_findings({SIGNAL_TABLE: {"SELECT", "INSERT"}}, mysql.grant_sql) == []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
+from cdc_ods.sources.tls import Tls
 from cdc_ods.sources.types import ColumnType
 
 Role = Literal["capture", "read", "admin"]
@@ -34,6 +35,18 @@ Role = Literal["capture", "read", "admin"]
 SIGNAL_TABLE = "debezium_signal"
 HEARTBEAT_TABLE = "debezium_heartbeat"
 OWN_TABLES = frozenset({SIGNAL_TABLE, HEARTBEAT_TABLE})
+# What the capture user needs on those tables, and why (`cdc sources check` names what lacks)
+OWN_TABLE_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    SIGNAL_TABLE: (
+        ("SELECT", "INSERT"),
+        "Debezium reads it and writes there the windows of incremental snapshots of tables added later",
+    ),
+    HEARTBEAT_TABLE: (
+        ("SELECT", "UPDATE"),
+        "the heartbeat query updates its row so the replication slot advances while the captured tables"
+        " are idle; otherwise the server keeps all WAL from then on",
+    ),
+}
 
 # Options every Debezium connector of the project shares (each is explained in
 # cdc_ods.connectors.configs); a kind adds its own.
@@ -170,6 +183,22 @@ class Source(ABC):
 
     @abstractmethod
     def _local_address(self) -> str: ...
+
+    @property
+    def tls(self) -> Tls | None:
+        """cdc.yaml's `tls:` of this source, files resolved (None: the drivers' defaults)."""
+        return Tls.of(self.config, self.source)
+
+    def _tls_hint(self, message: str) -> str:
+        """A refused plain-text login, with what to set in cdc.yaml."""
+        if self.source.is_local or (self.tls is not None and self.tls.mode != "disabled"):
+            return message
+        fix = f"set sources.{self.name}.tls, e.g. {{mode: verify_identity, ca_file: ca.pem}}"
+        if any(s in message for s in ("no encryption", "insecure transport")):
+            return f"{message} (the server accepts only TLS connections: {fix})"
+        if "Access denied" in message:  # MariaDB's answer to plain text under require_secure_transport
+            return f"{message} (if the server accepts only TLS connections: {fix})"
+        return message
 
     # --- accounts ------------------------------------------------------------------------
 
@@ -334,6 +363,27 @@ class Source(ABC):
 
     def _check_tables(self, tables: list[str]) -> list[Finding]:
         return []
+
+    def own_table_findings(
+        self, held: dict[str, set[str]], grant: Callable[[tuple[str, ...], str, str], str]
+    ) -> list[Finding]:
+        """The capture user's missing privileges on the project's own tables, each with its
+        GRANT. `held`: each own table that exists -> the privileges the user has on it;
+        `grant(privileges, table, user)`: the statement in the source's dialect."""
+        user = self.login("capture").user
+        found = []
+        for table, privileges in held.items():
+            needed, why = OWN_TABLE_NEEDS[table]
+            missing = [p for p in needed if p not in privileges]
+            if missing:
+                found.append(
+                    self.finding(
+                        f"capture user {user}",
+                        f"lacks {', '.join(missing)} on {self.source.namespace}.{table} ({why})",
+                        f"{grant(needed, table, user)}  (cdc sources prepare {self.name})",
+                    )
+                )
+        return found
 
     def _capture_connection(self) -> tuple[Any, Finding | None]:
         """The capture user's connection, or (None, the finding that it cannot log in)."""

@@ -60,8 +60,9 @@ def list_tables(
 
 @sources_app.command(
     help="What stops or endangers capture, per source and per table, each with the statement that fixes "
-    "it: binlog settings, wal_level, replication slots, the publication, replica identities, keys, "
-    "cascading foreign keys, column types, the capture user's privileges. Exit 1 on any error."
+    "it: binlog settings and GTIDs, wal_level, replication slots, the publication, replica identities, "
+    "keys, cascading foreign keys, column types, the capture and read users' privileges (Debezium's "
+    "signal and heartbeat tables included). Exit 1 on any error."
 )
 def check(
     ctx: typer.Context,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import pymysql
 import pymysql.cursors
 
 from cdc_ods.endpoints import split_host_port
-from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.sources import mysql_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
+    OWN_TABLES,
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
@@ -22,7 +23,9 @@ from cdc_ods.sources.base import (
     Source,
     TableCatalog,
     UnknownTableError,
+    matches,
 )
+from cdc_ods.sources.tls import Tls, binlog_connector_options, pymysql_options
 
 CONNECTOR_CLASSES = {
     "mariadb": "io.debezium.connector.mariadb.MariaDbConnector",
@@ -72,9 +75,15 @@ def literal(text: str) -> str:
 
 
 def open_connection(
-    address: str, user: str, password: str, database: str | None = None, autocommit: bool = True
+    address: str,
+    user: str,
+    password: str,
+    database: str | None = None,
+    autocommit: bool = True,
+    tls: Tls | None = None,
 ) -> pymysql.Connection:
-    """A PyMySQL connection; an unreachable server or refused login is one line naming both."""
+    """A PyMySQL connection; an unreachable server, a refused login or a failed TLS handshake
+    is one line naming both."""
     host, port = split_host_port(address)
     try:
         return pymysql.connect(
@@ -86,9 +95,138 @@ def open_connection(
             autocommit=autocommit,
             connect_timeout=5,
             charset="utf8mb4",
+            **pymysql_options(tls),
         )
     except pymysql.MySQLError as exc:
-        raise TransientError(f"MySQL-family source at {address} as {user}: {exc.args[-1]}") from None
+        reason = " ".join(str(exc.args[-1]).split())
+        raise TransientError(f"MySQL-family source at {address} as {user}: {reason}") from None
+
+
+# What `server_findings` looks at (SHOW GLOBAL VARIABLES: a variable the server lacks is absent)
+SERVER_VARIABLES = (
+    "version", "log_bin", "binlog_format", "binlog_row_image", "server_id", "expire_logs_days",
+    "binlog_expire_logs_seconds", "gtid_mode", "enforce_gtid_consistency",  # MySQL
+    "gtid_strict_mode", "gtid_domain_id", "gtid_slave_pos", "log_bin_compress", "binlog_legacy_event_pos",
+)  # fmt: skip
+_CNF = "in the server's my.cnf [mysqld] section, then restart it"
+
+
+def _on(value: str | None) -> bool:
+    return str(value).upper() in ("ON", "1", "TRUE")
+
+
+def server_findings(source: str, variables: dict[str, str]) -> list[Finding]:
+    """What the server's settings (SHOW GLOBAL VARIABLES, names in lower case) mean for
+    Debezium: the binlog, its retention, and GTIDs (MySQL's or MariaDB's)."""
+
+    def server(problem: str, fix: str, severity: Literal["error", "warning"] = "error") -> Finding:
+        return Finding(source, "server", problem, fix, severity)
+
+    found: list[Finding] = []
+    if not _on(variables.get("log_bin")):
+        found.append(server("the binary log is off (log_bin=0)", f"set `log-bin` {_CNF}"))
+    fmt = variables.get("binlog_format")
+    if fmt != "ROW":
+        found.append(
+            server(
+                f"binlog_format is {fmt}: Debezium reads row events only",
+                f"set `binlog-format=ROW` {_CNF} (SET GLOBAL binlog_format = 'ROW' lasts until a restart)",
+            )
+        )
+    image = variables.get("binlog_row_image")
+    if image != "FULL":
+        found.append(
+            server(
+                f"binlog_row_image is {image}: updates would lack the columns they did not change",
+                f"set `binlog-row-image=FULL` {_CNF}",
+            )
+        )
+    if not int(variables.get("server_id") or 0):
+        found.append(server("server_id is 0: no binlog client can attach", f"set `server-id` {_CNF}"))
+    retention_s = int(variables.get("binlog_expire_logs_seconds") or 0) or int(
+        float(variables.get("expire_logs_days") or 0) * 86400
+    )
+    if retention_s and retention_s < 86400:
+        found.append(
+            server(
+                f"binlogs are kept only {retention_s / 3600:.1f} h:"
+                " a connector stopped longer loses its position",
+                "keep them at least a day: `binlog_expire_logs_seconds=259200` (3 days)",
+                "warning",
+            )
+        )
+    if "mariadb" in variables.get("version", "").lower():
+        return found + _mariadb_findings(server, variables)
+    return found + _mysql_gtid_findings(server, variables)
+
+
+def _mysql_gtid_findings(server: Callable[..., Finding], variables: dict[str, str]) -> list[Finding]:
+    """MySQL's GTIDs: with them Debezium's position is a GTID set, valid on every server of
+    the replication topology; without, a binlog file and offset that exist on this one only."""
+    mode = (variables.get("gtid_mode") or "OFF").upper()
+    enforce = (variables.get("enforce_gtid_consistency") or "OFF").upper()
+    both = (
+        "set `gtid-mode=ON` and `enforce-gtid-consistency=ON` in my.cnf [mysqld] on this server and its"
+        " replicas, then restart them (or online, as MySQL's manual on enabling GTID transactions online"
+        " describes)"
+    )
+    if mode in ("ON", "ON_PERMISSIVE") and enforce != "ON":
+        return [
+            server(
+                f"gtid_mode is {mode} but enforce_gtid_consistency is {enforce}: transactions that cannot"
+                " be logged safely with a GTID are let through, and replicas may refuse them",
+                both,
+            )
+        ]
+    if mode == "ON":
+        return []
+    if mode == "OFF":
+        problem = (
+            "GTIDs are off (gtid_mode=OFF): Debezium records its position as a binlog file and offset of"
+            " this server, so after a failover to a replica it cannot resume there (a new snapshot)"
+        )
+    else:
+        problem = f"gtid_mode is {mode}, a step of an online change: not every transaction has a GTID yet"
+    return [server(problem, both, "warning")]
+
+
+def _mariadb_findings(server: Callable[..., Finding], variables: dict[str, str]) -> list[Finding]:
+    """What Debezium's MariaDB connector documents: no compressed binlog events, the legacy
+    event positions from MariaDB 11.4 on; MariaDB's GTIDs are always on, and matter when the
+    server replicates (a failover moves the connector to another server of the chain)."""
+    found: list[Finding] = []
+    cnf = _CNF.replace("[mysqld]", "[mariadbd]")
+    if _on(variables.get("log_bin_compress")):
+        found.append(
+            server(
+                "log_bin_compress is ON: Debezium's MariaDB connector cannot read compressed binlog events",
+                f"set `log-bin-compress=OFF` {cnf} (SET GLOBAL log_bin_compress = OFF for new events)",
+            )
+        )
+    version = tuple(int(n) for n in re.findall(r"\d+", variables.get("version", ""))[:2])
+    if version >= (11, 4) and not _on(variables.get("binlog_legacy_event_pos")):
+        found.append(
+            server(
+                "binlog_legacy_event_pos is OFF (MariaDB 11.4 or later): after a restart Debezium may not"
+                " find its position in the new binlog format",
+                f"set `binlog-legacy-event-pos=ON` {cnf}",
+            )
+        )
+    replicated = (variables.get("gtid_slave_pos") or "").strip()
+    if replicated and not _on(variables.get("gtid_strict_mode")):
+        domain = variables.get("gtid_domain_id", "0")
+        found.append(
+            server(
+                f"this server replicates (gtid_slave_pos {replicated}; its own GTID domain {domain}) with"
+                " gtid_strict_mode OFF: Debezium resumes from the GTID it recorded, which names the same"
+                " transaction on another server of the chain after a failover only when every server"
+                " keeps strict GTID order",
+                f"set `gtid-strict-mode=ON` {cnf} on every server of the chain, and give each primary"
+                " that takes writes its own `gtid-domain-id`",
+                "warning",
+            )
+        )
+    return found
 
 
 class MySqlSource(Source):
@@ -99,9 +237,13 @@ class MySqlSource(Source):
 
     def connect(self, role: Role = "read", autocommit: bool = True) -> pymysql.Connection:
         login = self.login(role)
-        return open_connection(
-            self.address, login.user, self.password(role).get_secret_value(), self.source.database, autocommit
-        )
+        password = self.password(role).get_secret_value()
+        try:
+            return open_connection(
+                self.address, login.user, password, self.source.database, autocommit, self.tls
+            )
+        except TransientError as exc:
+            raise TransientError(self._tls_hint(str(exc))) from None
 
     def _query(self, sql: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         conn = self.connect(role)
@@ -115,12 +257,27 @@ class MySqlSource(Source):
     # --- catalog -------------------------------------------------------------------------
 
     def namespace_tables(self) -> list[str]:
+        return self._visible_tables("read")
+
+    def _visible_tables(self, role: Role) -> list[str]:
+        """The database's base tables `role` sees: the server hides those it has no privilege on."""
         rows = self._query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
             " AND table_type = 'BASE TABLE' ORDER BY table_name",
             (self.source.database,),
+            role,
         )
         return [name for (name,) in rows]
+
+    def _seen_by_either(self) -> tuple[set[str], set[str]]:
+        """(tables the read user sees, those only the capture user sees); the capture user's
+        refused login is a finding of its own."""
+        read = set(self.namespace_tables())
+        try:
+            capture = set(self._visible_tables("capture"))
+        except TransientError:
+            capture = set()
+        return read, capture - read
 
     def catalog(self, table: str) -> TableCatalog:
         conn = self.connect("read")
@@ -195,7 +352,19 @@ class MySqlSource(Source):
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
+            **self._tls_options(),
         }
+
+    def _tls_options(self) -> dict[str, str]:
+        tls, login = self.tls, self.login("capture")
+        password = None
+        if tls is not None and tls.cert is not None:
+            try:
+                password = self.password("capture").get_secret_value()
+            except ConfigError as exc:
+                why = f"it also protects the keystore of sources.{self.name}.tls.cert_file"
+                raise ConfigError(f"{exc}; {why}") from None
+        return binlog_connector_options(self.kind, tls, login.password_env, password)
 
     def signal_table_sql(self) -> str:
         return f"{quote(self.source.database)}.{quote(SIGNAL_TABLE)}"
@@ -203,48 +372,9 @@ class MySqlSource(Source):
     # --- preflight -----------------------------------------------------------------------
 
     def _check_server(self) -> list[Finding]:
-        ((log_bin, fmt, image, server_id, expire_days, expire_s),) = self._query(
-            "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id,"
-            " @@expire_logs_days, @@binlog_expire_logs_seconds"
-        )
-        found: list[Finding] = []
-        cnf = "in the server's my.cnf [mysqld] section, then restart it"
-        if not int(log_bin):
-            found.append(self.finding("server", "the binary log is off (log_bin=0)", f"set `log-bin` {cnf}"))
-        if fmt != "ROW":
-            found.append(
-                self.finding(
-                    "server",
-                    f"binlog_format is {fmt}: Debezium reads row events only",
-                    f"set `binlog-format=ROW` {cnf} (SET GLOBAL binlog_format = 'ROW' lasts until a restart)",
-                )
-            )
-        if image != "FULL":
-            found.append(
-                self.finding(
-                    "server",
-                    f"binlog_row_image is {image}: updates would lack the columns they did not change",
-                    f"set `binlog-row-image=FULL` {cnf}",
-                )
-            )
-        if not int(server_id):
-            found.append(
-                self.finding(
-                    "server", "server_id is 0: no binlog client can attach", f"set `server-id` {cnf}"
-                )
-            )
-        retention_s = int(expire_s or 0) or int(float(expire_days or 0) * 86400)
-        if retention_s and retention_s < 86400:
-            found.append(
-                self.finding(
-                    "server",
-                    f"binlogs are kept only {retention_s / 3600:.1f} h:"
-                    " a connector stopped longer loses its position",
-                    "keep them at least a day: `binlog_expire_logs_seconds=259200` (3 days)",
-                    "warning",
-                )
-            )
-        return found
+        placeholders = ", ".join(["%s"] * len(SERVER_VARIABLES))
+        rows = self._query(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({placeholders})", SERVER_VARIABLES)
+        return server_findings(self.name, {name.lower(): value for name, value in rows})
 
     def _check_capture_user(self, tables: list[str]) -> list[Finding]:
         login = self.login("capture")
@@ -273,25 +403,57 @@ class MySqlSource(Source):
                             f"  (cdc sources prepare {self.name})",
                         )
                     )
-                for table in tables:
-                    try:
-                        cur.execute(f"SELECT 1 FROM {quote(self.source.database)}.{quote(table)} LIMIT 0")
-                    except pymysql.MySQLError:
-                        found.append(
-                            self.finding(
-                                subject,
-                                f"cannot SELECT from {self.source.database}.{table} (the snapshot reads it)",
-                                f"GRANT SELECT ON {quote(self.source.database)}.* TO '{login.user}'@'%'",
-                            )
+                for table in self._unreadable(cur, tables):
+                    found.append(
+                        self.finding(
+                            subject,
+                            f"cannot SELECT from {self.source.database}.{table} (the snapshot reads it)",
+                            f"GRANT SELECT ON {quote(self.source.database)}.* TO '{login.user}'@'%'",
                         )
+                    )
+                if SIGNAL_TABLE in set().union(*self._seen_by_either()):  # missing: a finding of its own
+                    held = {SIGNAL_TABLE: self._signal_privileges(cur)}
+                    found += self.own_table_findings(held, self.grant_sql)
         finally:
             conn.close()
         return found
 
+    def _unreadable(self, cur: Any, tables: list[str]) -> list[str]:
+        """The tables the cursor's user cannot SELECT from."""
+        refused = []
+        for table in tables:
+            try:
+                cur.execute(f"SELECT 1 FROM {quote(self.source.database)}.{quote(table)} LIMIT 0")
+            except pymysql.MySQLError:
+                refused.append(table)
+        return refused
+
+    def _signal_privileges(self, cur: Any) -> set[str]:
+        """SELECT and INSERT on the signal table, as far as the cursor's user has them: EXPLAIN
+        checks an INSERT's privileges without running it."""
+        signal = self.signal_table_sql()
+        held = set()
+        for privilege, statement in (
+            ("SELECT", f"SELECT 1 FROM {signal} LIMIT 0"),
+            ("INSERT", f"EXPLAIN INSERT INTO {signal} (id, type, data) VALUES ('cdc-check', 'check', NULL)"),
+        ):
+            try:
+                cur.execute(statement)
+                held.add(privilege)
+            except pymysql.MySQLError:
+                pass  # denied: `own_table_findings` names the privilege and its GRANT
+        return held
+
+    def grant_sql(self, privileges: tuple[str, ...], table: str, user: str) -> str:
+        """`GRANT privileges ON table TO user` (for a fix's text)."""
+        target = f"{quote(self.source.database)}.{quote(table)}"
+        return f"GRANT {', '.join(privileges)} ON {target} TO '{user}'@'%'"
+
     def _check_tables(self, tables: list[str]) -> list[Finding]:
         found: list[Finding] = []
         db = self.source.database
-        if SIGNAL_TABLE not in self.namespace_tables():
+        seen, hidden = self._seen_by_either()
+        if SIGNAL_TABLE not in seen | hidden:
             found.append(
                 self.finding(
                     f"table {db}.{SIGNAL_TABLE}",
@@ -299,7 +461,19 @@ class MySqlSource(Source):
                     f"cdc sources prepare {self.name}",
                 )
             )
-        for table in tables:
+        read = self.login("read").user
+        conn = self.connect("read")
+        try:
+            with conn.cursor() as cur:
+                unreadable = self._unreadable(cur, tables)
+        finally:
+            conn.close()
+        # a table the read user cannot see at all is missing from `tables` ("*" resolves as it)
+        unreadable += sorted(t for t in hidden if t not in OWN_TABLES and matches(self.source.tables, t))
+        for table in unreadable:  # its catalog is hidden from the read user too
+            grant = f"GRANT SELECT ON {quote(db)}.* TO '{read}'@'%'  (cdc sources prepare {self.name})"
+            found.append(self.finding(f"read user {read}", f"cannot SELECT from {db}.{table}", grant))
+        for table in [t for t in tables if t not in unreadable]:
             try:
                 catalog = self.catalog(table)
             except UnknownTableError as exc:

@@ -28,6 +28,7 @@ from cdc_ods.sources import postgres_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     HEARTBEAT_TABLE,
+    OWN_TABLE_NEEDS,
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
@@ -37,6 +38,7 @@ from cdc_ods.sources.base import (
     TableCatalog,
     UnknownTableError,
 )
+from cdc_ods.sources.tls import Tls, libpq_options, postgres_connector_options
 
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 
@@ -67,6 +69,14 @@ ORDER BY c.relname
 _CAN_SELECT = """
 SELECT COALESCE(bool_or(has_table_privilege(c.oid, 'SELECT')), false) FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s
+"""
+# the current user's privileges on the project's own tables that exist (a missing one is a
+# finding of its own)
+_PRIVILEGES = ("SELECT", "INSERT", "UPDATE")
+_OWN_TABLE_PRIVILEGES = """
+SELECT c.relname, has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT'),
+       has_table_privilege(c.oid, 'UPDATE')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY (%s)
 """
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
 
@@ -102,17 +112,19 @@ _OUT_OF_RANGE_AS_TEXT = {
 
 
 def open_connection(
-    address: str, user: str, password: str, database: str, autocommit: bool = True
+    address: str, user: str, password: str, database: str, autocommit: bool = True, tls: Tls | None = None
 ) -> psycopg.Connection:
-    """A psycopg connection; an unreachable server or a refused login is one line naming both."""
+    """A psycopg connection; an unreachable server, a refused login or a failed TLS handshake
+    is one line naming both."""
     host, port = split_host_port(address)
     try:
         return psycopg.connect(
             host=host, port=port, user=user, password=password, dbname=database,
-            autocommit=autocommit, connect_timeout=5,
+            autocommit=autocommit, connect_timeout=5, **libpq_options(tls),
         )  # fmt: skip
     except psycopg.OperationalError as exc:
-        raise TransientError(f"PostgreSQL source at {address} as {user}: {str(exc).strip()}") from None
+        reason = " ".join(str(exc).split())
+        raise TransientError(f"PostgreSQL source at {address} as {user}: {reason}") from None
 
 
 def quote(identifier: str) -> str:
@@ -143,9 +155,13 @@ class PostgresSource(Source):
 
     def connect(self, role: Role = "read", autocommit: bool = True) -> psycopg.Connection:
         login = self.login(role)
-        return open_connection(
-            self.address, login.user, self.password(role).get_secret_value(), self.source.database, autocommit
-        )
+        password = self.password(role).get_secret_value()
+        try:
+            return open_connection(
+                self.address, login.user, password, self.source.database, autocommit, self.tls
+            )
+        except TransientError as exc:
+            raise TransientError(self._tls_hint(str(exc))) from None
 
     def _query(self, query: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         with self.connect(role) as conn:
@@ -239,6 +255,7 @@ class PostgresSource(Source):
             "signal.data.collection": f"{schema}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
+            **postgres_connector_options(self.tls),
         }
 
     def signal_table_sql(self) -> str:
@@ -332,7 +349,13 @@ class PostgresSource(Source):
                             f'GRANT SELECT ON "{self.schema}"."{table}" TO "{login.user}"',
                         )
                     )
-        return found
+            rows = conn.execute(_OWN_TABLE_PRIVILEGES, (self.schema, list(OWN_TABLE_NEEDS))).fetchall()
+            held = {t: {p for p, has in zip(_PRIVILEGES, flags, strict=True) if has} for t, *flags in rows}
+        return found + self.own_table_findings(held, self.grant_sql)
+
+    def grant_sql(self, privileges: tuple[str, ...], table: str, user: str) -> str:
+        """`GRANT privileges ON table TO user` (for a fix's text)."""
+        return f"GRANT {', '.join(privileges)} ON {quote(self.schema)}.{quote(table)} TO {quote(user)}"
 
     def _published(self) -> tuple[bool, bool, set[str]]:
         """(publication exists, publish_via_partition_root, tables it lists in our schema)."""
