@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetters, ensure_dlq_topic
-from cdc_ods.errors import TransientError
+from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.kafka import client_config, ensure_topic, fetch_available
 from cdc_ods.ksql import metrics
 from cdc_ods.ksql.drift import SchemaDrift
@@ -87,7 +87,7 @@ class Runner:
                 **{"enable.idempotence": True, "linger.ms": 10, "partitioner": "murmur2_random"},
             )
         )
-        self._dlq = DeadLetters(bootstrap, STAGE)
+        self._dlq = DeadLetters(bootstrap)
 
     def prepare_topics(self) -> None:
         """Create the output topics with as many partitions as their widest input."""
@@ -140,7 +140,7 @@ class Runner:
                 self._produce(out.topic, out.key, out.value, headers)
                 produced[out.topic] += 1
             for reason in result.rejects:
-                self._dlq.send(msg, reason)
+                self._dlq.send(Rejected(reason, STAGE, topic, partition, offset), msg.key(), msg.value())
             consumed[topic] += 1
             rejected[topic] += len(result.rejects)
             self.counters.consumed += 1
@@ -187,6 +187,12 @@ class Runner:
                 if self.report and now - last_report >= self.report_every_s:
                     self.report(self.counters)
                     last_report = now
+        except TransientError:
+            raise
+        except CdcError:  # terminal (e.g. a ConfigError): nothing of the pending batch goes out
+            self._dlq.purge()
+            self._producer.purge(in_queue=True, in_flight=False)
+            raise
         finally:
             self._consumer.close()
             self._producer.flush(30)

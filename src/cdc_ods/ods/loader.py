@@ -39,15 +39,15 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.dlq import DeadLetters
-from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.kafka import client_config, fetch_available
 from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.replay_guard import ReplayGuard, is_replay
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.sequence import SequenceChecker
-from cdc_ods.ods.source_schema import read_table_schema
+from cdc_ods.ods.source_schema import UnknownTableError, read_table_schema
 from cdc_ods.ods.static_schemas import STATIC_SCHEMAS
-from cdc_ods.ods.writer import Change, PhoenixWriter, Refusals, RowRejected
+from cdc_ods.ods.writer import Change, PhoenixWriter, Refusals
 
 log = logging.getLogger("cdc_ods.loader")
 
@@ -62,10 +62,6 @@ def _table_label(topic: str) -> str:
         return contract.ods_table(*contract.parse_cleansed_topic(topic))
     except ValueError:
         return topic
-
-
-class Rejected(Exception):
-    """This record cannot be applied; the message is the dead-letter reason."""
 
 
 _CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError)
@@ -139,7 +135,7 @@ class Loader:
             max_workers=len(self.writers), thread_name_prefix="phoenix-writer"
         )
         self._in_flight: tuple[_Prepared, list[Future[None]]] | None = None
-        self.dlq = DeadLetters(bootstrap, STAGE)
+        self.dlq = DeadLetters(bootstrap)
         self.replay_guard = ReplayGuard(phoenix_url)  # only for records `cdc dlq replay` sent
         self.schemas: dict[tuple[str, str, str], TableSchema] = {}
         self._topic_tables: dict[str, tuple[str, str, str]] = {}  # cleansed topic -> its table
@@ -188,13 +184,13 @@ class Loader:
         if schema is None:
             try:
                 schema = self._read_schema(*ident)
-            except TransientError:
-                raise
-            except CdcError as exc:
+            except UnknownTableError as exc:  # this table's records are dead-lettered; the others load
                 raise Rejected(str(exc)) from None
+            # any other error (a ConfigError: a source or password missing) is not the record's
+            # fault: it stops the loader and dead-letters nothing
             try:
                 self._retry(lambda: self.ddl.ensure_table(schema))
-            except RowRejected as exc:  # this table's records are dead-lettered; the others load
+            except Rejected as exc:  # this table's records are dead-lettered; the others load
                 raise Rejected(f"Phoenix refused to create {schema.ods_name}: {exc}") from None
             metrics.SCHEMA_CHANGES.labels(schema.ods_name, "create").inc()
             self.schemas[ident] = schema
@@ -285,7 +281,7 @@ class Loader:
         """Run `action` until it succeeds; only stopping the loader ends the wait.
 
         With `writer`, data Phoenix keeps refusing is not taken for an outage: the same error
-        several times in a row while Phoenix answers other queries raises RowRejected (the
+        several times in a row while Phoenix answers other queries raises Rejected (the
         rows go to the dead-letter topic; the rest keeps loading): see `Refusals`."""
         refusals = Refusals(writer.answers) if writer is not None else None
 
@@ -333,7 +329,7 @@ class Loader:
         self._drop_stale_replays(tables)
         try:
             self._retry(whole_batch, writer)
-        except RowRejected as exc:
+        except Rejected as exc:
             log.warning("batch rejected (%s); applying row by row to isolate the bad rows", exc)
             writer.rollback()
             self._apply_row_by_row(writer, tables)
@@ -379,15 +375,16 @@ class Loader:
 
                 try:
                     self._retry(one, writer)
-                except RowRejected as exc:
+                except Rejected as exc:
                     writer.rollback()
                     self._dead_letter(msg, f"Phoenix rejected the row: {exc}")
                     del entries[key]
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
-        log.warning("dead-lettering %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-        self.dlq.send(msg, reason)
-        metrics.DEAD_LETTERS.labels(msg.topic()).inc()
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        log.warning("dead-lettering %s[%s]@%s: %s", topic, partition, offset, reason)
+        self.dlq.send(Rejected(reason, STAGE, topic, partition, offset), msg.key(), msg.value())
+        metrics.DEAD_LETTERS.labels(topic).inc()
 
     def _prepare(self, messages: list[Message]) -> _Prepared:
         tables: Tables = {}
@@ -441,7 +438,7 @@ class Loader:
                 return
             try:
                 self._retry(lambda: self.ddl.add_sequence_totals(totals, problems))
-            except RowRejected as exc:  # bookkeeping refused (e.g. an altered table): never stop loading
+            except Rejected as exc:  # bookkeeping refused (e.g. an altered table): never stop loading
                 log.error("sequence totals not written to %s: %s (%s)", sequence.TABLE, exc, problems)
 
     def flush(self) -> None:
@@ -475,7 +472,7 @@ class Loader:
     # --- the loop ------------------------------------------------------------------------
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if partitions and (self.batch.messages or self._in_flight):
+        if partitions and not self.stopping and (self.batch.messages or self._in_flight):
             log.info("partitions revoked: committing %d pending records first", len(self.batch.messages))
             self.drain()
         for tp in partitions:
@@ -531,6 +528,10 @@ class Loader:
             self.drain()
         except TransientError as exc:
             log.warning("stopped before the pending batch was applied (%s); it will be replayed", exc)
+        except CdcError:  # terminal (e.g. a ConfigError): nothing of the pending batch goes out
+            self.stopping = True
+            self.dlq.purge()
+            raise
         finally:
             self._executor.shutdown(wait=True)
             self.consumer.close()

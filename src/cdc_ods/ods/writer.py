@@ -3,8 +3,8 @@
 One Phoenix connection with autocommit off: every table's UPSERTs and DELETEs of a batch
 go out as batched statements (Avatica ExecuteBatch, one round trip per statement kind and
 table), then one commit. Errors are sorted into two kinds: the Query Server or HBase being
-unavailable (`TransientError`: retry the same batch later) and Phoenix refusing a row
-(`RowRejected`: the caller isolates the bad row and dead-letters it).
+unavailable (`TransientError`: retry the same batch later) and Phoenix refusing the data
+(`Rejected`: the caller isolates the bad row and dead-letters it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import phoenixdb.errors
 import requests
 
 from cdc_ods import contract
-from cdc_ods.errors import CdcError, TransientError
+from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.ods import sequence
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
@@ -41,10 +41,6 @@ def _rejects_the_data(exc: phoenixdb.errors.Error) -> bool:
     return isinstance(exc, _ROW_ERRORS) or bool(_DATA_EXCEPTIONS.search(error_message(exc)))
 
 
-class RowRejected(CdcError):
-    """Phoenix rejected the data of a statement (overflow, type mismatch, ...)."""
-
-
 class Refusals:
     """Tells data Phoenix keeps refusing from an outage, for errors `_rejects_the_data` does
     not recognize (e.g. a value of a DECIMAL ARRAY Phoenix cannot take). An outage makes
@@ -58,10 +54,10 @@ class Refusals:
         self._recent: list[str] = []
 
     def classify(self, exc: TransientError) -> CdcError:
-        """The error to raise for this failed attempt: `exc` itself (retry), or RowRejected."""
+        """The error to raise for this failed attempt: `exc` itself (retry), or Rejected."""
         self._recent = [*self._recent, str(exc)][-self.attempts :]
         if len(self._recent) == self.attempts and len(set(self._recent)) == 1 and self.answers():
-            return RowRejected(
+            return Rejected(
                 f"refused {self.attempts} times in a row while Phoenix answers other queries: {exc}"
             )
         return exc
@@ -186,15 +182,15 @@ class PhoenixWriter:
             self._connection().commit()
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
             failure = self._failure(exc, "commit failed: ")
-            if isinstance(failure, RowRejected):
+            if isinstance(failure, Rejected):
                 self.rollback()
             raise failure from None
 
     def _failure(self, exc: BaseException, what: str) -> CdcError:
-        """The data was refused (RowRejected) or Phoenix/HBase is unavailable (TransientError,
+        """The data was refused (Rejected) or Phoenix/HBase is unavailable (TransientError,
         after dropping the connection so the next attempt reconnects)."""
         if isinstance(exc, phoenixdb.errors.Error) and _rejects_the_data(exc):
-            return RowRejected(error_message(exc))
+            return Rejected(error_message(exc))
         self.reset()
         return TransientError(f"Phoenix at {self.url}: {what}{error_message(exc)}")
 
