@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
-import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 console = Console()
@@ -137,7 +133,7 @@ def _run_embedded(
     from cdc_ods.ksql.plan import plan_scripts, read_scripts, script_files
     from cdc_ods.ksql.runner import Counters, Runner
     from cdc_ods.ksql.schema import table_columns
-    from cdc_ods.metrics_server import serve_metrics
+    from cdc_ods.runtime import stage_process
     from cdc_ods.secrets import load_credentials
 
     config = ctx.obj.config()
@@ -155,7 +151,6 @@ def _run_embedded(
         console.print(f"ok: {len(plan.streams)} streams, {len(plan.queries)} queries")
         console.print(f"reads {', '.join(engine.topics)}; writes {', '.join(sinks)}")
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     endpoints = Endpoints.from_config(config)
     bootstrap = endpoints.kafka_bootstrap
     group = group or config.cleansing.group_id
@@ -165,10 +160,6 @@ def _run_embedded(
         source_tables(config),
         lambda source, table: table_columns(config, source, table, endpoints),
     )
-    serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
 
     def report(c: Counters) -> None:
         console.print(
@@ -180,5 +171,7 @@ def _run_embedded(
     runner = Runner(
         engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report, drift=drift
     )
-    counters = runner.run(stop, idle_exit_s=idle_exit)
+    port = config.cleansing.metrics_port if metrics_port is None else metrics_port
+    with stage_process(config, port) as stop:
+        counters = runner.run(stop, idle_exit_s=idle_exit)
     report(counters)
