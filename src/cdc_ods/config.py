@@ -200,9 +200,10 @@ class OdsConfig(_Model):
     """The loader: cleansed topics -> Phoenix tables."""
 
     group_id: str = "cdc-ods-loader"
-    # a batch is applied when it holds batch_size records or is linger_ms old
+    # a batch is what arrived while the previous one was written, up to batch_size records
     batch_size: int = Field(5000, ge=1, le=100_000)
-    linger_ms: int = Field(100, ge=0, le=60_000)
+    # no longer used (batches are adaptive): still read so older files load, with a warning
+    linger_ms: int | None = Field(None, ge=0, le=60_000)
     delete_mode: Literal["hard", "soft"] = "hard"
     # Phoenix connections applying a batch in parallel (split by key)
     writers: int = Field(2, ge=1, le=16)

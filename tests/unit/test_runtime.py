@@ -78,7 +78,7 @@ class Sink:
     def revoked(self, partitions: list) -> None:
         self.outage.clear()  # Phoenix is back once the rebalance is over
 
-    def close(self) -> None:
+    def close(self, completed: bool) -> None:
         if self._thread is not None:
             self._thread.join(5)
 

@@ -154,7 +154,7 @@ class Runner:
     def revoked(self, partitions: list[TopicPartition]) -> None:
         return None
 
-    def close(self) -> None:
+    def close(self, completed: bool) -> None:
         return None
 
     # --- running -------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import phoenixdb
 import phoenixdb.errors
@@ -22,10 +23,14 @@ import requests
 
 from cdc_ods import contract
 from cdc_ods.errors import CdcError, Rejected, TransientError
-from cdc_ods.ods import sequence
+from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
+from cdc_ods.runtime import retry_transient
+
+log = logging.getLogger("cdc_ods.loader")
+T = TypeVar("T")
 
 # Phoenix refuses the data, not the connection: SQLSTATE classes 22 (data), 23 (integrity),
 # 42 (syntax/unknown column), or a Java exception the same data would raise again.
@@ -61,6 +66,31 @@ class Refusals:
                 f"refused {self.attempts} times in a row while Phoenix answers other queries: {exc}"
             )
         return exc
+
+
+def retry_phoenix(
+    action: Callable[[], T], give_up: Callable[[], bool], writer: PhoenixWriter | None = None
+) -> T:
+    """`action()`, retried while Phoenix or HBase is unavailable until `give_up()` (the batch's
+    checkpoint: the loader stopping, or a rebalance's time for it over).
+
+    With `writer`, data Phoenix keeps refusing is not taken for an outage: the same error
+    several times in a row while Phoenix answers other queries raises Rejected (the rows go to
+    the dead-letter topic; the rest keeps loading): see `Refusals`."""
+    refusals = Refusals(writer.answers) if writer is not None else None
+
+    def once() -> T:
+        try:
+            return action()
+        except TransientError as exc:
+            raise exc if refusals is None else refusals.classify(exc) from None
+
+    return retry_transient(once, give_up, _count_retry)
+
+
+def _count_retry(error: BaseException, sleep_s: float) -> None:
+    metrics.RETRIES.inc()
+    log.warning("retrying in %.1fs: %s", sleep_s, error)
 
 
 @dataclass(frozen=True)

@@ -94,5 +94,5 @@ def _commit(consumer: Consumer, offsets: list[TopicPartition]) -> None:
         log.warning("offsets not committed (%s); the records will be delivered again", error)
 
 
-def _log_retry(error: BaseException | None, sleep_s: float) -> None:
+def _log_retry(error: BaseException, sleep_s: float) -> None:
     log.warning("retrying in %.1fs: %s", sleep_s, error)

@@ -67,8 +67,9 @@ class Sink(Protocol):
     def revoked(self, partitions: list[TopicPartition]) -> None:
         """Partitions given away (their batches are committed or dropped by now)."""
 
-    def close(self) -> None:
-        """The loop is over: release connections and threads."""
+    def close(self, completed: bool) -> None:
+        """The loop is over: release connections and threads. `completed`: it stopped (or went
+        idle) with everything it consumed committed, not on an error."""
 
 
 class StageLoop:
@@ -110,12 +111,14 @@ class StageLoop:
             topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
         self._last_activity = time.monotonic()
+        completed = False
         try:
             while not self.stop.is_set():
                 self._step()
                 if idle_exit_s is not None and time.monotonic() - self._last_activity > idle_exit_s:
                     break
             self._drain()
+            completed = True
         except TransientError as exc:
             self._abort()
             if not self.stop.is_set():
@@ -127,7 +130,7 @@ class StageLoop:
         finally:
             self._closing = True
             try:
-                self.sink.close()
+                self.sink.close(completed)
             finally:
                 self.consumer.close()
 
