@@ -87,6 +87,19 @@ def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> lis
     return [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
 
 
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
+
+
+def topic_partitions(bootstrap: str, timeout_s: float = 10.0) -> dict[str, list[int]]:
+    """Every topic of the cluster, with its partitions (sorted)."""
+    try:
+        metadata = _admin(bootstrap).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
+    return {name: sorted(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+
 def ensure_topic(
     bootstrap: str,
     topic: str,
@@ -95,12 +108,8 @@ def ensure_topic(
     config: dict[str, str] | None = None,
 ) -> None:
     """Create `topic` if it does not exist (idempotent); `config` is set on it either way."""
-    admin = AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
-    if topic not in metadata.topics:
+    admin = _admin(bootstrap)
+    if topic not in topic_partitions(bootstrap, timeout_s):
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
         try:
             admin.create_topics([new])[topic].result(timeout=timeout_s)

@@ -22,12 +22,11 @@ from collections import Counter as TallyCounter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Message, TopicPartition
 
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetters, ensure_dlq_topic
-from cdc_ods.errors import Rejected, TransientError
-from cdc_ods.kafka import AckedProducer, client_config, ensure_topic
+from cdc_ods.errors import Rejected
+from cdc_ods.kafka import AckedProducer, ensure_topic, topic_partitions
 from cdc_ods.ksql import metrics
 from cdc_ods.ksql.drift import SchemaDrift
 from cdc_ods.ksql.engine import Engine
@@ -85,12 +84,8 @@ class Runner:
 
     def prepare_topics(self) -> None:
         """Create the output topics with as many partitions as their widest input."""
-        admin = AdminClient(client_config(self.bootstrap, **{"socket.timeout.ms": 5000}))
-        try:
-            existing = admin.list_topics(timeout=10).topics
-        except KafkaException as exc:
-            raise TransientError(f"kafka at {self.bootstrap}: {exc.args[0]}") from None
-        widest = max((len(existing[t].partitions) for t in self.engine.topics if t in existing), default=1)
+        existing = topic_partitions(self.bootstrap)
+        widest = max((len(existing[t]) for t in self.engine.topics if t in existing), default=1)
         sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
         for topic in sorted(sinks - {DLQ_TOPIC}):
             ensure_topic(self.bootstrap, topic, partitions=widest)
