@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cdc_ods.errors import ConfigError
+from cdc_ods.settings import source_overrides
 
 CONFIG_ENV = "CDC_CONFIG"
 DEFAULT_CONFIG_NAME = "cdc.yaml"
@@ -313,16 +314,12 @@ def _source_overrides(data: object) -> object:
     locally, MySQL 8 in docker-compose) and whether it runs (MongoDB only in docker-compose)."""
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
         return data
-    sources = []
-    for source in data["sources"]:
-        if isinstance(source, dict) and isinstance(source.get("name"), str):
-            prefix = f"CDC_SOURCE_{source['name'].upper()}_"
-            source = dict(source)
-            if os.environ.get(prefix + "KIND"):
-                source["kind"] = os.environ[prefix + "KIND"]
-            if os.environ.get(prefix + "ENABLED"):
-                source["enabled"] = os.environ[prefix + "ENABLED"]
-        sources.append(source)
+    sources = [
+        {**source, **source_overrides(source["name"])}
+        if isinstance(source, dict) and isinstance(source.get("name"), str)
+        else source
+        for source in data["sources"]
+    ]
     return {**data, "sources": sources}
 
 

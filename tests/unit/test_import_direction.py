@@ -11,7 +11,17 @@ import cdc_ods
 
 PACKAGE = Path(cdc_ods.__file__).parent
 LAYERS = [
-    {"errors", "paths", "contract", "config", "secrets", "endpoints", "metrics_server", "__init__"},
+    {
+        "errors",
+        "paths",
+        "contract",
+        "config",
+        "settings",
+        "secrets",
+        "endpoints",
+        "metrics_server",
+        "__init__",
+    },
     {"sources", "kafka", "dlq"},
     {"topology", "runtime"},
     {"ksql", "ods", "collector", "connectors"},

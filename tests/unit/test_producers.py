@@ -165,13 +165,17 @@ def test_mongodb_requests() -> None:
     assert request(delete)._filter == {"_id": 1}
 
 
-def test_mongodb_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CDC_MONGODB_URI", "CDC_MONGODB_ADDRESS", "CDC_MONGODB_ADMIN_PASSWORD"):
+def test_mongodb_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CDC_MONGODB_URI", "CDC_MONGODB_ADMIN_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
-    assert mongo_uri() == ("mongodb://127.0.0.1:27017/?directConnection=true", "127.0.0.1:27017")
-    monkeypatch.setenv("CDC_MONGODB_ADDRESS", "mongo:27017")
+    assert mongo_uri("127.0.0.1:27017") == (
+        "mongodb://127.0.0.1:27017/?directConnection=true",
+        "127.0.0.1:27017",
+    )
     monkeypatch.setenv("CDC_MONGODB_ADMIN_PASSWORD", "p@ss")
-    assert mongo_uri()[0] == "mongodb://cdc_admin:p%40ss@mongo:27017/?directConnection=true"
+    assert mongo_uri("mongo:27017")[0] == "mongodb://cdc_admin:p%40ss@mongo:27017/?directConnection=true"
+    monkeypatch.setenv("CDC_MONGODB_URI", "mongodb://u:p@m:1/")
+    assert mongo_uri("mongo:27017") == ("mongodb://u:p@m:1/", "mongo:27017")
     assert ascii_fold("Zoë Öztürk") == "zoeozturk" and ascii_fold("陽翔") == ""
 
 
