@@ -33,13 +33,14 @@ import aiohttp
 import orjson
 
 from cdc_ods import contract
-from cdc_ods.collector.server import CollectorServer, serve_until_signalled
+from cdc_ods.collector.server import CollectorServer, serve_until_stopped
 from cdc_ods.collector.settings import EVENTS_TOPIC, CollectorConfig, collector_url
 from cdc_ods.config import Config, load_config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import ensure_topic
 from cdc_ods.ods.phoenix import connect
 from cdc_ods.reconcile.catchup import Stage, wait_stages_consumed
+from cdc_ods.runtime import Stop
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout this script is part of
 
@@ -74,7 +75,9 @@ def free_port() -> int:
 
 
 def run_collector(bootstrap: str, port: int) -> None:
-    asyncio.run(serve_until_signalled(CollectorServer(CollectorConfig(port=port), bootstrap, "127.0.0.1")))
+    server = CollectorServer(CollectorConfig(port=port), bootstrap, "127.0.0.1")
+    with Stop().on_signals() as stop:
+        asyncio.run(serve_until_stopped(server, stop))
 
 
 async def wait_ready(url: str, timeout_s: float = 30) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import happybase
 import orjson
 import phoenixdb
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.config import load_config
@@ -71,8 +71,8 @@ class _TimedLoader(Loader):
 
     assigned_at = 0.0
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        super()._on_assign(consumer, partitions)
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        super().assigned(partitions)
         self.assigned_at = time.monotonic()
 
 
@@ -91,9 +91,7 @@ def bench_loader(config, endpoints: Endpoints, rows: int) -> float:
             producer.poll(0)
     producer.flush(60)
     schema = TableSchema("bench", "maf", table, COLUMNS, ("id",))
-    options = config.ods.model_copy(
-        update={"group_id": f"bench-{table}", "batch_size": 10000, "linger_ms": 500}
-    )
+    options = config.ods.model_copy(update={"group_id": f"bench-{table}", "batch_size": 10000})
     with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
         conn.cursor().execute(create_table_ddl(schema))  # like the ceiling's table: made before timing
     loader = _TimedLoader(

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cdc_ods.errors import ConfigError
+from cdc_ods.settings import source_overrides
 
 CONFIG_ENV = "CDC_CONFIG"
 DEFAULT_CONFIG_NAME = "cdc.yaml"
@@ -246,9 +247,10 @@ class OdsConfig(_Model):
     """The loader: cleansed topics -> Phoenix tables."""
 
     group_id: str = "cdc-ods-loader"
-    # a batch is applied when it holds batch_size records or is linger_ms old
+    # a batch is what arrived while the previous one was written, up to batch_size records
     batch_size: int = Field(5000, ge=1, le=100_000)
-    linger_ms: int = Field(100, ge=0, le=60_000)
+    # no longer used (batches are adaptive): still read so older files load, with a warning
+    linger_ms: int | None = Field(None, ge=0, le=60_000)
     delete_mode: Literal["hard", "soft"] = "hard"
     # Phoenix connections applying a batch in parallel (split by key)
     writers: int = Field(2, ge=1, le=16)
@@ -368,16 +370,12 @@ def _source_overrides(data: object) -> object:
     locally, MySQL 8 in docker-compose) and whether it runs (MongoDB only in docker-compose)."""
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
         return data
-    sources = []
-    for source in data["sources"]:
-        if isinstance(source, dict) and isinstance(source.get("name"), str):
-            prefix = f"CDC_SOURCE_{source['name'].upper()}_"
-            source = dict(source)
-            if os.environ.get(prefix + "KIND"):
-                source["kind"] = os.environ[prefix + "KIND"]
-            if os.environ.get(prefix + "ENABLED"):
-                source["enabled"] = os.environ[prefix + "ENABLED"]
-        sources.append(source)
+    sources = [
+        {**source, **source_overrides(source["name"])}
+        if isinstance(source, dict) and isinstance(source.get("name"), str)
+        else source
+        for source in data["sources"]
+    ]
     return {**data, "sources": sources}
 
 

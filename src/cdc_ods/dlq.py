@@ -1,10 +1,11 @@
 """The dead-letter topic (`ods.dlq`): records a stage could not process, with the reason.
 
-Every stage (cleansing, loader, collector) sends its rejects here through `DeadLetters`,
-so the record format is defined once. A dead letter keeps the original bytes exactly, once:
-as text when they are UTF-8 (`key`, `value`), else as base64 (`key_b64`, `value_b64`); where
-they came from (topic, partition, offset), which stage rejected them and why. The DLQ is
-keyed by the original key so one source key's rejects stay in order.
+Every stage (cleansing, loader, collector) sends its rejects (`cdc_ods.errors.Rejected`)
+here as `DeadLetter`s, so the record format and its headers are defined once. A dead letter
+keeps the original bytes exactly, once: as text when they are UTF-8 (`key`, `value`), else
+as base64 (`key_b64`, `value_b64`); where they came from (topic, partition, offset), which
+stage rejected them and why. The DLQ is keyed by the original key so one source key's
+rejects stay in order.
 
 A letter is larger than the record it carries (the reason, the JSON escaping of the text),
 so the topic takes records up to `MAX_LETTER_BYTES`, well above the broker's 1 MB default
@@ -19,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Message, Producer
 
 from cdc_ods.contract import MAX_RECORD_BYTES
-from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config, ensure_topic
+from cdc_ods.errors import Rejected
+from cdc_ods.kafka import AckedProducer, ensure_topic
 
 DLQ_TOPIC = "ods.dlq"
 # a letter carries its record (up to contract.MAX_RECORD_BYTES) plus where it came from and why
@@ -57,17 +57,24 @@ class DeadLetter:
     failed_at_ms: int
 
     @classmethod
-    def of(cls, msg: Message, stage: str, reason: str) -> DeadLetter:
+    def of(
+        cls, rejected: Rejected, key: bytes | None, value: bytes | None, now_ms: int | None = None
+    ) -> DeadLetter:
+        """The letter of a rejected record (`rejected.at(...)` has said where it came from)."""
         return cls(
-            stage=stage,
-            reason=reason,
-            topic=msg.topic() or "",
-            partition=msg.partition() or 0,
-            offset=msg.offset() or 0,
-            key=msg.key(),
-            value=msg.value(),
-            failed_at_ms=int(time.time() * 1000),
+            stage=rejected.stage,
+            reason=rejected.reason,
+            topic=rejected.topic,
+            partition=rejected.partition,
+            offset=rejected.offset,
+            key=key,
+            value=value,
+            failed_at_ms=int(time.time() * 1000) if now_ms is None else now_ms,
         )
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers that let a reader filter letters without parsing them."""
+        return [("cdc.stage", self.stage.encode()), ("cdc.reason", self.reason[:500].encode())]
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -114,28 +121,20 @@ def _read_bytes_field(data: dict[str, Any], name: str) -> bytes | None:
 class DeadLetters:
     """Sends dead letters; `flush` before committing the offsets of the records they replace."""
 
-    def __init__(self, bootstrap: str, stage: str, topic: str = DLQ_TOPIC) -> None:
-        self.stage = stage
+    def __init__(self, bootstrap: str, topic: str = DLQ_TOPIC) -> None:
         self.topic = topic
-        self._errors: list[str] = []
         settings = {"enable.idempotence": True, "linger.ms": 20, "message.max.bytes": MAX_LETTER_BYTES}
-        self._producer = Producer(client_config(bootstrap, **settings))
+        self._producer = AckedProducer(bootstrap, f"dead-letter topic {topic}", **settings)
 
-    def _delivered(self, err: object, _msg: object) -> None:
-        if err is not None:
-            self._errors.append(str(err))
-
-    def send(self, msg: Message, reason: str) -> None:
-        letter = DeadLetter.of(msg, self.stage, reason)
-        headers = {"cdc.stage": self.stage, "cdc.reason": reason[:500]}
-        self._producer.produce(
-            self.topic, letter.to_json(), key=letter.key, headers=headers, on_delivery=self._delivered
-        )
-        self._producer.poll(0)
+    def send(self, rejected: Rejected, key: bytes | None, value: bytes | None) -> None:
+        """Send the letter of a record `rejected` (which says where it came from)."""
+        letter = DeadLetter.of(rejected, key, value)
+        self._producer.produce(self.topic, letter.to_json(), key=letter.key, headers=letter.headers())
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every dead letter is acknowledged; raise if any was not."""
-        remaining = self._producer.flush(timeout_s)
-        if remaining or self._errors:
-            errors, self._errors = self._errors, []
-            raise TransientError(f"dead-letter topic {self.topic}: {remaining} unsent, errors: {errors[:3]}")
+        """Wait until every dead letter is acknowledged; raise TransientError if any was not."""
+        self._producer.flush(timeout_s)
+
+    def purge(self) -> None:
+        """Drop the letters not yet sent: their records' offsets are not committed either."""
+        self._producer.purge()

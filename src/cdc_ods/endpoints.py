@@ -5,16 +5,19 @@ these), never from a port written in a second place. The platform services (Kafk
 Connect, the Query Server, Prometheus, HBase Thrift) come from cdc.yaml's `platform`
 section when set, else from the local stack's ports; `mysql`, `postgres` and `mongodb` are
 the local stack's source servers, used by sources that name no `address`. The environment
-variables let the same commands run against docker-compose or any other deployment.
+variables (`cdc_ods.settings.Addresses`) let the same commands run against docker-compose or
+any other deployment.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 from cdc_ods.config import Config
+from cdc_ods.settings import Addresses
+
+MONGODB_PORT = 27017  # no MongoDB runs on the local stack: docker-compose's replica set
 
 
 @dataclass(frozen=True)
@@ -29,16 +32,7 @@ class Endpoints:
     hbase_thrift: str  # host:port
 
     # field name -> environment variable that overrides it
-    ENV: ClassVar[dict[str, str]] = {
-        "mysql": "CDC_MYSQL_ADDRESS",
-        "postgres": "CDC_POSTGRES_ADDRESS",
-        "mongodb": "CDC_MONGODB_ADDRESS",
-        "kafka_bootstrap": "CDC_KAFKA_BOOTSTRAP",
-        "connect_url": "CDC_CONNECT_URL",
-        "prometheus_url": "CDC_PROMETHEUS_URL",
-        "phoenix_url": "CDC_PHOENIX_URL",
-        "hbase_thrift": "CDC_HBASE_THRIFT",
-    }
+    ENV: ClassVar[dict[str, str]] = Addresses.variables()
 
     @classmethod
     def from_config(cls, config: Config) -> Endpoints:
@@ -46,16 +40,16 @@ class Endpoints:
         defaults = {
             "mysql": f"{host}:{p.mariadb}",
             "postgres": f"{host}:{p.postgres}",
-            "mongodb": f"{host}:27017",
+            "mongodb": f"{host}:{MONGODB_PORT}",
             "kafka_bootstrap": f"{host}:{p.kafka}",
             "connect_url": f"http://{host}:{p.connect}",
             "prometheus_url": f"http://{host}:{p.prometheus}",
             "phoenix_url": f"http://{host}:{p.phoenix_query_server}/",
             "hbase_thrift": f"{host}:{p.hbase_thrift}",
         }
-        platform = config.platform.model_dump(exclude_none=True)
-        defaults.update(platform)
-        return cls(**{f.name: os.environ.get(cls.ENV[f.name], defaults[f.name]) for f in fields(cls)})
+        defaults.update(config.platform.model_dump(exclude_none=True))
+        defaults.update(Addresses().model_dump(exclude_none=True))
+        return cls(**defaults)
 
 
 def split_host_port(address: str) -> tuple[str, int]:

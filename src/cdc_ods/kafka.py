@@ -29,6 +29,54 @@ def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
     return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **settings}
 
 
+class AckedProducer:
+    """A producer whose records count only once Kafka acknowledged them: `flush` raises
+    `TransientError` naming `what` if any was not, and the caller leaves the input offsets
+    they stand for uncommitted (they are processed again after a restart)."""
+
+    def __init__(self, bootstrap: str, what: str, **settings: object) -> None:
+        self.what = what
+        self._errors: list[str] = []
+        self._producer = Producer(client_config(bootstrap, **settings))
+
+    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | dict[str, bytes] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one record; a full local queue waits for deliveries to drain."""
+        where = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value, key=key, headers=headers, on_delivery=self._delivered, **where
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until every record is acknowledged; raise if any was not."""
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._errors:
+            errors, self._errors = self._errors[:3], []
+            raise TransientError(f"{self.what}: {remaining} records unacknowledged, errors: {errors}")
+
+    def purge(self) -> None:
+        """Drop the records not yet sent (their input offsets will not be committed either)."""
+        self._producer.purge(in_queue=True, in_flight=False)
+        self._producer.poll(0)
+        self._errors = []
+
+
 def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> list[Message]:
     """Up to `max_messages` records: waits at most `wait_s` for the first, then takes only what
     has already arrived. (`consume(n, t)` waits until it has n records or t has passed, which
@@ -39,6 +87,19 @@ def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> lis
     return [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
 
 
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
+
+
+def topic_partitions(bootstrap: str, timeout_s: float = 10.0) -> dict[str, list[int]]:
+    """Every topic of the cluster, with its partitions (sorted)."""
+    try:
+        metadata = _admin(bootstrap).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
+    return {name: sorted(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+
 def ensure_topic(
     bootstrap: str,
     topic: str,
@@ -47,12 +108,8 @@ def ensure_topic(
     config: dict[str, str] | None = None,
 ) -> None:
     """Create `topic` if it does not exist (idempotent); `config` is set on it either way."""
-    admin = AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
-    if topic not in metadata.topics:
+    admin = _admin(bootstrap)
+    if topic not in topic_partitions(bootstrap, timeout_s):
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
         try:
             admin.create_topics([new])[topic].result(timeout=timeout_s)

@@ -1,4 +1,5 @@
-"""The loader applies cleansed records to Phoenix: batched, typed, ordered, dead-lettering bad rows."""
+"""The loader applies cleansed records to Phoenix: batched, typed, ordered, dead-lettering bad rows;
+a configuration error stops it without a dead letter; a Phoenix outage never holds up a rebalance."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ import orjson
 import phoenixdb
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 
 from cdc_ods import contract
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ods.loader import Loader
+from cdc_ods.runtime.loop import REVOKE_TIMEOUT_S
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.manager import StackManager
 
 from .conftest import cdc
 
@@ -54,6 +58,13 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]
     producer = Producer(client_config(bootstrap))
     for key, value in records:
         producer.produce(topic, value, key=key)
+    assert producer.flush(30) == 0
+
+
+def produce_to(bootstrap: str, topic: str, partition: int, records: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(client_config(bootstrap))
+    for key, value in records:
+        producer.produce(topic, value, key=key, partition=partition)
     assert producer.flush(30) == 0
 
 
@@ -121,13 +132,9 @@ def test_cdc_ods_run_applies_changes_and_dead_letters_bad_records(
 
 
 @contextlib.contextmanager
-def running_loader(
-    stack: StackContext, endpoints: Endpoints, topic: str, group: str, linger_ms: int
-) -> Iterator[None]:
+def running_loader(stack: StackContext, endpoints: Endpoints, topic: str, group: str) -> Iterator[None]:
     """The real loader on its own thread (its schema cache lives as long as it runs)."""
-    config = stack.config.model_copy(
-        update={"ods": stack.config.ods.model_copy(update={"group_id": group, "linger_ms": linger_ms})}
-    )
+    config = stack.config.model_copy(update={"ods": stack.config.ods.model_copy(update={"group_id": group})})
     loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, [topic])
     thread = threading.Thread(target=loader.run, daemon=True)
     thread.start()
@@ -171,7 +178,7 @@ def test_source_column_added_later_appears_in_the_ods(
 ) -> None:
     topic = contract.cleansed_topic("mysql", "maf", source_table)
     produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **BASE)])
-    with running_loader(stack, endpoints, topic, f"itest-{source_table}", linger_ms=50):
+    with running_loader(stack, endpoints, topic, f"itest-{source_table}"):
         add_box_office(stack, source_table)
         produce(endpoints.kafka_bootstrap, topic, [record(2, "c", 2, **BASE, box_office="1234567.89")])
         ods = contract.ods_table("mysql", "maf", source_table)
@@ -186,12 +193,72 @@ def test_a_column_added_in_the_middle_of_a_batch_keeps_its_values(
     topic = contract.cleansed_topic("mysql", "maf", source_table)
     ods = contract.ods_table("mysql", "maf", source_table)
     produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, **BASE)])
-    with running_loader(stack, endpoints, topic, f"itest-{source_table}", linger_ms=3000):
+    with running_loader(stack, endpoints, topic, f"itest-{source_table}"):
         assert wait_rows(endpoints, f'SELECT "ID" FROM {ods}', rows=1)  # loaded: its schema is cached
         add_box_office(stack, source_table)
-        produce(endpoints.kafka_bootstrap, topic, [
+        produce(endpoints.kafka_bootstrap, topic, [  # produced together: they arrive as one batch
             record(2, "u", 2, **BASE),  # written before the ALTER: no box_office field
             record(3, "c", 3, **BASE, box_office="42.50"),
         ])  # fmt: skip
         got = wait_rows(endpoints, f'SELECT "ID", "BOX_OFFICE" FROM {ods} ORDER BY "ID"', rows=3)
     assert got == [[1, None], [2, None], [3, Decimal("42.50")]]
+
+
+def test_a_configuration_error_stops_the_loader_with_one_line_and_dead_letters_nothing(
+    endpoints: Endpoints,
+) -> None:
+    topic = contract.cleansed_topic("nosuchsource", "maf", f"itest_{uuid.uuid4().hex[:8]}")
+    produce(endpoints.kafka_bootstrap, topic, [record(1, "c", 1, title="x"), record(2, "c", 2, title="y")])
+    result = cdc("ods", "run", "--topic", topic, "--idle-exit", "8", "--group", f"itest-{uuid.uuid4().hex}",
+                 "--metrics-port", "0", timeout=300)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: sources: no source named 'nosuchsource'"), result.stderr
+    assert sum("error:" in line for line in lines) == 1, result.stderr
+    assert dead_letters(endpoints.kafka_bootstrap, topic) == []
+
+
+def _members_with_partitions(bootstrap: str, group: str) -> int:
+    """How many members of `group` own at least one partition now."""
+    admin = AdminClient(client_config(bootstrap))
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    return sum(1 for m in description.members if m.assignment and m.assignment.topic_partitions)
+
+
+def test_a_phoenix_outage_during_a_rebalance_does_not_hold_it_up(
+    stack: StackContext, endpoints: Endpoints, source_table: str
+) -> None:
+    """Loader A is retrying a batch while the Query Server is down when loader B joins its
+    group: A gives its partition's batch up after the runtime's bound (REVOKE_TIMEOUT_S), B
+    gets the partition, and once Phoenix is back every change is in the ODS."""
+    bootstrap = endpoints.kafka_bootstrap
+    topic = contract.cleansed_topic("mysql", "maf", source_table)
+    ods = contract.ods_table("mysql", "maf", source_table)
+    group = f"itest-rebalance-{source_table}"
+    ensure_topic(bootstrap, topic, partitions=2)
+    for partition in (0, 1):
+        produce_to(bootstrap, topic, partition, [record(10 * partition + 1, "c", 1, **BASE)])
+    manager = StackManager(stack)
+    with running_loader(stack, endpoints, topic, group):
+        assert wait_rows(endpoints, f'SELECT "ID" FROM {ods}', rows=2)  # A owns both partitions
+        manager.supervisor.stop_process("phoenix-query-server")
+        try:
+            for partition in (0, 1):  # A's next batch cannot be written
+                produce_to(bootstrap, topic, partition, [record(10 * partition + 2, "c", 2, **BASE)])
+            time.sleep(5)
+            joined = time.monotonic()
+            with running_loader(stack, endpoints, topic, group):  # B joins: A must give a partition up
+                deadline = joined + REVOKE_TIMEOUT_S + 45
+                while _members_with_partitions(bootstrap, group) < 2 and time.monotonic() < deadline:
+                    time.sleep(1)
+                took = time.monotonic() - joined
+                assert _members_with_partitions(bootstrap, group) == 2, (
+                    f"no partition for B after {took:.0f}s"
+                )
+                manager.up(["phoenix-query-server"])
+                got = wait_rows(endpoints, f'SELECT "ID", CDC_SOURCE_POS FROM {ods} ORDER BY "ID"', rows=4)
+        finally:
+            manager.up(["phoenix-query-server"])
+    assert got == [[1, 1], [2, 2], [11, 1], [12, 2]]
+    print(f"figures: B owned a partition {took:.1f}s after joining (bound {REVOKE_TIMEOUT_S:.0f}s)")

@@ -24,6 +24,7 @@ from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter, DeadLetters
 from cdc_ods.endpoints import split_host_port
+from cdc_ods.errors import Rejected
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.operations.cli import dlq_app
 from cdc_ods.operations.freshness import FreshnessProbe
@@ -91,9 +92,9 @@ def _dead_letter(
     messages = _consume(stack.bootstrap, topic, len(records))
     assert len(messages) == len(records)
     ensure_topic(stack.bootstrap, DLQ_TOPIC)
-    dlq = DeadLetters(stack.bootstrap, stage)
+    dlq = DeadLetters(stack.bootstrap)
     for msg in messages:
-        dlq.send(msg, reason)
+        dlq.send(Rejected(reason, stage, msg.topic(), msg.partition(), msg.offset()), msg.key(), msg.value())
     dlq.flush()
     return messages
 

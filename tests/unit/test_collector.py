@@ -19,9 +19,10 @@ from cdc_ods.collector.decode import BodyError, decode_events
 from cdc_ods.collector.ingest import Ingest
 from cdc_ods.collector.schema import check_event
 from cdc_ods.collector.settings import EVENTS_TOPIC, CollectorConfig, collector_config
-from cdc_ods.collector.sink import KafkaUnavailable, Record
+from cdc_ods.collector.sink import Record
 from cdc_ods.config import Config
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
+from cdc_ods.errors import TransientError
 
 NOW_MS = 1_750_000_000_000
 
@@ -54,7 +55,7 @@ class RecordingSink:
 
     async def send(self, records: Sequence[Record]) -> None:
         if self.fail:
-            raise KafkaUnavailable("all brokers down")
+            raise TransientError("all brokers down")
         self.records.extend(records)
 
 

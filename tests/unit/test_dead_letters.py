@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from cdc_ods.dlq import DeadLetter
+from cdc_ods.errors import Rejected
 
 
 def _letter(key: bytes | None, value: bytes | None) -> DeadLetter:
@@ -37,3 +38,16 @@ def test_letters_written_with_both_forms_still_read() -> None:
            "value_b64": base64.b64encode(b"\xff").decode(), "value": None, "failed_at_ms": 5}  # fmt: skip
     letter = DeadLetter.from_json(orjson.dumps(old))
     assert (letter.key, letter.value) == (b"k", b"\xff")
+
+
+def test_a_rejection_located_by_its_stage_is_what_the_letter_says() -> None:
+    rejected = Rejected("value is not JSON").at("loader", "ods.mysql.maf.movies", 2, 41)
+    letter = DeadLetter.of(rejected, b"k", b"{oops", now_ms=5)
+    assert letter == DeadLetter(
+        "loader", "value is not JSON", "ods.mysql.maf.movies", 2, 41, b"k", b"{oops", 5
+    )
+    assert letter.headers() == [("cdc.stage", b"loader"), ("cdc.reason", b"value is not JSON")]
+    assert (
+        dict(DeadLetter.of(Rejected("r" * 900, "collector", "t"), None, b"v").headers())["cdc.reason"]
+        == b"r" * 500
+    )

@@ -1,6 +1,6 @@
-"""Imports run one way: core -> I/O clients -> topology -> stages -> tools -> local stack and
-producers -> CLI (docs/architecture.md, "Layers"). Checked over every import statement of the
-package, those inside functions too; nothing imports a CLI module."""
+"""Imports run one way: core -> I/O clients -> topology and the stage runtime -> stages -> tools
+-> local stack and producers -> CLI (docs/architecture.md, "Layers"). Checked over every import
+statement of the package, those inside functions too; nothing imports a CLI module."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ import cdc_ods
 
 PACKAGE = Path(cdc_ods.__file__).parent
 LAYERS = [
-    {"errors", "paths", "contract", "config", "secrets", "endpoints", "metrics_server", "__init__"},
+    {
+        "errors",
+        "paths",
+        "contract",
+        "config",
+        "settings",
+        "secrets",
+        "endpoints",
+        "metrics_server",
+        "__init__",
+    },
     {"sources", "kafka", "dlq"},
-    {"topology"},
+    {"topology", "runtime"},
     {"ksql", "ods", "collector", "connectors"},
     {"reconcile", "operations", "monitoring", "bench", "workspace"},
     {"stack", "producers"},

@@ -1,7 +1,7 @@
 """The loader's rule for telling data Phoenix keeps refusing from an outage."""
 
-from cdc_ods.errors import TransientError
-from cdc_ods.ods.writer import Refusals, RowRejected
+from cdc_ods.errors import Rejected, TransientError
+from cdc_ods.ods.writer import Refusals
 
 
 def test_the_same_refusal_while_phoenix_answers_is_the_datas_fault() -> None:
@@ -10,7 +10,7 @@ def test_the_same_refusal_while_phoenix_answers_is_the_datas_fault() -> None:
     assert refusals.classify(error) is error
     assert refusals.classify(error) is error
     rejected = refusals.classify(error)
-    assert isinstance(rejected, RowRejected) and "refused 3 times in a row" in str(rejected)
+    assert isinstance(rejected, Rejected) and "refused 3 times in a row" in str(rejected)
 
 
 def test_an_outage_is_retried_however_long_it_lasts() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import socket
 import threading
 from collections import Counter
@@ -24,7 +22,7 @@ from cdc_ods.producers.mongodb import MongoOps, MongoTarget, ascii_fold, mongo_u
 from cdc_ods.producers.mysql import MySQLOps, MySQLTarget, statement
 from cdc_ods.producers.ops import Mix, Op, OpGenerator, WorkingSet, merge
 from cdc_ods.producers.postgres import PostgresOps, PostgresTarget
-from cdc_ods.producers.runner import MAX_BATCH, Limit, Pacer, produce, run, stop_on_signals
+from cdc_ods.producers.runner import MAX_BATCH, Limit, Pacer, produce, run
 
 GENERATORS = [MySQLOps, PostgresOps, MongoOps]
 
@@ -167,13 +165,17 @@ def test_mongodb_requests() -> None:
     assert request(delete)._filter == {"_id": 1}
 
 
-def test_mongodb_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CDC_MONGODB_URI", "CDC_MONGODB_ADDRESS", "CDC_MONGODB_ADMIN_PASSWORD"):
+def test_mongodb_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CDC_MONGODB_URI", "CDC_MONGODB_ADMIN_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
-    assert mongo_uri() == ("mongodb://127.0.0.1:27017/?directConnection=true", "127.0.0.1:27017")
-    monkeypatch.setenv("CDC_MONGODB_ADDRESS", "mongo:27017")
+    assert mongo_uri("127.0.0.1:27017") == (
+        "mongodb://127.0.0.1:27017/?directConnection=true",
+        "127.0.0.1:27017",
+    )
     monkeypatch.setenv("CDC_MONGODB_ADMIN_PASSWORD", "p@ss")
-    assert mongo_uri()[0] == "mongodb://cdc_admin:p%40ss@mongo:27017/?directConnection=true"
+    assert mongo_uri("mongo:27017")[0] == "mongodb://cdc_admin:p%40ss@mongo:27017/?directConnection=true"
+    monkeypatch.setenv("CDC_MONGODB_URI", "mongodb://u:p@m:1/")
+    assert mongo_uri("mongo:27017") == ("mongodb://u:p@m:1/", "mongo:27017")
     assert ascii_fold("Zoë Öztürk") == "zoeozturk" and ascii_fold("陽翔") == ""
 
 
@@ -346,19 +348,6 @@ def test_limit_needs_exactly_one_bound() -> None:
         Limit(count=1, duration_s=1)
     assert Limit(duration_s=2.5).expected(100) == 250
     assert Limit(count=7).expected(0) == 7
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_sets_stop_and_a_second_aborts(signum: int) -> None:
-    stop = threading.Event()
-    notified: list[bool] = []
-    before = signal.getsignal(signum)
-    with stop_on_signals(stop, lambda: notified.append(True)):
-        os.kill(os.getpid(), signum)
-        assert stop.is_set() and notified == [True]
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signum)
-    assert signal.getsignal(signum) is before
 
 
 class MemoryTarget:

@@ -19,26 +19,23 @@ def run(
 ) -> None:
     """Accept gzip event batches over HTTP and write them to the raw events topic (Ctrl-C / SIGTERM stop)."""
     import asyncio
-    import logging
-    import os
 
-    from rich.logging import RichHandler
-
-    from cdc_ods.collector.server import CollectorServer, serve_until_signalled
+    from cdc_ods.collector.server import CollectorServer, serve_until_stopped
     from cdc_ods.collector.settings import EVENTS_TOPIC, collector_config
     from cdc_ods.dlq import ensure_dlq_topic
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.kafka import ensure_topic
-    from cdc_ods.metrics_server import BIND_ENV
+    from cdc_ods.metrics_server import bind_address
+    from cdc_ods.runtime import stage_process
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     config = ctx.obj.config()
     settings = collector_config(config)
     bootstrap = Endpoints.from_config(config).kafka_bootstrap
     ensure_topic(bootstrap, EVENTS_TOPIC, partitions=settings.partitions)
     ensure_dlq_topic(bootstrap)
-    host = os.environ.get(BIND_ENV, config.stack.host)
-    asyncio.run(serve_until_signalled(CollectorServer(settings, bootstrap, host, port)))
+    host = bind_address(config)
+    with stage_process(config, None) as stop:  # /metrics is a route of the collector's own server
+        asyncio.run(serve_until_stopped(CollectorServer(settings, bootstrap, host, port), stop))
 
 
 def produce_events(

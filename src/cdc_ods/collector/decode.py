@@ -11,11 +11,17 @@ import zlib
 
 import orjson
 
+from cdc_ods.errors import CdcError
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class BodyError(Exception):
-    """The body as a whole is unusable; `status` is the HTTP answer (400 or 413)."""
+class BodyError(CdcError):
+    """The body as a whole is unusable; `status` is the HTTP answer (400 or 413).
+
+    Not a `Rejected`: no record is at fault, since the body never became records. Nothing is
+    dead-lettered (there is nothing to replay); the answer tells the client, which must not
+    send the same body again."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)

@@ -22,16 +22,17 @@ from cdc_ods.collector.blocklist import Blocklist
 from cdc_ods.collector.decode import BodyError, decode_events
 from cdc_ods.collector.schema import Rejection, check_event
 from cdc_ods.collector.settings import EVENTS_TOPIC, STAGE
-from cdc_ods.collector.sink import KafkaUnavailable, Record
+from cdc_ods.collector.sink import Record
 from cdc_ods.config import CollectorConfig
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
+from cdc_ods.errors import Rejected, TransientError
 
 RETRY_AFTER_S = 5
 
 
 class Sink(Protocol):
     async def send(self, records: Sequence[Record]) -> None:
-        """Return once every record is acknowledged; raise `KafkaUnavailable` otherwise."""
+        """Return once every record is acknowledged; raise `TransientError` otherwise."""
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,10 @@ def error_answer(status: int, reason: str) -> Answer:
 def _dead_letter(event: object, rejection: Rejection, now_ms: int) -> Record:
     uid = event.get("uid") if isinstance(event, dict) else None
     key = uid.encode() if isinstance(uid, str) else None
-    letter = DeadLetter(
-        stage=STAGE,
-        reason=f"event {rejection.index}: {rejection.reason}",
-        topic=EVENTS_TOPIC,  # where it was headed; it never was in Kafka, hence no partition/offset
-        partition=-1,
-        offset=-1,
-        key=key,
-        value=orjson.dumps(event),
-        failed_at_ms=now_ms,
-    )
-    headers = (("cdc.stage", STAGE.encode()), ("cdc.reason", letter.reason[:500].encode()))
-    return Record(DLQ_TOPIC, key, letter.to_json(), headers)
+    # the topic it was headed for; it never was in Kafka, hence no partition or offset
+    rejected = Rejected(f"event {rejection.index}: {rejection.reason}", STAGE, EVENTS_TOPIC)
+    letter = DeadLetter.of(rejected, key, orjson.dumps(event), now_ms)
+    return Record(DLQ_TOPIC, key, letter.to_json(), tuple(letter.headers()))
 
 
 class Ingest:
@@ -110,7 +103,7 @@ class Ingest:
         started = time.perf_counter()
         try:
             await self.sink.send(records + dead_letters)
-        except KafkaUnavailable as exc:
+        except TransientError as exc:
             return error_answer(503, f"Kafka is unavailable, retry later: {exc}")
         if records or dead_letters:
             metrics.KAFKA_ACK_SECONDS.observe(time.perf_counter() - started)

@@ -12,9 +12,7 @@ aiohttp's own request decompression is switched off: the body is inflated by
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 import orjson
 from aiohttp import web
@@ -26,6 +24,7 @@ from cdc_ods.collector.ingest import Answer, Ingest
 from cdc_ods.collector.settings import EVENTS_TOPIC
 from cdc_ods.collector.sink import KafkaSink
 from cdc_ods.config import CollectorConfig
+from cdc_ods.runtime import Stop
 
 log = logging.getLogger("cdc_ods.collector")
 
@@ -117,14 +116,10 @@ class CollectorServer:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def serve_until_signalled(server: CollectorServer) -> None:
-    """Run `server` until SIGINT or SIGTERM, then stop it cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def serve_until_stopped(server: CollectorServer, stop: Stop) -> None:
+    """Run `server` until `stop` is set (SIGTERM / SIGINT), then stop it cleanly."""
     await server.start()
     try:
-        await stop.wait()
+        await stop.wait_async()
     finally:
         await server.stop()

@@ -5,10 +5,9 @@ The model is `cdc_ods.config.CollectorConfig` (the `collector:` section of cdc.y
 
 from __future__ import annotations
 
-import os
-
 from cdc_ods import contract
 from cdc_ods.config import CollectorConfig, Config
+from cdc_ods.settings import Stages
 
 # The raw events topic follows the raw-topic naming `<source>.<database>.<table>`.
 EVENTS_SOURCE, EVENTS_DATABASE, EVENTS_TABLE = (
@@ -18,7 +17,6 @@ EVENTS_SOURCE, EVENTS_DATABASE, EVENTS_TABLE = (
 )
 EVENTS_TOPIC = contract.raw_topic(EVENTS_SOURCE, EVENTS_DATABASE, EVENTS_TABLE)
 STAGE = "collector"
-URL_ENV = "CDC_COLLECTOR_URL"
 
 
 def collector_config(config: Config) -> CollectorConfig:
@@ -32,4 +30,4 @@ def collector_config(config: Config) -> CollectorConfig:
 
 def collector_url(config: Config) -> str:
     """Where clients reach the collector: $CDC_COLLECTOR_URL, else the configured port."""
-    return os.environ.get(URL_ENV, f"http://{config.stack.host}:{collector_config(config).port}")
+    return Stages().collector_url or f"http://{config.stack.host}:{collector_config(config).port}"

@@ -2,8 +2,8 @@
 
 librdkafka calls delivery reports from `poll`; a dedicated thread polls, and the last report
 of a batch settles the batch's future on the event loop. An HTTP request is answered only
-once its future says every record is acknowledged (or one failed: then 503, and the client
-sends the batch again).
+once its future says every record is acknowledged (or one failed: `TransientError`, answered
+with 503, and the client sends the batch again).
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, Producer
 
 from cdc_ods.collector import metrics
+from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config
-
-
-class KafkaUnavailable(Exception):
-    """Kafka did not acknowledge a batch (down, timed out, or the producer queue is full)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,8 @@ class KafkaSink:
             self._producer.poll(0.05)
 
     async def send(self, records: Sequence[Record]) -> None:
-        """Produce `records` and return once Kafka acknowledged all; else `KafkaUnavailable`."""
+        """Produce `records` and return once Kafka acknowledged all; else `TransientError` (Kafka
+        down, timed out, or the producer queue full)."""
         if not records:
             return
         ack = _BatchAck(asyncio.get_running_loop(), self._set_up)
@@ -117,15 +115,15 @@ class KafkaSink:
         except BufferError:
             ack.seal(produced)
             await ack.future
-            raise KafkaUnavailable("the Kafka producer queue is full") from None
+            raise TransientError("the Kafka producer queue is full") from None
         ack.seal(produced)
         try:
             errors = await asyncio.wait_for(ack.future, self.timeout_s + 5)
         except TimeoutError:
-            raise KafkaUnavailable(f"no acknowledgement within {self.timeout_s + 5:.0f} s") from None
+            raise TransientError(f"no acknowledgement within {self.timeout_s + 5:.0f} s") from None
         if errors:
             self._set_up(False)
-            raise KafkaUnavailable(f"{len(errors)} of {produced} records not acknowledged: {errors[0]}")
+            raise TransientError(f"{len(errors)} of {produced} records not acknowledged: {errors[0]}")
 
     def close(self) -> None:
         self._stop.set()

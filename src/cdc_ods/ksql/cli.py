@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 console = Console()
@@ -31,7 +26,6 @@ MetricsPortOption = Annotated[
     int | None,
     typer.Option("--metrics-port", help="Prometheus port (default: cleansing.metrics_port; 0: any)."),
 ]
-KSQLDB_URL_ENV = "CDC_KSQLDB_URL"
 
 
 class Backend(StrEnum):
@@ -72,7 +66,7 @@ def apply(
         Backend.embedded
     ),
     directory: DirOption = None,
-    url: Annotated[str | None, typer.Option("--url", help=f"ksqlDB URL (${KSQLDB_URL_ENV}).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="ksqlDB URL (default: $CDC_KSQLDB_URL).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Embedded: validate the scripts and exit.")] = False,
     group: GroupOption = None,
     idle_exit: Annotated[
@@ -83,7 +77,9 @@ def apply(
     """Apply the scripts: submit to a ksqlDB server, or run them embedded until SIGTERM/Ctrl-C."""
     directory = directory or ctx.obj.config().root / "ksql"
     if backend is Backend.ksqldb:
-        _apply_ksqldb(ctx, directory, url or os.environ.get(KSQLDB_URL_ENV, "http://127.0.0.1:8088"))
+        from cdc_ods.settings import KsqlDb
+
+        _apply_ksqldb(ctx, directory, url or KsqlDb().url)
     else:
         _run_embedded(ctx, directory, check, group, idle_exit, metrics_port)
 
@@ -138,19 +134,16 @@ def _run_embedded(
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.ksql.drift import SchemaDrift, runtime_dir, source_tables
     from cdc_ods.ksql.engine import Engine
-    from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
+    from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key, use_pii_key
     from cdc_ods.ksql.plan import plan_scripts, read_scripts, script_files
     from cdc_ods.ksql.runner import Counters, Runner
-    from cdc_ods.metrics_server import serve_metrics
-    from cdc_ods.secrets import load_credentials
+    from cdc_ods.runtime import stage_process
+    from cdc_ods.secrets import load_credentials, lookup_secret
     from cdc_ods.sources import source_for
 
     config = ctx.obj.config()
-    # the admin passwords read the source schema on drift; the PII key is the local stack's
-    # generated one unless the environment gives one
-    credentials = load_credentials(config.data_dir, generate=not os.environ.get(PII_KEY_ENV))
-    if not os.environ.get(PII_KEY_ENV):
-        os.environ[PII_KEY_ENV] = credentials.pii_hash_key.get_secret_value()
+    # the PII key: the environment's, else the secrets file's (the local stack's, generated)
+    use_pii_key(lookup_secret(config.data_dir, PII_KEY_ENV) or load_credentials(config.data_dir).pii_hash_key)
     scripts = read_scripts(script_files(directory))
     plan = plan_scripts(scripts)
     pii_key()  # fail now, not on the first record, when the masking key is missing
@@ -160,7 +153,6 @@ def _run_embedded(
         console.print(f"ok: {len(plan.streams)} streams, {len(plan.queries)} queries")
         console.print(f"reads {', '.join(engine.topics)}; writes {', '.join(sinks)}")
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     endpoints = Endpoints.from_config(config)
     bootstrap = endpoints.kafka_bootstrap
     group = group or config.cleansing.group_id
@@ -170,10 +162,6 @@ def _run_embedded(
         source_tables(config),
         lambda source, table: source_for(config, source, endpoints).catalog(table),
     )
-    serve_metrics(config, config.cleansing.metrics_port if metrics_port is None else metrics_port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
 
     def report(c: Counters) -> None:
         console.print(
@@ -185,5 +173,7 @@ def _run_embedded(
     runner = Runner(
         engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report, drift=drift
     )
-    counters = runner.run(stop, idle_exit_s=idle_exit)
+    port = config.cleansing.metrics_port if metrics_port is None else metrics_port
+    with stage_process(config, port) as stop:
+        counters = runner.run(stop, idle_exit_s=idle_exit)
     report(counters)

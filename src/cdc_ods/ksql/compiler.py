@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from cdc_ods.errors import Rejected
 from cdc_ods.ksql import ast
-from cdc_ods.ksql.errors import EvaluationError, KsqlError, UnsupportedError
+from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.functions import FUNCTIONS
 from cdc_ods.ksql.values import cast
 
@@ -189,7 +190,7 @@ def compile_expr(expr: ast.Expr, scope: Scope) -> Compiled:
             if value is None:
                 return None
             if not isinstance(value, dict):
-                raise EvaluationError(f"line {line}: ->{field} applied to a non-STRUCT value")
+                raise Rejected(f"line {line}: ->{field} applied to a non-STRUCT value")
             return value.get(field)
 
         return deref
@@ -281,7 +282,7 @@ def _binary(expr: ast.Binary, scope: Scope) -> Compiled:
         try:
             return op(a, b)
         except (TypeError, ArithmeticError) as exc:
-            raise EvaluationError(f"line {line}: {_shown(a)} {symbol} {_shown(b)}: {exc}") from None
+            raise Rejected(f"line {line}: {_shown(a)} {symbol} {_shown(b)}: {exc}") from None
 
     return binary
 
@@ -382,7 +383,7 @@ def _cast(expr: ast.Cast, scope: Scope) -> Compiled:
         try:
             return cast(value, to)
         except (TypeError, ValueError, ArithmeticError) as exc:
-            raise EvaluationError(f"line {line}: CAST({_shown(value)} AS {to}) failed: {exc}") from None
+            raise Rejected(f"line {line}: CAST({_shown(value)} AS {to}) failed: {exc}") from None
 
     return cast_value
 
@@ -405,6 +406,6 @@ def _call(expr: ast.Call, scope: Scope) -> Compiled:
         try:
             return impl(*values)
         except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-            raise EvaluationError(f"line {line}: {name} failed: {exc}") from None
+            raise Rejected(f"line {line}: {name} failed: {exc}") from None
 
     return call

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from cdc_ods.errors import Rejected
 from cdc_ods.ksql.compiler import PSEUDO_COLUMNS
-from cdc_ods.ksql.errors import EvaluationError
 from cdc_ods.ksql.plan import DLQ_REASON, Plan, Query, Stream
 from cdc_ods.ksql.values import to_json
 
@@ -49,12 +49,12 @@ def _decode_key(stream: Stream, raw: bytes | None) -> dict[str, Any]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise EvaluationError("key is not UTF-8 text") from None
+            raise Rejected("key is not UTF-8 text") from None
         return {name: stream.key_decoders[name](text, name)}
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise EvaluationError(f"key is not JSON: {exc}") from None
+        raise Rejected(f"key is not JSON: {exc}") from None
     return {name: stream.key_decoders[name](parsed, f"key {name}")}
 
 
@@ -70,9 +70,9 @@ def parse_value(topic: str, value: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise EvaluationError(f"value is not JSON: {exc}") from None
+        raise Rejected(f"value is not JSON: {exc}") from None
     if type(obj) is not dict:
-        raise EvaluationError(f"value is not a JSON object (topic {topic})")
+        raise Rejected(f"value is not a JSON object (topic {topic})")
     return obj
 
 
@@ -89,7 +89,7 @@ def new_fields(stream: Stream, obj: dict[str, Any]) -> frozenset[str]:
 
 
 def decode_record(stream: Stream, key: bytes | None, obj: dict[str, Any]) -> dict[str, Any]:
-    """A source stream's row from the record's key and parsed value, or EvaluationError."""
+    """A source stream's row from the record's key and parsed value, or Rejected."""
     row = _decode_key(stream, key)
     for name, decode in stream.value_decoders.items():
         row[name] = decode(_lookup(obj, name), name)
@@ -105,7 +105,7 @@ def encode_key(stream: Stream, row: dict[str, Any]) -> bytes | None:
     if stream.key_format == "JSON":
         return to_json(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise EvaluationError(f"KEY_FORMAT KAFKA cannot carry a {type(value).__name__} key")
+        raise Rejected(f"KEY_FORMAT KAFKA cannot carry a {type(value).__name__} key")
     if isinstance(value, str):
         return value.encode()
     return struct.pack(">q", value)  # KAFKA BIGINT: 8 bytes big-endian
@@ -138,7 +138,7 @@ class Engine:
                 row["ROWTIME"], row["ROWPARTITION"], row["ROWOFFSET"] = timestamp, partition, offset
                 for query in stream.readers:
                     self._run(query, row, result)
-        except EvaluationError as exc:
+        except Rejected as exc:
             return Result([], [str(exc)], drift=result.drift)
         except RecursionError:
             return Result([], ["value nests too deeply"], drift=result.drift)
@@ -147,8 +147,8 @@ class Engine:
     def _run(self, query: Query, row: dict[str, Any], result: Result) -> None:
         try:
             out = query.evaluate(row)
-        except EvaluationError as exc:
-            raise EvaluationError(f"{query.origin}: {exc}") from None
+        except Rejected as exc:
+            raise Rejected(f"{query.origin}: {exc}") from None
         if out is None:
             return
         target = query.target

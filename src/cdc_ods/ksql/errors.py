@@ -1,4 +1,8 @@
-"""Errors of the KSQL stage, each one line naming the script, line and construct."""
+"""Errors of the KSQL scripts, each one line naming the script, line and construct.
+
+A record that cannot be evaluated at run time (a bad type, a failed CAST) is not a script
+error: it raises `cdc_ods.errors.Rejected` and becomes a dead letter.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,3 @@ class KsqlError(CdcError):
 
 class UnsupportedError(KsqlError):
     """Valid-looking KSQL outside the subset the embedded backend runs."""
-
-
-class EvaluationError(CdcError):
-    """A record could not be evaluated (bad type at run time); the record goes to the DLQ."""

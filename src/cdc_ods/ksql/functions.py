@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -23,9 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+from pydantic import SecretStr
 
 from cdc_ods.errors import ConfigError
 from cdc_ods.ksql.values import EPOCH, EPOCH_DATE, to_json
+from cdc_ods.secrets import lookup_secret
 
 PII_KEY_ENV = "CDC_PII_HASH_KEY"
 
@@ -236,12 +237,24 @@ def _bson_ts(text: str) -> str | None:
 # ---- personal data ----
 
 
+_pii_key: SecretStr | None = None  # set by the stage that runs the scripts (use_pii_key)
+
+
+def use_pii_key(key: SecretStr | None) -> None:
+    """The key CDC_HMAC masks with (the cleansing stage reads it from its settings); None: the
+    environment's."""
+    global _pii_key
+    _pii_key = key
+    pii_key.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def pii_key() -> bytes:
-    key = os.environ.get(PII_KEY_ENV, "")
-    if not key:
+    """The key given to `use_pii_key`, else $CDC_PII_HASH_KEY."""
+    key = _pii_key or lookup_secret(None, PII_KEY_ENV)
+    if key is None or not key.get_secret_value():
         raise ConfigError(f"{PII_KEY_ENV} is not set: CDC_HMAC needs the key for masking personal data")
-    return key.encode()
+    return key.get_secret_value().encode()
 
 
 def _hmac(text: str) -> str:

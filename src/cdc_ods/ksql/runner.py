@@ -1,8 +1,9 @@
-"""The embedded backend: a Kafka consumer/producer that runs the scripts' queries.
+"""The embedded backend: the cleansing stage that runs the scripts' queries over the raw topics.
 
+It is a `Sink` of the stage runtime (`cdc_ods.runtime`), which consumes, batches and commits.
 Delivery: at-least-once with ordered replays. Per batch the runner produces every output
-and dead letter, waits until all are acknowledged (flush), and only then commits the input
-offsets (synchronously). A crash loses no record; it replays the uncommitted tail of each
+and dead letter, the runtime waits until all are acknowledged (flush), and only then commits
+the input offsets (synchronously). A crash loses no record; it replays the uncommitted tail of each
 partition in offset order. Cleansed records are deterministic (no wall-clock values; the
 keyed hash is stable), so a replay rewrites identical records after the originals and the
 final state per key is unchanged. Per-key order: one input partition is processed in order
@@ -21,19 +22,25 @@ from collections import Counter as TallyCounter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Message, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetters, ensure_dlq_topic
-from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config, ensure_topic, fetch_available
+from cdc_ods.errors import Rejected
+from cdc_ods.kafka import AckedProducer, ensure_topic, topic_partitions
 from cdc_ods.ksql import metrics
 from cdc_ods.ksql.drift import SchemaDrift
 from cdc_ods.ksql.engine import Engine
+from cdc_ods.runtime import Checkpoint, StageLoop, stage_consumer
 
 STAGE = "cleansing"
 DEFAULT_GROUP = "cdc-ksql-embedded"
+OUTPUT_SETTINGS = {
+    "enable.idempotence": True,
+    "linger.ms": 10,
+    "partitioner": "murmur2_random",
+    "message.max.bytes": contract.MAX_RECORD_BYTES,
+}
 
 
 @dataclass
@@ -47,6 +54,15 @@ class Counters:
 
     def rate(self) -> float:
         return self.consumed / max(time.monotonic() - self.started, 1e-9)
+
+
+@dataclass
+class _Tallies:
+    """Per topic, what one batch consumed, produced and dead-lettered (metrics once committed)."""
+
+    consumed: TallyCounter[str] = field(default_factory=TallyCounter)
+    produced: TallyCounter[str] = field(default_factory=TallyCounter)
+    rejected: TallyCounter[str] = field(default_factory=TallyCounter)
 
 
 class Runner:
@@ -63,76 +79,30 @@ class Runner:
         self.engine = engine
         self.drift = drift
         self.bootstrap = bootstrap
+        self.group = group
         self.batch_size = batch_size
         self.report = report
         self.report_every_s = report_every_s
         self.counters = Counters()
-        self._errors: list[str] = []
-        self._consumer = Consumer(
-            client_config(
-                bootstrap,
-                **{
-                    "group.id": group,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "topic.metadata.refresh.interval.ms": 5000,
-                    # a killed runner's partitions go to its replacement after 10 s, not 45
-                    "session.timeout.ms": 10_000,
-                    "heartbeat.interval.ms": 2_000,
-                },
-            )
-        )
-        self._producer = Producer(
-            client_config(
-                bootstrap,
-                **{
-                    "enable.idempotence": True,
-                    "linger.ms": 10,
-                    "partitioner": "murmur2_random",
-                    "message.max.bytes": contract.MAX_RECORD_BYTES,
-                },
-            )
-        )
-        self._dlq = DeadLetters(bootstrap, STAGE)
+        self._tallies = _Tallies()  # of the batch being gathered
+        self._written = _Tallies()  # of the batch being committed
+        self._last_report = time.monotonic()
 
     def prepare_topics(self) -> None:
         """Create the output topics with as many partitions as their widest input."""
-        admin = AdminClient(client_config(self.bootstrap, **{"socket.timeout.ms": 5000}))
-        try:
-            existing = admin.list_topics(timeout=10).topics
-        except KafkaException as exc:
-            raise TransientError(f"kafka at {self.bootstrap}: {exc.args[0]}") from None
-        widest = max((len(existing[t].partitions) for t in self.engine.topics if t in existing), default=1)
+        existing = topic_partitions(self.bootstrap)
+        widest = max((len(existing[t]) for t in self.engine.topics if t in existing), default=1)
         sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
         for topic in sorted(sinks - {DLQ_TOPIC}):
             ensure_topic(self.bootstrap, topic, partitions=widest, config=contract.CLEANSED_TOPIC_CONFIG)
         ensure_dlq_topic(self.bootstrap, partitions=widest)
 
-    def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self._errors.append(str(err))
+    # --- the Sink ------------------------------------------------------------------------
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: list | None = None) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._delivered)
-                return
-            except BufferError:  # local queue full: let deliveries drain
-                self._producer.poll(0.1)
-
-    def process(self, messages: list[Message]) -> None:
-        """One batch: outputs produced and acknowledged, then input offsets committed."""
-        offsets: dict[tuple[str, int], int] = {}
-        started = time.monotonic()
-        consumed: TallyCounter[str] = TallyCounter()
-        produced: TallyCounter[str] = TallyCounter()
-        rejected: TallyCounter[str] = TallyCounter()
+    def add(self, messages: list[Message], checkpoint: Checkpoint) -> None:
+        """Each record through the engine; its outputs are produced at once."""
+        tallies, counters = self._tallies, self.counters
         for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.fatal():
-                    raise TransientError(f"kafka consumer: {error}")
-                continue  # e.g. a subscribed topic that does not exist yet
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
             args = (topic, msg.key(), msg.value(), partition, offset, msg.timestamp()[1])
             result = self.engine.process(*args)
@@ -143,57 +113,65 @@ class Runner:
                     result = engine.process(*args)
             headers = msg.headers()  # e.g. a dead letter's replay mark, for the loader
             for out in result.outputs:
-                self._produce(out.topic, out.key, out.value, headers)
-                produced[out.topic] += 1
+                checkpoint.produce(out.topic, out.key, out.value, headers)
+                tallies.produced[out.topic] += 1
             for reason in result.rejects:
-                self._dlq.send(msg, reason)
-            consumed[topic] += 1
-            rejected[topic] += len(result.rejects)
-            self.counters.consumed += 1
-            self.counters.produced += len(result.outputs)
-            self.counters.rejected += len(result.rejects)
-            self.counters.skipped += int(result.skipped)
-            offsets[(topic, partition)] = offset + 1
-            self._producer.poll(0)
-        if not offsets:
-            return
-        remaining = self._producer.flush(60)
-        self._dlq.flush()
-        if remaining or self._errors:
-            errors, self._errors = self._errors[:3], []
-            raise TransientError(f"cleansed output not acknowledged ({remaining} pending): {errors}")
-        self._consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-        )
+                checkpoint.reject(msg, Rejected(reason))
+            tallies.consumed[topic] += 1
+            tallies.rejected[topic] += len(result.rejects)
+            counters.consumed += 1
+            counters.produced += len(result.outputs)
+            counters.rejected += len(result.rejects)
+            counters.skipped += int(result.skipped)
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        """The outputs went out as the records were added; the runtime flushes them."""
+        self._written, self._tallies = self._tallies, _Tallies()
+
+    def written(self, timeout_s: float) -> bool:
+        return True
+
+    def wait(self, checkpoint: Checkpoint) -> None:
+        return None
+
+    def committed(self, checkpoint: Checkpoint) -> None:
         self.counters.batches += 1
-        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.BATCH_SECONDS.observe(time.monotonic() - checkpoint.started)
         for tally, metric in (
-            (consumed, metrics.CONSUMED),
-            (produced, metrics.PRODUCED),
-            (rejected, metrics.DEAD_LETTERS),
+            (self._written.consumed, metrics.CONSUMED),
+            (self._written.produced, metrics.PRODUCED),
+            (self._written.rejected, metrics.DEAD_LETTERS),
         ):
             for topic, count in tally.items():
                 metric.labels(topic).inc(count)
+        now = time.monotonic()
+        if self.report and now - self._last_report >= self.report_every_s:
+            self.report(self.counters)
+            self._last_report = now
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        return None
+
+    def revoked(self, partitions: list[TopicPartition]) -> None:
+        return None
+
+    def close(self, completed: bool) -> None:
+        return None
+
+    # --- running -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> Counters:
         """Consume until `stop` is set (SIGTERM/Ctrl-C) or, with `idle_exit_s`, after that
         long without records. The batch in hand is finished and committed before returning."""
         self.prepare_topics()
-        self._consumer.subscribe(self.engine.topics)
-        last_record = last_report = time.monotonic()
-        try:
-            while not stop.is_set():
-                messages = fetch_available(self._consumer, self.batch_size, 0.1)
-                self.process(messages)
-                now = time.monotonic()
-                if any(m.error() is None for m in messages):
-                    last_record = now
-                elif idle_exit_s is not None and now - last_record > idle_exit_s:
-                    break
-                if self.report and now - last_report >= self.report_every_s:
-                    self.report(self.counters)
-                    last_report = now
-        finally:
-            self._consumer.close()
-            self._producer.flush(30)
+        loop = StageLoop(
+            STAGE,
+            stage_consumer(self.bootstrap, self.group),
+            self,
+            DeadLetters(self.bootstrap),
+            stop,
+            self.batch_size,
+            outputs=AckedProducer(self.bootstrap, "cleansed output", **OUTPUT_SETTINGS),
+        )
+        loop.run(self.engine.topics, idle_exit_s=idle_exit_s)
         return self.counters

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from cdc_ods.errors import Rejected
 from cdc_ods.ksql.ast import SqlType
-from cdc_ods.ksql.errors import EvaluationError
 
 Decoder = Callable[[Any, str], Any]
 EPOCH = datetime(1970, 1, 1)
@@ -29,14 +29,14 @@ def _describe(value: Any) -> str:
     return f"{kind.get(type(value), type(value).__name__)} {orjson.dumps(value).decode()[:40]}"
 
 
-def _mismatch(path: str, sql_type: SqlType, value: Any) -> EvaluationError:
+def _mismatch(path: str, sql_type: SqlType, value: Any) -> Rejected:
     expected = "a STRUCT (JSON object)" if sql_type.name == "STRUCT" else str(sql_type)
-    return EvaluationError(f"{path}: expected {expected}, got {_describe(value)}")
+    return Rejected(f"{path}: expected {expected}, got {_describe(value)}")
 
 
 def decoder(sql_type: SqlType) -> Decoder:
     """A function turning a parsed JSON value into `sql_type`'s representation, or raising
-    EvaluationError naming the column path (as ksqlDB's JSON deserializer refuses it)."""
+    Rejected naming the column path (as ksqlDB's JSON deserializer refuses it)."""
     name = sql_type.name
     if name in _INT_RANGE:
         low, high = _INT_RANGE[name]

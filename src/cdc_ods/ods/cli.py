@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
 ods_app = typer.Typer(help="The ODS loader: cleansed topics -> Phoenix tables.", no_args_is_help=True)
 
@@ -32,21 +30,19 @@ def run(
     """Load every change of the cleansed topics into Phoenix; stops cleanly on Ctrl-C / SIGTERM."""
     from cdc_ods.dlq import ensure_dlq_topic
     from cdc_ods.endpoints import Endpoints
-    from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.ods.loader import Loader
+    from cdc_ods.runtime import stage_process
     from cdc_ods.topology import stages
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     config = ctx.obj.config()
     if group:
         config = config.model_copy(update={"ods": config.ods.model_copy(update={"group_id": group})})
     endpoints = Endpoints.from_config(config)
     topics = topic or next(s.topics for s in stages(config) if s.name == "loader")
-    serve_metrics(config, config.ods.metrics_port if metrics_port is None else metrics_port)
-    ensure_dlq_topic(endpoints.kafka_bootstrap)
-    loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics)
-    signal.signal(signal.SIGTERM, lambda *_: loader.stop())
-    signal.signal(signal.SIGINT, lambda *_: loader.stop())
-    logging.getLogger("cdc_ods.loader").info("loading %s into %s", ", ".join(topics), endpoints.phoenix_url)
-    loader.run(idle_exit_s=idle_exit)
-    logging.getLogger("cdc_ods.loader").info("stopped after %d records", loader.applied)
+    log = logging.getLogger("cdc_ods.loader")
+    with stage_process(config, config.ods.metrics_port if metrics_port is None else metrics_port) as stop:
+        ensure_dlq_topic(endpoints.kafka_bootstrap)
+        loader = Loader(config, endpoints.kafka_bootstrap, endpoints.phoenix_url, topics, stop=stop)
+        log.info("loading %s into %s", ", ".join(topics), endpoints.phoenix_url)
+        loader.run(idle_exit_s=idle_exit)
+    log.info("stopped after %d records", loader.applied)

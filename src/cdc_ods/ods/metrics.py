@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 ROWS_APPLIED = Counter(
@@ -71,3 +74,20 @@ SEQUENCE_DUPLICATES = Counter(
     "Changes received again after a stage restarted (at-least-once delivery); not a failure.",
     ["table"],
 )
+
+
+def observe_applied(table: str, changes: Iterable, now_ms: float) -> None:
+    """A table's changes (`cdc_ods.ods.writer.Change`) just committed to Phoenix at `now_ms`."""
+    latency = END_TO_END_SECONDS.labels(table)
+    ops: Tally[str] = Tally()
+    newest_ms = 0
+    for change in changes:
+        ops[change.op] += 1
+        if change.source_ts_ms:
+            latency.observe(max(0.0, (now_ms - change.source_ts_ms) / 1000))
+            newest_ms = max(newest_ms, change.source_ts_ms)
+    for op, count in ops.items():
+        ROWS_APPLIED.labels(table, op).inc(count)
+    if newest_ms:
+        LAST_SOURCE_TIMESTAMP.labels(table).set(newest_ms / 1000)
+    LAST_APPLIED_TIMESTAMP.labels(table).set(now_ms / 1000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import phoenixdb
@@ -22,8 +23,11 @@ from confluent_kafka import Message
 
 from cdc_ods import contract
 from cdc_ods.errors import TransientError
+from cdc_ods.ods import metrics
+from cdc_ods.ods.batch import Tables
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import TableSchema
+from cdc_ods.ods.writer import retry_phoenix
 
 REPLAY_HEADER = "cdc.replay"
 
@@ -73,6 +77,15 @@ class ReplayGuard:
     def is_stale(self, schema: TableSchema, key: tuple[Any, ...], source_pos: int) -> bool:
         current = self.ods_position(schema, key)
         return current is not None and source_pos < current
+
+    def drop_stale(self, tables: Tables, give_up: Callable[[], bool]) -> None:
+        """Take out of `tables` the replayed changes older than their key's ODS row."""
+        for schema, entries in tables.values():
+            replays = [(key, change) for key, (msg, change) in entries.items() if is_replay(msg)]
+            for key, change in replays:
+                if retry_phoenix(lambda: self.is_stale(schema, key, change.source_pos), give_up):  # noqa: B023
+                    del entries[key]
+                    metrics.REPLAYS_SKIPPED.labels(schema.ods_name).inc()
 
     def close(self) -> None:
         for conn in self._connections:

@@ -3,29 +3,34 @@
 One Phoenix connection with autocommit off: every table's UPSERTs and DELETEs of a batch
 go out as batched statements (Avatica ExecuteBatch, one round trip per statement kind and
 table), then one commit. Errors are sorted into two kinds: the Query Server or HBase being
-unavailable (`TransientError`: retry the same batch later) and Phoenix refusing a row
-(`RowRejected`: the caller isolates the bad row and dead-letters it).
+unavailable (`TransientError`: retry the same batch later) and Phoenix refusing the data
+(`Rejected`: the caller isolates the bad row and dead-letters it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import phoenixdb
 import phoenixdb.errors
 import requests
 
 from cdc_ods import contract
-from cdc_ods.errors import CdcError, TransientError
-from cdc_ods.ods import sequence
+from cdc_ods.errors import CdcError, Rejected, TransientError
+from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
+from cdc_ods.runtime import retry_transient
+
+log = logging.getLogger("cdc_ods.loader")
+T = TypeVar("T")
 
 # Phoenix refuses the data, not the connection: SQLSTATE classes 22 (data), 23 (integrity),
 # 42 (syntax/unknown column), or a Java exception the same data would raise again.
@@ -41,10 +46,6 @@ def _rejects_the_data(exc: phoenixdb.errors.Error) -> bool:
     return isinstance(exc, _ROW_ERRORS) or bool(_DATA_EXCEPTIONS.search(error_message(exc)))
 
 
-class RowRejected(CdcError):
-    """Phoenix rejected the data of a statement (overflow, type mismatch, ...)."""
-
-
 class Refusals:
     """Tells data Phoenix keeps refusing from an outage, for errors `_rejects_the_data` does
     not recognize (e.g. a value of a DECIMAL ARRAY Phoenix cannot take). An outage makes
@@ -58,13 +59,38 @@ class Refusals:
         self._recent: list[str] = []
 
     def classify(self, exc: TransientError) -> CdcError:
-        """The error to raise for this failed attempt: `exc` itself (retry), or RowRejected."""
+        """The error to raise for this failed attempt: `exc` itself (retry), or Rejected."""
         self._recent = [*self._recent, str(exc)][-self.attempts :]
         if len(self._recent) == self.attempts and len(set(self._recent)) == 1 and self.answers():
-            return RowRejected(
+            return Rejected(
                 f"refused {self.attempts} times in a row while Phoenix answers other queries: {exc}"
             )
         return exc
+
+
+def retry_phoenix(
+    action: Callable[[], T], give_up: Callable[[], bool], writer: PhoenixWriter | None = None
+) -> T:
+    """`action()`, retried while Phoenix or HBase is unavailable until `give_up()` (the batch's
+    checkpoint: the loader stopping, or a rebalance's time for it over).
+
+    With `writer`, data Phoenix keeps refusing is not taken for an outage: the same error
+    several times in a row while Phoenix answers other queries raises Rejected (the rows go to
+    the dead-letter topic; the rest keeps loading): see `Refusals`."""
+    refusals = Refusals(writer.answers) if writer is not None else None
+
+    def once() -> T:
+        try:
+            return action()
+        except TransientError as exc:
+            raise exc if refusals is None else refusals.classify(exc) from None
+
+    return retry_transient(once, give_up, _count_retry)
+
+
+def _count_retry(error: BaseException, sleep_s: float) -> None:
+    metrics.RETRIES.inc()
+    log.warning("retrying in %.1fs: %s", sleep_s, error)
 
 
 @dataclass(frozen=True)
@@ -186,15 +212,15 @@ class PhoenixWriter:
             self._connection().commit()
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
             failure = self._failure(exc, "commit failed: ")
-            if isinstance(failure, RowRejected):
+            if isinstance(failure, Rejected):
                 self.rollback()
             raise failure from None
 
     def _failure(self, exc: BaseException, what: str) -> CdcError:
-        """The data was refused (RowRejected) or Phoenix/HBase is unavailable (TransientError,
+        """The data was refused (Rejected) or Phoenix/HBase is unavailable (TransientError,
         after dropping the connection so the next attempt reconnects)."""
         if isinstance(exc, phoenixdb.errors.Error) and _rejects_the_data(exc):
-            return RowRejected(error_message(exc))
+            return Rejected(error_message(exc))
         self.reset()
         return TransientError(f"Phoenix at {self.url}: {what}{error_message(exc)}")
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import signal
-import threading
 import time
 from typing import Annotated
 
@@ -152,50 +151,41 @@ def watch(
     ] = None,
 ) -> None:
     """Restart FAILED connector tasks (backoff, capped) and measure freshness, until Ctrl-C / SIGTERM."""
-    from rich.logging import RichHandler
-
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import TransientError
-    from cdc_ods.metrics_server import serve_metrics
     from cdc_ods.operations.freshness import FreshnessProbe
     from cdc_ods.operations.settings import operations_config
     from cdc_ods.operations.watchdog import WatchClient, Watchdog
+    from cdc_ods.runtime import stage_process
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
     log = logging.getLogger("cdc_ods.watchdog")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
     config = ctx.obj.config()
     settings = operations_config(config)
     endpoints = Endpoints.from_config(config)
-    if not once:
-        serve_metrics(config, settings.metrics_port if metrics_port is None else metrics_port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    probe = FreshnessProbe(config, endpoints.kafka_bootstrap)
-    with WatchClient(endpoints.connect_url) as client:
+    port = None if once else settings.metrics_port if metrics_port is None else metrics_port
+    with (
+        stage_process(config, port) as stop,
+        WatchClient(endpoints.connect_url) as client,
+        contextlib.closing(FreshnessProbe(config, endpoints.kafka_bootstrap)) as probe,
+    ):
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
         watchdog = Watchdog(client, settings)
         log.info("watching %s every %.0fs", endpoints.connect_url, settings.interval_s)
-        try:
-            while not stop.is_set():
-                try:
-                    fresh = probe.measure()
-                    # connectors are named as their sources: heartbeat ages find stalled ones
-                    actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
-                except TransientError as exc:
-                    if once:
-                        raise
-                    log.warning("%s; trying again in %.0fs", exc, settings.interval_s)
-                else:
-                    if once:
-                        for action in actions:
-                            console.print(
-                                f"{action.kind} {action.connector} task {action.task}: {action.trace}"
-                            )
-                        for table, seconds in sorted(fresh.items()):
-                            state = "caught up" if seconds == 0 else f"{seconds:.0f}s behind"
-                            console.print(f"{table}: {state}", highlight=False)
-                        return
-                stop.wait(settings.interval_s)
-        finally:
-            probe.close()
+        while not stop.is_set():
+            try:
+                fresh = probe.measure()
+                # connectors are named as their sources: heartbeat ages find stalled ones
+                actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
+            except TransientError as exc:
+                if once:
+                    raise
+                log.warning("%s; trying again in %.0fs", exc, settings.interval_s)
+            else:
+                if once:
+                    for action in actions:
+                        console.print(f"{action.kind} {action.connector} task {action.task}: {action.trace}")
+                    for table, seconds in sorted(fresh.items()):
+                        state = "caught up" if seconds == 0 else f"{seconds:.0f}s behind"
+                        console.print(f"{table}: {state}", highlight=False)
+                    return
+            stop.wait(settings.interval_s)

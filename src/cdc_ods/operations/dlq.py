@@ -20,14 +20,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
-from confluent_kafka import Producer
 
+from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
-from cdc_ods.errors import CdcError, TransientError
-from cdc_ods.kafka import client_config
+from cdc_ods.errors import CdcError
+from cdc_ods.kafka import AckedProducer, ensure_topic
 from cdc_ods.ods.replay_guard import REPLAY_HEADER
-from cdc_ods.operations.topics import ensure_compacted_topic, partitions, read_all
+from cdc_ods.operations.topics import partitions, read_all
 
+# a replayed record goes back to its topic whole (up to contract.MAX_RECORD_BYTES)
+REPLAY_PRODUCER = {"enable.idempotence": True, "linger.ms": 20, "message.max.bytes": MAX_RECORD_BYTES}
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -145,15 +147,16 @@ class Ledger:
     def replayed(self) -> set[str]:
         return {msg.key().decode() for msg in read_all(self.bootstrap, self.topic) if msg.key()}
 
-    def record(self, producer: Producer, entries: list[Entry], errors: list[str]) -> None:
-        ensure_compacted_topic(self.bootstrap, self.topic)
+    def record(self, entries: list[Entry]) -> None:
+        ensure_topic(self.bootstrap, self.topic, config={"cleanup.policy": "compact"})
+        producer = AckedProducer(self.bootstrap, f"replay ledger {self.topic}", **REPLAY_PRODUCER)
         now_ms = int(time.time() * 1000)
         for entry in entries:
             value = orjson.dumps(
                 {"replayed_at_ms": now_ms, "topic": entry.letter.topic, "partition": entry.letter.partition}
             )
-            producer.produce(self.topic, value, key=entry.ledger_key, on_delivery=_collect(errors))
-        _flush(producer, errors, f"replay ledger {self.topic}")
+            producer.produce(self.topic, value, key=entry.ledger_key.encode())
+        producer.flush()
 
 
 @dataclass
@@ -174,20 +177,6 @@ class ReplayReport:
         }
 
 
-def _collect(errors: list[str]):  # -> delivery callback
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    return delivered
-
-
-def _flush(producer: Producer, errors: list[str], what: str) -> None:
-    remaining = producer.flush(60)
-    if remaining or errors:
-        raise TransientError(f"{what}: {remaining} records unacknowledged, errors: {errors[:3]}")
-
-
 def replay(bootstrap: str, entries: list[Entry], ledger: Ledger, dry_run: bool = False) -> ReplayReport:
     """Send the entries not replayed before back to their source partitions, then record them."""
     done = ledger.replayed()
@@ -203,8 +192,7 @@ def replay(bootstrap: str, entries: list[Entry], ledger: Ledger, dry_run: bool =
         existing[topic] = partitions(bootstrap, topic)
         if not existing[topic]:
             raise CdcError(f"cannot replay into {topic}: the topic does not exist")
-    errors: list[str] = []
-    producer = Producer(client_config(bootstrap, **{"enable.idempotence": True, "linger.ms": 20}))
+    producer = AckedProducer(bootstrap, "replay", **REPLAY_PRODUCER)
     for entry in todo:
         letter = entry.letter
         headers = {
@@ -214,17 +202,8 @@ def replay(bootstrap: str, entries: list[Entry], ledger: Ledger, dry_run: bool =
         }
         # the partition it came from: behind the key's earlier changes, not beside them
         target = letter.partition if letter.partition in existing[letter.topic] else None
-        kwargs = {"partition": target} if target is not None else {}
-        producer.produce(
-            letter.topic,
-            letter.value,
-            key=letter.key,
-            headers=headers,
-            on_delivery=_collect(errors),
-            **kwargs,
-        )
-        producer.poll(0)
-    _flush(producer, errors, "replay")
-    ledger.record(producer, todo, errors)
+        producer.produce(letter.topic, letter.value, key=letter.key, headers=headers, partition=target)
+    producer.flush()
+    ledger.record(todo)
     report.replayed = len(todo)
     return report

@@ -1,4 +1,4 @@
-"""Reading a whole topic from its start to its current end, and the replay ledger's topic."""
+"""Reading a whole topic from its start to its current end."""
 
 from __future__ import annotations
 
@@ -6,39 +6,15 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config
-
-
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
+from cdc_ods.kafka import client_config, topic_partitions
 
 
 def partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[int]:
     """The topic's partitions; empty when it does not exist."""
-    try:
-        metadata = _admin(bootstrap).list_topics(topic, timeout=timeout_s)
-    except KafkaException as exc:
-        raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
-        return []
-    return sorted(found.partitions)
-
-
-def ensure_compacted_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
-    """Create `topic` with cleanup.policy=compact when missing (idempotent)."""
-    if partitions(bootstrap, topic, timeout_s):
-        return
-    new = NewTopic(topic, num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"})
-    try:
-        _admin(bootstrap).create_topics([new])[topic].result(timeout=timeout_s)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise TransientError(f"kafka at {bootstrap}: cannot create {topic}: {exc.args[0]}") from None
+    return topic_partitions(bootstrap, timeout_s).get(topic, [])
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Message]:

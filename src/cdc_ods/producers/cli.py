@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -49,9 +48,10 @@ def produce(
     """
     from cdc_ods.producers.ledger import write_ledgers
     from cdc_ods.producers.report import progress_bars, summary
-    from cdc_ods.producers.runner import Limit, Pacer, opened, stop_on_signals
+    from cdc_ods.producers.runner import Limit, Pacer, opened
     from cdc_ods.producers.runner import produce as run_producers
     from cdc_ods.producers.targets import targets
+    from cdc_ods.runtime import Stop
 
     if (duration is None) == (count is None):
         raise typer.BadParameter("give one of --duration and --count")
@@ -61,7 +61,7 @@ def produce(
         produce_events(ctx.obj.config(), rate, duration, count, seed)
         return
     limit = Limit(count=count, duration_s=duration)
-    stop = threading.Event()
+    stop = Stop()
     chosen = targets(ctx.obj.config(), source.value)
 
     def notify() -> None:
@@ -69,7 +69,7 @@ def produce(
 
     with (
         opened(chosen),
-        stop_on_signals(stop, notify),
+        stop.on_signals(notify),
         progress_bars(console, [t.name for t in chosen], limit.expected(rate)) as advance,
     ):
         outcomes = run_producers(

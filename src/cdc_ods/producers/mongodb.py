@@ -8,14 +8,13 @@ ordered bulk write. The collection is created with change stream pre- and post-i
 enabled (MongoDB 6+), the MongoDB counterpart of REPLICA IDENTITY FULL: Debezium can then
 emit the whole document before and after each change, not only the changed fields.
 
-Address and credentials: $CDC_MONGODB_URI if set, else mongodb://$CDC_MONGODB_ADDRESS
-(default 127.0.0.1:27017) with user cdc_admin and $CDC_MONGODB_ADMIN_PASSWORD when that
-is set.
+Address and credentials: $CDC_MONGODB_URI if set, else mongodb://<the source's address>
+(`cdc_ods.endpoints`: $CDC_MONGODB_ADDRESS in docker-compose) with user cdc_admin and
+$CDC_MONGODB_ADMIN_PASSWORD when that is set.
 """
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -28,10 +27,9 @@ from pymongo.errors import CollectionInvalid, PyMongoError
 from cdc_ods.errors import CdcError, ServiceError
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet, merge
-from cdc_ods.secrets import ADMIN_USER
+from cdc_ods.secrets import ADMIN_USER, lookup_secret
 
 COLLECTION = "persons"
-DEFAULT_ADDRESS = "127.0.0.1:27017"
 TIERS = ["basic", "silver", "gold", "platinum"]
 DIAL_CODES = {"US": "1", "GB": "44", "FR": "33", "DE": "49", "ES": "34", "IT": "39", "JP": "81", "BR": "55"}
 
@@ -147,13 +145,13 @@ def request(op: Op) -> InsertOne | UpdateOne | DeleteOne:
     return DeleteOne({"_id": op.key})
 
 
-def mongo_uri() -> tuple[str, str]:
-    """(URI, address to name in messages), from the environment (see the module docstring)."""
-    address = os.environ.get("CDC_MONGODB_ADDRESS", DEFAULT_ADDRESS)
-    if os.environ.get("CDC_MONGODB_URI"):
-        return os.environ["CDC_MONGODB_URI"], address
-    password = os.environ.get("CDC_MONGODB_ADMIN_PASSWORD")
-    auth = f"{ADMIN_USER}:{quote_plus(password)}@" if password else ""
+def mongo_uri(address: str) -> tuple[str, str]:
+    """(URI, address to name in messages) of the server at `address` (see the module docstring)."""
+    uri = lookup_secret(None, "CDC_MONGODB_URI")  # it may carry a password
+    if uri is not None:
+        return uri.get_secret_value(), address
+    password = lookup_secret(None, "CDC_MONGODB_ADMIN_PASSWORD")
+    auth = f"{ADMIN_USER}:{quote_plus(password.get_secret_value())}@" if password else ""
     # directConnection: a single-node replica set advertises a host name only its
     # containers resolve; talking to the node directly avoids that.
     return f"mongodb://{auth}{address}/?directConnection=true", address

@@ -13,13 +13,11 @@ ledger matches the database.
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 from typing import Protocol
 
 from cdc_ods.producers.ledger import Ledger
@@ -126,25 +124,6 @@ def run(
         done += len(ops)
         progress(len(ops))
     return RunResult(done, clock() - start, stop.is_set())
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event, notify: Callable[[], None]) -> Iterator[None]:
-    """First Ctrl-C (SIGINT) or SIGTERM (`docker stop`): set `stop`, so transactions under
-    way finish and the summary is printed. A second one aborts at once."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        notify()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @dataclass

@@ -37,9 +37,9 @@ def target(config: Config, name: str) -> Target:
             f"sources.{name}: the producers write only the demo tables ({wanted}); this source captures"
             f" {', '.join(source.tables)}"
         )
-    if source.kind == "mongodb":
-        return MongoTarget(*mongo_uri(), source.database)
     src = source_for(config, source)
+    if source.kind == "mongodb":
+        return MongoTarget(*mongo_uri(src.address), source.database)
     login, password = src.login("admin"), src.password("admin").get_secret_value()
     if source.kind == "postgres":
         return PostgresTarget(src.address, login.user, password, source.database, source.namespace)

@@ -1,0 +1,42 @@
+"""A batch of row changes: per ODS table its widest schema and the last change of each key.
+
+Every cleansed record is its key's full row state, so applying only the last change of each
+key equals applying all of them in order. A record `cdc dlq replay` sent back (old by
+design) never replaces a newer change of its key already in the batch.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+
+from cdc_ods.ods.schema import TableSchema
+from cdc_ods.ods.writer import Change
+
+Entry = tuple[Message, Change]
+Tables = dict[str, tuple[TableSchema, dict[tuple, Entry]]]
+
+
+class Batch:
+    def __init__(self) -> None:
+        self.tables: Tables = {}
+
+    def add(self, schema: TableSchema, msg: Message, change: Change, replay: bool) -> None:
+        entry = self.tables.get(schema.ods_name)
+        if entry is None or len(entry[0].columns) < len(schema.columns):
+            # a column added mid-batch: the whole batch is written with the widest schema
+            entry = self.tables[schema.ods_name] = (schema, entry[1] if entry else {})
+        changes = entry[1]
+        if replay:
+            previous = changes.get(change.key)
+            if previous is not None and change.source_pos < previous[1].source_pos:
+                return  # a replay older than the key's change already in this batch
+        changes[change.key] = (msg, change)
+
+    def split(self, parts: int) -> list[Tables]:
+        """The batch in `parts` by key (a key always lands in the same part)."""
+        split: list[Tables] = [{} for _ in range(parts)]
+        for name, (schema, entries) in self.tables.items():
+            for key, entry in entries.items():
+                part = split[hash(key) % parts]
+                part.setdefault(name, (schema, {}))[1][key] = entry
+        return split
