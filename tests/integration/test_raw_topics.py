@@ -42,8 +42,6 @@ from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.rest import ConnectClient, summarize
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
-from cdc_ods.ksql.generate import SourceColumn
-from cdc_ods.ksql.schema import table_columns
 from cdc_ods.ods.replay_guard import REPLAY_HEADER
 from cdc_ods.ods.schema import TableSchema
 from cdc_ods.ods.source_schema import read_table_schema
@@ -53,7 +51,7 @@ from cdc_ods.producers.runner import Limit
 from cdc_ods.producers.targets import target
 from cdc_ods.reconcile.catchup import source_position
 from cdc_ods.reconcile.readers import ordered_columns, source_rows
-from cdc_ods.sources import source_for
+from cdc_ods.sources import CatalogColumn, source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import connector_spec
@@ -78,7 +76,7 @@ def plain(value: Any) -> Any:
     return jsonable(value)
 
 
-def from_topic(column: SourceColumn | None, raw: Any) -> Any:
+def from_topic(column: CatalogColumn | None, raw: Any) -> Any:
     """A raw Debezium value as the value the source column holds."""
     if raw is None or column is None:
         return plain(raw)
@@ -95,7 +93,7 @@ def from_topic(column: SourceColumn | None, raw: Any) -> Any:
     return plain(raw)  # decimals are exact strings already (decimal.handling.mode=string)
 
 
-def from_source(column: SourceColumn, value: Any) -> Any:
+def from_source(column: CatalogColumn, value: Any) -> Any:
     """A value as the source database's driver reads it."""
     if column.data_type == "json" and isinstance(value, str):  # MariaDB's JSON is text
         value = orjson.loads(value)
@@ -135,8 +133,8 @@ class CapturedTable:
         return read_table_schema(self.config, self.source, self.table)
 
     @cached_property
-    def columns(self) -> dict[str, SourceColumn]:
-        return {c.name: c for c in table_columns(self.config, self.source, self.table)}
+    def columns(self) -> dict[str, CatalogColumn]:
+        return {c.name: c for c in source_for(self.config, self.source).catalog(self.table).columns}
 
     def position(self, block: dict[str, Any]) -> int:
         if self.source.kind in BINLOG:
@@ -157,7 +155,7 @@ class CapturedTable:
 
     def source_state(self) -> dict[Key, Row]:
         """The table as the database returns it, read directly."""
-        names = ordered_columns(self.schema)
+        names = [c.name for c in ordered_columns(self.schema)]
         width = len(self.schema.primary_key)
         state = {}
         for values in source_rows(self.config, self.source, self.schema):

@@ -7,8 +7,8 @@ are converted to the Python types phoenixdb sends for the mapped Phoenix type.
 
 Timestamps keep their microseconds: Avatica's protobuf carries a TIMESTAMP parameter as
 milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix parses with the
-fraction intact (cdc_ods.ods.avatica). A TIMESTAMP ARRAY stays at milliseconds: Phoenix takes
-no text there. (Source TIME columns are BIGINT microseconds in the ODS.)
+fraction intact (cdc_ods.ods.avatica). (Source TIME columns are BIGINT microseconds in the ODS;
+arrays of dates and timestamps are refused by the type maps: cdc_ods.sources.types.)
 """
 
 from __future__ import annotations
@@ -116,8 +116,6 @@ class Column:
 
     @cached_property
     def _converter(self) -> Converter:
-        if self.is_array and self.base_type == "TIMESTAMP":  # array elements travel as milliseconds
-            return _timestamp
         return CONVERTERS[self.base_type]
 
     def convert(self, value: Any) -> Any:

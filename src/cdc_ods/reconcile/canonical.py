@@ -2,8 +2,7 @@
 
 Both sides are reduced to what the ODS can represent and what the cleansing stage
 normalizes, so equal data compares equal and anything else is a real difference:
-- timestamps: UTC, to the microsecond (the ODS keeps them: cdc_ods.ods.avatica); in
-  a TIMESTAMP ARRAY to the millisecond, which is all the ODS keeps there;
+- timestamps: UTC, to the microsecond (the ODS keeps them: cdc_ods.ods.avatica);
 - decimals: exact, without trailing zeros (also those the ODS keeps as text: wider than 38
   digits, unconstrained numeric, NaN); integers as integers; booleans (MySQL's TINYINT(1) 0/1,
   BIT(1)) as booleans; BIT(n) as its number; TIME as microseconds (the ODS keeps them so);
@@ -164,8 +163,6 @@ def canonical(column: Column, value: Any) -> Any:
         return _decimal(value)
     if source_type == "bit" and isinstance(value, bytes | bytearray):  # MySQL family: big-endian
         value = int.from_bytes(value, "big")
-    if column.is_array and column.base_type == "TIMESTAMP":
-        return [None if v is None else _timestamp(v, "milliseconds") for v in value] or None
     if column.is_array:  # Phoenix has no empty array: it stores NULL
         return [_empty_as_null(column, _scalar(column.base_type, v)) for v in value] or None
     return _empty_as_null(column, _scalar(column.base_type, value))

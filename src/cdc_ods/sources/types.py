@@ -11,8 +11,8 @@ every connector of the project sets (`base.COMMON_CONNECTOR_OPTIONS`):
 - `phoenix`: the ODS column's Phoenix type;
 - `refusal`: why the column cannot be carried exactly at all (`cdc sources check` names it and
   `cdc ksql generate` writes no script for its table).
-README's type table is the same information for people; `tests/unit/test_source_types.py`
-holds the two to each other.
+README's "Column types" is the same information for people; `tests/unit/test_source_types.py`
+checks the maps, `tests/integration/test_column_types.py` the values end to end.
 """
 
 from __future__ import annotations
