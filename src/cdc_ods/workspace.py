@@ -50,8 +50,10 @@ sources:
     capture: {user: shop_debezium, password_env: SHOP_CAPTURE_PASSWORD}
     read: {user: shop_reader, password_env: SHOP_READ_PASSWORD}
     admin: {user: shop_admin, password_env: SHOP_ADMIN_PASSWORD}   # only for `cdc sources prepare`
+    # tls: {mode: verify_identity, ca_file: certs/db-ca.pem}   # or disabled, required, verify_ca
     # table_options:
     #   audit_log: {key: [event_id]}   # the key of a table without a primary key
+    #   customers: {pii: {email: email, phone: phone, birth_date: year}}   # or hash
 """
 
 NEXT_STEPS = """\

@@ -250,3 +250,27 @@ def test_missing_privileges_on_debezium_s_tables_come_with_their_grant(tmp_path:
         "GRANT SELECT, INSERT ON `shop`.`debezium_signal` TO 'debezium'@'%'  (cdc sources prepare shop)"
     )
     assert mysql.own_table_findings({SIGNAL_TABLE: {"SELECT", "INSERT"}}, mysql.grant_sql) == []
+
+
+def test_check_names_unmasked_personal_data_and_refused_columns() -> None:
+    from cdc_ods.config import Config, SourceConfig
+    from cdc_ods.sources import CatalogColumn, TableCatalog, source_for
+
+    def findings(pii: dict[str, str]) -> list[tuple[str, str]]:
+        entry = SourceConfig(
+            name="shop", kind="postgres", database="shop", tables=["*"],
+            table_options={"customers": {"pii": pii}},
+        )  # fmt: skip
+        source = source_for(Config(sources=[entry]), entry)
+        columns = (
+            CatalogColumn("id", "integer"),
+            CatalogColumn("email", "text"),
+            CatalogColumn("t", "money"),
+        )
+        table = TableCatalog("shop", "public", "customers", columns, ("id",))
+        return [(f.severity, f.problem) for f in source.column_findings(table)]
+
+    found = findings({})
+    assert ("warning", "column email looks like personal data and reaches the ODS as it is") in found
+    assert any(severity == "error" and "column t money" in problem for severity, problem in found)
+    assert not any("email" in problem for _, problem in findings({"email": "email"}))

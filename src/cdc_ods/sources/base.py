@@ -76,6 +76,10 @@ COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
 }
 
 
+# Column names that usually hold personal data -> the mask `cdc sources check` suggests
+PERSONAL_DATA = {"email": "email", "phone": "phone", "birth_date": "year", "date_of_birth": "year"}
+
+
 class UnknownTableError(CdcError):
     """The source has no such table, or a table has no key to identify its rows by."""
 
@@ -310,17 +314,33 @@ class Source(ABC):
         """How the column travels: Debezium's form, the cleansing, the ODS's Phoenix type
         (`sources.types`); a column that cannot be carried exactly says why."""
 
-    def refused_columns(self, catalog: TableCatalog) -> list[Finding]:
-        """A finding per column of the table that the pipeline cannot carry exactly."""
-        return [
+    def column_findings(self, catalog: TableCatalog) -> list[Finding]:
+        """Per column: an error when the pipeline cannot carry it exactly; a warning when its
+        name says personal data and cdc.yaml does not mask it."""
+        subject = f"table {catalog.qualified}"
+        found = [
             self.finding(
-                f"table {catalog.qualified}",
+                subject,
                 f"column {c.name} {c.column_type or c.data_type}: {refusal}",
                 f"leave {catalog.name} out of `tables`, or change the column's type",
             )
             for c in catalog.columns
             if (refusal := self.column_type(c).refusal)
         ]
+        options = self.source.table_options.get(catalog.name)
+        masked = set(options.pii) if options else set()
+        found += [
+            self.finding(
+                subject,
+                f"column {c.name} looks like personal data and reaches the ODS as it is",
+                f"mask it: sources.{self.name}.table_options.{catalog.name}.pii.{c.name}:"
+                f" {PERSONAL_DATA[c.name.lower()]}",
+                "warning",
+            )
+            for c in catalog.columns
+            if c.name.lower() in PERSONAL_DATA and c.name not in masked
+        ]
+        return found
 
     # --- log position ----------------------------------------------------------------------
 

@@ -479,7 +479,7 @@ class MySqlSource(Source):
             except UnknownTableError as exc:
                 found.append(self.finding(f"table {db}.{table}", str(exc).split(": ", 1)[-1], _KEY_FIX))
                 continue
-            found += self.refused_columns(catalog)
+            found += self.column_findings(catalog)
         tables_set = set(tables)
         for child, constraint, parent, on_delete, on_update in self._query(_CASCADES, (db,)):
             if child in tables_set or parent in tables_set:

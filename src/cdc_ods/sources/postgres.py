@@ -441,7 +441,7 @@ class PostgresSource(Source):
                             f'ALTER TABLE "{self.schema}"."{table}" REPLICA IDENTITY FULL  ({prepare})',
                         )
                     )
-            found += self.refused_columns(catalog)
+            found += self.column_findings(catalog)
         return found
 
     # --- preparation ---------------------------------------------------------------------
