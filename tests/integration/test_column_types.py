@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -27,19 +23,21 @@ from typing import Any
 
 import phoenixdb
 import pytest
-import yaml
 
-from cdc_ods.config import load_config
-from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.stack.context import StackContext
-from tests import PROJECT_DIR
 
-from .conftest import config_path, restore_services
+from .conftest import restore_services
+from .workspaces import cdc, drop_sources, mariadb, not_ok, psql, reconcile, workspace
 
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
 MY, PG = f"types_my_{RUN}", f"types_pg_{RUN}"
 DATABASE = "cdc_types"
+SOURCES = [
+    {"name": MY, "kind": "mariadb", "database": DATABASE, "tables": ["*"]},
+    {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["*"],
+     "table_options": {"keyless": {"key": ["code"]}}},
+]  # fmt: skip
 BIG_TEXT = "Ünïcödé 😀 " * 60_000  # ~780 kB: TOASTed by PostgreSQL, LONGTEXT in MariaDB
 
 MARIADB_SCHEMA = f"""
@@ -133,68 +131,10 @@ INSERT INTO refused VALUES (1, '2024-01-01', '2024-01-01 00:00:00+00', '{1}'),
 """
 
 
-def _mariadb(ctx: StackContext, sql: str) -> None:
-    socket = ctx.data("mariadb") / "mariadb.sock"
-    result = subprocess.run(
-        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch",
-         "--default-character-set=utf8mb4"],
-        input=sql, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-def _psql(ctx: StackContext, database: str, sql: str) -> None:
-    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
-    result = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
-         "-U", "cdc_admin", "-d", database],
-        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 def _drop(ctx: StackContext) -> None:
-    """This run's sources gone, and those an interrupted earlier run left behind."""
-    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
-        for name in connect.connectors():
-            if name.startswith("types_"):
-                connect.delete(name)
-    _mariadb(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
-    # a deleted connector's walsender may still hold its slot for a moment
-    slots = "FROM pg_replication_slots WHERE slot_name LIKE 'cdc\\_types\\_%'"
-    _psql(ctx, "postgres", f"SELECT pg_terminate_backend(active_pid) {slots} AND active_pid IS NOT NULL;"
-                           " SELECT pg_sleep(1);"
-                           f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
-    _psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
-def _workspace(directory: Path) -> Path:
-    data = yaml.safe_load(config_path().read_text())
-    main = load_config(config_path())
-    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
-    data["sources"] += [
-        {"name": MY, "kind": "mariadb", "database": DATABASE, "tables": ["*"]},
-        {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["*"],
-         "table_options": {"keyless": {"key": ["code"]}}},
-    ]  # fmt: skip
-    path = directory / "cdc.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
-    shutil.copytree(PROJECT_DIR / "monitoring", directory / "monitoring", symlinks=True)
-    return path
-
-
-def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
-        capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
-    )  # fmt: skip
-
-
-def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
-    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
-    assert result.stdout, result.stderr
-    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
+    drop_sources(ctx, "types_")
+    mariadb(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
+    psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def _exact_timestamp(column: str, kind: str) -> bool:
@@ -233,10 +173,10 @@ def _ods(ctx: StackContext, table: str, key: tuple[str, ...] = ("id",)) -> dict[
 @pytest.fixture
 def types_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     _drop(pipeline)
-    _mariadb(pipeline, MARIADB_SCHEMA)
-    _psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
-    _psql(pipeline, DATABASE, POSTGRES_SCHEMA)
-    yield _workspace(private_dir)
+    mariadb(pipeline, MARIADB_SCHEMA)
+    psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
+    psql(pipeline, DATABASE, POSTGRES_SCHEMA)
+    yield workspace(private_dir, SOURCES)
     _drop(pipeline)
     restore_services("cleansing", "loader")
 
@@ -312,15 +252,15 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
 ) -> None:
     config = types_workspace
     for name in (MY, PG):
-        prepared = _cdc(config, "sources", "prepare", name)
+        prepared = cdc(config, "sources", "prepare", name)
         assert prepared.returncode == 0, prepared.stdout + prepared.stderr
-    checked = _cdc(config, "sources", "check", PG)
+    checked = cdc(config, "sources", "check", PG)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    synced = _cdc(config, "sources", "sync")
+    synced = cdc(config, "sources", "sync")
     assert synced.returncode == 0, synced.stdout + synced.stderr
 
     tables = [f"{MY}.extremes", f"{PG}.extremes", f"{PG}.measurements", f"{PG}.keyless"]
-    code, reports = _reconcile(config, *tables)  # waits until the pipeline has caught up
+    code, reports = reconcile(config, *tables)  # waits until the pipeline has caught up
 
     _assert_values(
         "mariadb", _ods(pipeline, f"ODS.{MY.upper()}_{DATABASE.upper()}_EXTREMES"), MARIADB_EXPECTED
@@ -328,28 +268,28 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     _assert_values(
         "postgres", _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES"), POSTGRES_EXPECTED
     )
-    assert code == 0, json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
+    assert code == 0, not_ok(reports)
     measurements = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_MEASUREMENTS", ("taken", "sensor"))
     assert len(measurements) == 3  # the partitions' rows once, under the parent's name
 
     # updates that leave the TOASTed text untouched, and the keyless table's UPDATE/DELETE at the source
-    _mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
-    _psql(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
+    mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
+    psql(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
                               " UPDATE keyless SET note = 'changed' WHERE code = 'a';"
                               " DELETE FROM keyless WHERE code = 'b';")  # fmt: skip
-    code, reports = _reconcile(config, *tables)
-    assert code == 0, json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
+    code, reports = reconcile(config, *tables)
+    assert code == 0, not_ok(reports)
     assert _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES")[4]["tx"] == BIG_TEXT.strip()
 
     # Debezium 3.5 drops a BC date's era (44 BC arrives as 44 AD): stored, and reconcile says so
-    code, reports = _reconcile(config, f"{PG}.refused")
+    code, reports = reconcile(config, f"{PG}.refused")
     assert code == 1 and reports[f"{PG}.{DATABASE}.refused"]["different_keys"] == [[2]], reports
     refused = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_REFUSED")
     assert sorted(refused) == [1, 2, 5]
     reasons = {}
     # refused by the cleansing stage (from the raw topic) or by the loader (from the cleansed one)
     for topic in (f"{PG}.public.refused", f"ods.{PG}.{DATABASE}.refused"):
-        letters = _cdc(config, "dlq", "list", "--topic", topic, "--json", "--show", "20")
+        letters = cdc(config, "dlq", "list", "--topic", topic, "--json", "--show", "20")
         assert letters.returncode == 0, letters.stderr
         for group in json.loads(letters.stdout)["groups"]:
             reasons.update({json.loads(r["key"])["id"]: r["reason"] for r in group["records"]})

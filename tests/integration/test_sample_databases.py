@@ -12,26 +12,20 @@ is caught by reconcile.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cdc_ods.config import load_config
-from cdc_ods.connectors.rest import ConnectClient
-from cdc_ods.endpoints import Endpoints
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from tests import PROJECT_DIR
 
-from .conftest import background_producers, config_path, restore_services
+from .conftest import background_producers, restore_services
+from .workspaces import cdc, drop_sources, mariadb, psql, reconcile, workspace
 
 SAMPLES = PROJECT_DIR.parent / "shared" / "sample-dbs"
 # per run: Connect keeps a deleted connector's offsets, which a re-created one would resume from
@@ -51,79 +45,38 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _mariadb(ctx: StackContext, sql: str) -> None:
-    socket = ctx.data("mariadb") / "mariadb.sock"
-    result = subprocess.run(
-        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch"],
-        input=sql, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-def _psql(ctx: StackContext, database: str, sql: str) -> None:
-    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
-    result = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
-         "-U", "cdc_admin", "-d", database],
-        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 def _drop(ctx: StackContext) -> None:
-    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
-        for name in SOURCES:
-            connect.delete(name)
-    _mariadb(ctx, "DROP DATABASE IF EXISTS sakila; DROP DATABASE IF EXISTS inventory;")
-    for name in (PAGILA, INVENTORY_PG):  # a slot keeps its database alive
-        _psql(ctx, "postgres", f"SELECT pg_drop_replication_slot('cdc_{name}') FROM pg_replication_slots"
-                               f" WHERE slot_name = 'cdc_{name}' AND NOT active")  # fmt: skip
-    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS pagila WITH (FORCE)")
-    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS inventory WITH (FORCE)")
+    for prefix in ("sakila_", "inventory_my_", "pagila_", "inventory_pg_"):
+        drop_sources(ctx, prefix)
+    mariadb(ctx, "DROP DATABASE IF EXISTS sakila; DROP DATABASE IF EXISTS inventory;")
+    psql(ctx, "postgres", "DROP DATABASE IF EXISTS pagila WITH (FORCE)")
+    psql(ctx, "postgres", "DROP DATABASE IF EXISTS inventory WITH (FORCE)")
 
 
 def _load(ctx: StackContext) -> None:
-    _mariadb(ctx, (SAMPLES / "sakila-mysql-schema.sql").read_text(encoding="utf-8"))
-    _mariadb(ctx, (SAMPLES / "sakila-mysql-data.sql").read_text(encoding="utf-8"))
+    mariadb(ctx, (SAMPLES / "sakila-mysql-schema.sql").read_text(encoding="utf-8"))
+    mariadb(ctx, (SAMPLES / "sakila-mysql-data.sql").read_text(encoding="utf-8"))
     inventory = (SAMPLES / "inventory-mariadb.sql").read_text(encoding="utf-8")
     # its accounts have hard-coded passwords and wide grants: the project's own are used
-    _mariadb(
+    mariadb(
         ctx, "\n".join(line for line in inventory.splitlines() if not re.match(r"(CREATE USER|GRANT )", line))
     )
-    _psql(ctx, "postgres", "CREATE DATABASE pagila")
+    psql(ctx, "postgres", "CREATE DATABASE pagila")
     schema = (SAMPLES / "pagila-schema.sql").read_text(encoding="utf-8")
     schema = "\n".join(
         line for line in schema.splitlines()
         if not line.endswith(" OWNER TO postgres;") and "ON SCHEMA public" not in line
     )  # fmt: skip
-    _psql(ctx, "pagila", schema)
-    _psql(ctx, "pagila", (SAMPLES / "pagila-data.sql").read_text(encoding="utf-8"))
-    _psql(ctx, "postgres", "CREATE DATABASE inventory")
+    psql(ctx, "pagila", schema)
+    psql(ctx, "pagila", (SAMPLES / "pagila-data.sql").read_text(encoding="utf-8"))
+    psql(ctx, "postgres", "CREATE DATABASE inventory")
     inventory = (SAMPLES / "inventory-postgres.sql").read_text(encoding="utf-8")
     # no PostGIS here: the extension and the geometry table are left out
     inventory = inventory.replace("CREATE EXTENSION postgis;", "")
     inventory = (
         inventory[: inventory.index("CREATE TABLE geom")] if "CREATE TABLE geom" in inventory else inventory
     )
-    _psql(ctx, "inventory", inventory)
-
-
-def _workspace(directory: Path) -> Path:
-    data = yaml.safe_load(config_path().read_text())
-    main = load_config(config_path())
-    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
-    data["sources"] += [{"name": name, **entry, "tables": ["*"]} for name, entry in SOURCES.items()]
-    path = directory / "cdc.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
-    return path
-
-
-def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
-        capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
-    )  # fmt: skip
+    psql(ctx, "inventory", inventory)
 
 
 def _summary(reports: dict[str, dict]) -> str:
@@ -134,17 +87,11 @@ def _summary(reports: dict[str, dict]) -> str:
     return json.dumps(bad, indent=1)
 
 
-def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
-    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
-    assert result.stdout, result.stderr
-    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
-
-
 @pytest.fixture
 def samples(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     _drop(pipeline)
     _load(pipeline)
-    config = _workspace(private_dir)
+    config = workspace(private_dir, [{"name": n, **entry, "tables": ["*"]} for n, entry in SOURCES.items()])
     yield config
     _drop(pipeline)
     restore_services("cleansing", "loader")
@@ -181,9 +128,9 @@ def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
 ) -> None:
     config = samples
     for name in SOURCES:
-        prepared = _cdc(config, "sources", "prepare", name)
+        prepared = cdc(config, "sources", "prepare", name)
         assert prepared.returncode == 0, prepared.stderr
-    checked = _cdc(config, "sources", "check", SAKILA)
+    checked = cdc(config, "sources", "check", SAKILA)
     flat = " ".join(checked.stdout.split())
     assert checked.returncode == 0, checked.stdout + checked.stderr  # warnings only
     for constraint in ("fk_film_actor_actor", "fk_payment_rental", "fk_rental_customer"):
@@ -192,7 +139,7 @@ def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
 
     producers = background_producers(rate=200, duration_s=30, seed=909)  # the demo keeps streaming
     try:
-        synced = _cdc(config, "sources", "sync")
+        synced = cdc(config, "sources", "sync")
         assert synced.returncode == 0, synced.stdout + synced.stderr
     finally:
         producers.wait(timeout=120)
@@ -202,19 +149,19 @@ def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
     assert "payment" in captured[PAGILA] and "payment_p2022_01" not in captured[PAGILA]
     assert len(captured[SAKILA]) == 16 and len(captured[PAGILA]) == 15
     tables = [f"{name}.{t}" for name, found in captured.items() for t in found]
-    code, reports = _reconcile(config, *tables)
+    code, reports = reconcile(config, *tables)
     assert code == 0, _summary(reports)
     assert len(reports) == len(tables)
     assert reports[f"{PAGILA}.pagila.payment"]["ods_rows"] == 16049  # the partitions' rows, once
 
-    _mariadb(pipeline, CHANGES_MARIADB)
-    _psql(pipeline, "pagila", CHANGES_POSTGRES)
-    code, reports = _reconcile(config, *tables)
+    mariadb(pipeline, CHANGES_MARIADB)
+    psql(pipeline, "pagila", CHANGES_POSTGRES)
+    code, reports = reconcile(config, *tables)
     assert code == 0, _summary(reports)
 
     # InnoDB's cascade is not in the binlog: reconcile finds the rows it changed
-    _mariadb(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")
-    code, reports = _reconcile(config, f"{SAKILA}.film_actor", f"{SAKILA}.actor")
+    mariadb(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")
+    code, reports = reconcile(config, f"{SAKILA}.film_actor", f"{SAKILA}.actor")
     assert code == 1
     assert reports[f"{SAKILA}.sakila.actor"]["ok"]
     film_actor = reports[f"{SAKILA}.sakila.film_actor"]

@@ -227,10 +227,21 @@ class Source(ABC):
             )
         return secret
 
-    @abstractmethod
+    # the kind's driver: (address, user, password, database, autocommit, tls) -> a connection
+    open_connection: Callable[..., Any]
+
     def connect(self, role: Role = "read", autocommit: bool = True) -> Any:
-        """A DB-API connection to the source database as `role`; an unreachable server or a
-        refused login is a one-line error naming the address and the user."""
+        """A DB-API connection to the source database as `role`; an unreachable server, a
+        refused login or a failed TLS handshake is a one-line error naming the address and
+        the user (and the TLS setting, when that is what failed)."""
+        login = self.login(role)
+        password = self.password(role).get_secret_value()
+        try:
+            return self.open_connection(
+                self.address, login.user, password, self.source.database, autocommit, self.tls
+            )
+        except TransientError as exc:
+            raise TransientError(self._tls_hint(str(exc))) from None
 
     # --- catalog -------------------------------------------------------------------------
 

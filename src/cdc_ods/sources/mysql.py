@@ -231,19 +231,11 @@ def _mariadb_findings(server: Callable[..., Finding], variables: dict[str, str])
 
 class MySqlSource(Source):
     column_type = staticmethod(mysql_types.column_type)
+    open_connection = staticmethod(open_connection)
 
     def _local_address(self) -> str:
         return self.endpoints.mysql
 
-    def connect(self, role: Role = "read", autocommit: bool = True) -> pymysql.Connection:
-        login = self.login(role)
-        password = self.password(role).get_secret_value()
-        try:
-            return open_connection(
-                self.address, login.user, password, self.source.database, autocommit, self.tls
-            )
-        except TransientError as exc:
-            raise TransientError(self._tls_hint(str(exc))) from None
 
     def _query(self, sql: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         conn = self.connect(role)

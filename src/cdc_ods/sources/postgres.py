@@ -137,6 +137,7 @@ def _text(composed: sql.Composable, conn: psycopg.Connection) -> str:
 
 class PostgresSource(Source):
     column_type = staticmethod(postgres_types.column_type)
+    open_connection = staticmethod(open_connection)
 
     def _local_address(self) -> str:
         return self.endpoints.postgres
@@ -153,15 +154,6 @@ class PostgresSource(Source):
     def slot(self) -> str:
         return f"cdc_{self.name}"
 
-    def connect(self, role: Role = "read", autocommit: bool = True) -> psycopg.Connection:
-        login = self.login(role)
-        password = self.password(role).get_secret_value()
-        try:
-            return open_connection(
-                self.address, login.user, password, self.source.database, autocommit, self.tls
-            )
-        except TransientError as exc:
-            raise TransientError(self._tls_hint(str(exc))) from None
 
     def _query(self, query: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         with self.connect(role) as conn:

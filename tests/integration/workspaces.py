@@ -1,0 +1,96 @@
+"""Databases of a test's own, added to cdc.yaml as more sources in a workspace of its own.
+
+The tests that bring whole databases into the running pipeline (the sample databases, the
+column types, adding and removing tables) load them as the servers' administrators, write a
+cdc.yaml next to the project's with their extra sources, and drive the real `cdc` with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cdc_ods.config import load_config
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.stack.context import StackContext
+from tests import PROJECT_DIR
+
+from .conftest import config_path
+
+
+def mariadb(ctx: StackContext, sql: str) -> None:
+    """`sql` run by MariaDB's root through its socket (DELIMITER blocks work: it is the client)."""
+    socket = ctx.data("mariadb") / "mariadb.sock"
+    result = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch",
+         "--default-character-set=utf8mb4"],
+        input=sql, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def psql(ctx: StackContext, database: str, sql: str) -> None:
+    """`sql` run by the local stack's PostgreSQL admin in `database`."""
+    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
+         "-U", "cdc_admin", "-d", database],
+        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def drop_sources(ctx: StackContext, prefix: str) -> None:
+    """Every connector named `prefix`... and its replication slot, also those an interrupted
+    earlier run left behind (a deleted connector's walsender may hold its slot a moment)."""
+    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+        for name in connect.connectors():
+            if name.startswith(prefix):
+                connect.delete(name)
+    escaped = f"cdc_{prefix}".replace("_", "\\_")  # LIKE: an unescaped _ matches any character
+    slots = f"FROM pg_replication_slots WHERE slot_name LIKE '{escaped}%'"
+    psql(ctx, "postgres", f"SELECT pg_terminate_backend(active_pid) {slots} AND active_pid IS NOT NULL;"
+                          " SELECT pg_sleep(1);"
+                          f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
+
+
+def workspace(directory: Path, sources: list[dict[str, Any]]) -> Path:
+    """A cdc.yaml in `directory`: the project's (same stack) plus `sources`, with the
+    project's cleansing scripts and monitoring next to it."""
+    data = yaml.safe_load(config_path().read_text())
+    main = load_config(config_path())
+    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
+    data["sources"] += sources
+    path = directory / "cdc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
+    shutil.copytree(PROJECT_DIR / "monitoring", directory / "monitoring", symlinks=True)
+    return path
+
+
+def cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The real `cdc` with the workspace's cdc.yaml."""
+    return subprocess.run(
+        [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
+        capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
+    )  # fmt: skip
+
+
+def reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
+    """`cdc reconcile --json` of `tables`: its exit code and the report per table."""
+    result = cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
+    assert result.stdout, result.stderr
+    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
+
+
+def not_ok(reports: dict[str, dict]) -> str:
+    """The tables reconcile found different, for an assertion message."""
+    return json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
