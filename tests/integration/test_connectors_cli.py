@@ -20,7 +20,7 @@ import pymysql
 import pytest
 from confluent_kafka import Consumer
 
-from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.connectors.rest import ConnectClient, summarize
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.kafka import client_config
 from cdc_ods.secrets import ADMIN_USER
@@ -166,6 +166,24 @@ def read_until(
     return values
 
 
+def wait_for_a_failed_task(connect: ConnectClient, name: str, timeout_s: float = 60) -> None:
+    """Until a task of `name` reports FAILED (the test broke its config behind the CLI's back)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = connect.status(name) or {"tasks": []}
+        if any(t["state"] == "FAILED" for t in status["tasks"]):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"no task of {name} FAILED within {timeout_s:.0f}s ({summarize(connect.status(name))})")
+
+
+def break_publication(connect: ConnectClient, src: Source, publication: str) -> None:
+    """Point the connector at a publication that does not exist, behind the CLI's back: its
+    task fails on start."""
+    connect.put(src.name, {**connect.get_config(src.name), "publication.name": publication})
+    wait_for_a_failed_task(connect, src.name)
+
+
 def test_every_command_has_help(cdc_stack: Stack) -> None:
     result = run(cdc_stack, "--help")
     assert result.returncode == 0
@@ -249,6 +267,20 @@ def test_an_update_that_fails_restores_the_previous_config(
     assert connect.get_config(postgres_source.name)["publication.name"] == "cdc_postgres"
 
 
+def test_an_update_that_repairs_a_failed_task_is_kept(
+    cdc_stack: Stack, connect: ConnectClient, postgres_source: Source
+) -> None:
+    # right after an update Connect's status still shows the old FAILED task: the apply must
+    # judge the task that runs the new config, not undo a good update
+    assert run(cdc_stack, "apply", *postgres_source.args()).returncode == 0
+    break_publication(connect, postgres_source, "itest_no_such_publication")
+    repaired = run(cdc_stack, "apply", *postgres_source.args())
+    assert repaired.returncode == 0, repaired.stderr
+    assert "updated" in repaired.stdout and "RUNNING" in repaired.stdout
+    assert connect.get_config(postgres_source.name)["publication.name"] == "cdc_postgres"
+    assert {t["state"] for t in connect.status(postgres_source.name)["tasks"]} == {"RUNNING"}
+
+
 def test_a_missing_table_is_refused_by_name(
     cdc_stack: Stack, connect: ConnectClient, any_source: Source
 ) -> None:
@@ -265,15 +297,7 @@ def test_status_shows_a_failed_task_trace_and_restart_recovers_it(
     publication = f"{postgres_source.table}_pub"
     applied = run(cdc_stack, "apply", *postgres_source.args())
     assert applied.returncode == 0, applied.stderr
-    # break it behind the CLI's back: the task fails on start without its publication
-    config = {**connect.get_config(postgres_source.name), "publication.name": publication}
-    connect.put(postgres_source.name, config)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = connect.status(postgres_source.name) or {"tasks": []}
-        if any(t["state"] == "FAILED" for t in status["tasks"]):
-            break
-        time.sleep(0.5)
+    break_publication(connect, postgres_source, publication)
 
     shown = run(cdc_stack, "status", postgres_source.name)
     assert shown.returncode == 0, shown.stderr

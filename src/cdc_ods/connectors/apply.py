@@ -5,7 +5,8 @@ validation (which also logs into the source with the worker's resolved password)
 component knows, and the tables it names (see `validation`). Then each is created or
 updated and watched until its tasks are RUNNING. When a task fails or the wait times out,
 the apply undoes itself: a connector it created is deleted, one it updated gets its
-previous config back.
+previous config back. An update (and its undo) stops the connector around the new config, so
+that the tasks it judges are the ones that run that config (see `_replace_config`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,25 @@ def _same(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     }
 
 
+def _replace_config(connect: ConnectClient, name: str, config: dict[str, Any], timeout_s: float) -> None:
+    """Give a registered connector `config` so that every task status read afterwards is of a
+    task that runs it.
+
+    After a plain config update Connect restarts the tasks asynchronously, and its status keeps
+    showing the previous ones until their replacements report: a FAILED task until the new one
+    runs, a RUNNING one until it is stopped, and nothing in the status tells the two apart.
+    A stopped connector has no tasks and no task statuses (tasks never report STOPPED: waiting
+    for STOPPED waits for them to be gone); the tasks that appear after the resume run `config`.
+    The connector is resumed even when this fails, with whichever config it then has.
+    """
+    connect.stop(name)
+    try:
+        connect.wait_state(name, "STOPPED", timeout_s=timeout_s)
+        connect.put(name, config)
+    finally:
+        connect.resume(name)
+
+
 def _back_to_running(connect: ConnectClient, name: str, timeout_s: float) -> str:
     """After restoring a config: the failed task is not always replaced by a running one, so
     restart it once if needed. Returns what an operator should know ("" when it runs)."""
@@ -164,9 +184,12 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
     previous = connect.get_config(item.name)
     if _same(previous, wanted):
         action, settle = "unchanged", 0.0
-    else:
+    elif previous is None:
         action = "created" if connect.put(item.name, wanted) else "updated"
         settle = SETTLE_S
+    else:
+        _replace_config(connect, item.name, wanted, timeout_s)
+        action, settle = "updated", SETTLE_S
     report(f"{item.name}: {action}; waiting for its tasks to run (up to {timeout_s:.0f}s)")
     try:
         status = connect.wait_running(item.name, timeout_s=timeout_s, settle_s=settle)
@@ -175,7 +198,7 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
             connect.delete(item.name)
             raise ConnectorFailed(f"{exc}; deleted the connector this apply created") from None
         if action == "updated" and previous is not None:
-            connect.put(item.name, previous)
+            _replace_config(connect, item.name, previous, timeout_s)
             still = _back_to_running(connect, item.name, timeout_s)
             raise ConnectorFailed(f"{exc}; restored its previous config{still}") from None
         raise ConnectorFailed(f"{exc} (config unchanged; see `cdc connectors status {item.name}`)") from None

@@ -126,6 +126,11 @@ class ConnectClient:
     def delete(self, name: str) -> bool:
         return self._request("DELETE", f"/connectors/{name}").status_code != 404
 
+    def stop(self, name: str) -> None:
+        """Stop the connector (its config stays): Connect shuts its tasks down and, once its
+        workers have rebalanced, removes them and their statuses."""
+        self._existing("PUT", name, "/stop")
+
     def pause(self, name: str) -> None:
         self._existing("PUT", name, "/pause")
 
@@ -155,9 +160,9 @@ class ConnectClient:
         """Wait until the connector and all its tasks are RUNNING; a FAILED task raises with
         the first line of its trace.
 
-        `settle_s`: how long everything must stay RUNNING. Right after a create or update
-        the status may still show the previous tasks, or tasks whose start has not failed
-        yet; a short settle time catches a task that fails on start.
+        `settle_s`: how long everything must stay RUNNING; a short settle time catches a task
+        that fails right after it started. (Right after a plain config update the status may
+        still show the previous tasks: `apply` stops the connector around an update.)
         """
         deadline = time.monotonic() + timeout_s
         running_since: float | None = None
