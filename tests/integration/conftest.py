@@ -8,6 +8,7 @@ keep it). Tests that need a stack of their own (lifecycle) use `isolated_config`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -191,3 +192,50 @@ def restore_services(*services: str) -> None:
     main = ["--config", str(config_path()), "stack"]
     cdc(*main, "stop", *services, timeout=300)
     cdc(*main, "up", "--pipeline", timeout=300)
+
+
+# --- a private workspace with sources of a test's own, next to the demo ones ----------------
+
+
+def mariadb_root(ctx: StackContext, sql: str) -> None:
+    """Run `sql` on the local MariaDB as root, over its socket, in utf8mb4."""
+    socket = ctx.data("mariadb") / "mariadb.sock"
+    result = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch",
+         "--default-character-set=utf8mb4"],
+        input=sql, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def psql_admin(ctx: StackContext, database: str, sql: str) -> None:
+    """Run `sql` on the local PostgreSQL's `database` as the admin, stopping at the first error."""
+    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
+         "-U", "cdc_admin", "-d", database],
+        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def private_workspace(directory: Path, sources: list[dict]) -> Path:
+    """A workspace in `directory`: the project's cdc.yaml plus `sources` (the local stack's data
+    shared), and copies of its ksql/ and monitoring/; returns its cdc.yaml."""
+    data = yaml.safe_load(config_path().read_text())
+    main = load_config(config_path())
+    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
+    data["sources"] += sources
+    path = directory / "cdc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
+    shutil.copytree(PROJECT_DIR / "monitoring", directory / "monitoring", symlinks=True)
+    return path
+
+
+def reconcile_json(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
+    """`cdc reconcile --json` of `tables` (`source.table`): its exit code and its reports by table
+    (`source.database.table`)."""
+    result = cdc("reconcile", "--json", *(f"--table={t}" for t in tables), config=config, timeout=900)
+    assert result.stdout, result.stderr
+    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -27,19 +25,21 @@ from typing import Any
 
 import phoenixdb
 import pytest
-import yaml
 
-from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.stack.context import StackContext
-from tests import PROJECT_DIR
 
-from .conftest import config_path, restore_services
+from .conftest import mariadb_root, private_workspace, psql_admin, reconcile_json, restore_services
 
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
 MY, PG = f"types_my_{RUN}", f"types_pg_{RUN}"
 DATABASE = "cdc_types"
+SOURCES = [
+    {"name": MY, "kind": "mariadb", "database": DATABASE, "tables": ["*"]},
+    {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["*"],
+     "table_options": {"keyless": {"key": ["code"]}}},
+]  # fmt: skip
 BIG_TEXT = "Ünïcödé 😀 " * 60_000  # ~780 kB: TOASTed by PostgreSQL, LONGTEXT in MariaDB
 
 MARIADB_SCHEMA = f"""
@@ -133,55 +133,19 @@ INSERT INTO refused VALUES (1, '2024-01-01', '2024-01-01 00:00:00+00', '{1}'),
 """
 
 
-def _mariadb(ctx: StackContext, sql: str) -> None:
-    socket = ctx.data("mariadb") / "mariadb.sock"
-    result = subprocess.run(
-        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch",
-         "--default-character-set=utf8mb4"],
-        input=sql, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-def _psql(ctx: StackContext, database: str, sql: str) -> None:
-    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
-    result = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
-         "-U", "cdc_admin", "-d", database],
-        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 def _drop(ctx: StackContext) -> None:
     """This run's sources gone, and those an interrupted earlier run left behind."""
     with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
         for name in connect.connectors():
             if name.startswith("types_"):
                 connect.delete(name)
-    _mariadb(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
+    mariadb_root(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
     # a deleted connector's walsender may still hold its slot for a moment
     slots = "FROM pg_replication_slots WHERE slot_name LIKE 'cdc\\_types\\_%'"
-    _psql(ctx, "postgres", f"SELECT pg_terminate_backend(active_pid) {slots} AND active_pid IS NOT NULL;"
-                           " SELECT pg_sleep(1);"
-                           f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
-    _psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
-def _workspace(directory: Path) -> Path:
-    data = yaml.safe_load(config_path().read_text())
-    main = load_config(config_path())
-    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
-    data["sources"] += [
-        {"name": MY, "kind": "mariadb", "database": DATABASE, "tables": ["*"]},
-        {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["*"],
-         "table_options": {"keyless": {"key": ["code"]}}},
-    ]  # fmt: skip
-    path = directory / "cdc.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
-    shutil.copytree(PROJECT_DIR / "monitoring", directory / "monitoring", symlinks=True)
-    return path
+    psql_admin(ctx, "postgres", f"SELECT pg_terminate_backend(active_pid) {slots} AND active_pid IS NOT NULL;"
+                                " SELECT pg_sleep(1);"
+                                f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
+    psql_admin(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -189,12 +153,6 @@ def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.Completed
         [sys.executable, "-m", "cdc_ods", "--config", str(config), *args],
         capture_output=True, text=True, check=False, timeout=timeout, cwd=config.parent,
     )  # fmt: skip
-
-
-def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
-    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
-    assert result.stdout, result.stderr
-    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
 
 
 def _exact_timestamp(column: str, kind: str) -> bool:
@@ -233,10 +191,10 @@ def _ods(ctx: StackContext, table: str, key: tuple[str, ...] = ("id",)) -> dict[
 @pytest.fixture
 def types_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     _drop(pipeline)
-    _mariadb(pipeline, MARIADB_SCHEMA)
-    _psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
-    _psql(pipeline, DATABASE, POSTGRES_SCHEMA)
-    yield _workspace(private_dir)
+    mariadb_root(pipeline, MARIADB_SCHEMA)
+    psql_admin(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
+    psql_admin(pipeline, DATABASE, POSTGRES_SCHEMA)
+    yield private_workspace(private_dir, SOURCES)
     _drop(pipeline)
     restore_services("cleansing", "loader")
 
@@ -320,7 +278,7 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     assert synced.returncode == 0, synced.stdout + synced.stderr
 
     tables = [f"{MY}.extremes", f"{PG}.extremes", f"{PG}.measurements", f"{PG}.keyless"]
-    code, reports = _reconcile(config, *tables)  # waits until the pipeline has caught up
+    code, reports = reconcile_json(config, *tables)  # waits until the pipeline has caught up
 
     _assert_values(
         "mariadb", _ods(pipeline, f"ODS.{MY.upper()}_{DATABASE.upper()}_EXTREMES"), MARIADB_EXPECTED
@@ -333,16 +291,16 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     assert len(measurements) == 3  # the partitions' rows once, under the parent's name
 
     # updates that leave the TOASTed text untouched, and the keyless table's UPDATE/DELETE at the source
-    _mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
-    _psql(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
-                              " UPDATE keyless SET note = 'changed' WHERE code = 'a';"
-                              " DELETE FROM keyless WHERE code = 'b';")  # fmt: skip
-    code, reports = _reconcile(config, *tables)
+    mariadb_root(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
+    psql_admin(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
+                                   " UPDATE keyless SET note = 'changed' WHERE code = 'a';"
+                                   " DELETE FROM keyless WHERE code = 'b';")  # fmt: skip
+    code, reports = reconcile_json(config, *tables)
     assert code == 0, json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
     assert _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES")[4]["tx"] == BIG_TEXT.strip()
 
     # Debezium 3.5 drops a BC date's era (44 BC arrives as 44 AD): stored, and reconcile says so
-    code, reports = _reconcile(config, f"{PG}.refused")
+    code, reports = reconcile_json(config, f"{PG}.refused")
     assert code == 1 and reports[f"{PG}.{DATABASE}.refused"]["different_keys"] == [[2]], reports
     refused = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_REFUSED")
     assert sorted(refused) == [1, 2, 5]

@@ -12,9 +12,7 @@ is caught by reconcile.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -22,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
@@ -31,7 +28,14 @@ from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 from tests import PROJECT_DIR
 
-from .conftest import background_producers, config_path, restore_services
+from .conftest import (
+    background_producers,
+    mariadb_root,
+    private_workspace,
+    psql_admin,
+    reconcile_json,
+    restore_services,
+)
 
 SAMPLES = PROJECT_DIR.parent / "shared" / "sample-dbs"
 # per run: Connect keeps a deleted connector's offsets, which a re-created one would resume from
@@ -51,72 +55,42 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _mariadb(ctx: StackContext, sql: str) -> None:
-    socket = ctx.data("mariadb") / "mariadb.sock"
-    result = subprocess.run(
-        ["mariadb", "--no-defaults", f"--socket={socket}", "-uroot", "--batch"],
-        input=sql, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-def _psql(ctx: StackContext, database: str, sql: str) -> None:
-    env = {**os.environ, "PGPASSWORD": ctx.credentials.postgres_admin.get_secret_value()}
-    result = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ctx.host, "-p", str(ctx.ports.postgres),
-         "-U", "cdc_admin", "-d", database],
-        input=sql, capture_output=True, text=True, check=False, timeout=600, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 def _drop(ctx: StackContext) -> None:
     with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
         for name in SOURCES:
             connect.delete(name)
-    _mariadb(ctx, "DROP DATABASE IF EXISTS sakila; DROP DATABASE IF EXISTS inventory;")
+    mariadb_root(ctx, "DROP DATABASE IF EXISTS sakila; DROP DATABASE IF EXISTS inventory;")
     for name in (PAGILA, INVENTORY_PG):  # a slot keeps its database alive
-        _psql(ctx, "postgres", f"SELECT pg_drop_replication_slot('cdc_{name}') FROM pg_replication_slots"
-                               f" WHERE slot_name = 'cdc_{name}' AND NOT active")  # fmt: skip
-    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS pagila WITH (FORCE)")
-    _psql(ctx, "postgres", "DROP DATABASE IF EXISTS inventory WITH (FORCE)")
+        psql_admin(ctx, "postgres", f"SELECT pg_drop_replication_slot('cdc_{name}') FROM pg_replication_slots"
+                                    f" WHERE slot_name = 'cdc_{name}' AND NOT active")  # fmt: skip
+    psql_admin(ctx, "postgres", "DROP DATABASE IF EXISTS pagila WITH (FORCE)")
+    psql_admin(ctx, "postgres", "DROP DATABASE IF EXISTS inventory WITH (FORCE)")
 
 
 def _load(ctx: StackContext) -> None:
-    _mariadb(ctx, (SAMPLES / "sakila-mysql-schema.sql").read_text(encoding="utf-8"))
-    _mariadb(ctx, (SAMPLES / "sakila-mysql-data.sql").read_text(encoding="utf-8"))
+    mariadb_root(ctx, (SAMPLES / "sakila-mysql-schema.sql").read_text(encoding="utf-8"))
+    mariadb_root(ctx, (SAMPLES / "sakila-mysql-data.sql").read_text(encoding="utf-8"))
     inventory = (SAMPLES / "inventory-mariadb.sql").read_text(encoding="utf-8")
     # its accounts have hard-coded passwords and wide grants: the project's own are used
-    _mariadb(
+    mariadb_root(
         ctx, "\n".join(line for line in inventory.splitlines() if not re.match(r"(CREATE USER|GRANT )", line))
     )
-    _psql(ctx, "postgres", "CREATE DATABASE pagila")
+    psql_admin(ctx, "postgres", "CREATE DATABASE pagila")
     schema = (SAMPLES / "pagila-schema.sql").read_text(encoding="utf-8")
     schema = "\n".join(
         line for line in schema.splitlines()
         if not line.endswith(" OWNER TO postgres;") and "ON SCHEMA public" not in line
     )  # fmt: skip
-    _psql(ctx, "pagila", schema)
-    _psql(ctx, "pagila", (SAMPLES / "pagila-data.sql").read_text(encoding="utf-8"))
-    _psql(ctx, "postgres", "CREATE DATABASE inventory")
+    psql_admin(ctx, "pagila", schema)
+    psql_admin(ctx, "pagila", (SAMPLES / "pagila-data.sql").read_text(encoding="utf-8"))
+    psql_admin(ctx, "postgres", "CREATE DATABASE inventory")
     inventory = (SAMPLES / "inventory-postgres.sql").read_text(encoding="utf-8")
     # no PostGIS here: the extension and the geometry table are left out
     inventory = inventory.replace("CREATE EXTENSION postgis;", "")
     inventory = (
         inventory[: inventory.index("CREATE TABLE geom")] if "CREATE TABLE geom" in inventory else inventory
     )
-    _psql(ctx, "inventory", inventory)
-
-
-def _workspace(directory: Path) -> Path:
-    data = yaml.safe_load(config_path().read_text())
-    main = load_config(config_path())
-    data.setdefault("stack", {}).update({"data_dir": str(main.data_dir), "lib_dir": str(main.lib_dir)})
-    data["sources"] += [{"name": name, **entry, "tables": ["*"]} for name, entry in SOURCES.items()]
-    path = directory / "cdc.yaml"
-    path.write_text(yaml.safe_dump(data))
-    shutil.copytree(PROJECT_DIR / "ksql", directory / "ksql")
-    return path
+    psql_admin(ctx, "inventory", inventory)
 
 
 def _cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -134,17 +108,13 @@ def _summary(reports: dict[str, dict]) -> str:
     return json.dumps(bad, indent=1)
 
 
-def _reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
-    result = _cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
-    assert result.stdout, result.stderr
-    return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
-
-
 @pytest.fixture
 def samples(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     _drop(pipeline)
     _load(pipeline)
-    config = _workspace(private_dir)
+    config = private_workspace(
+        private_dir, [{"name": name, **entry, "tables": ["*"]} for name, entry in SOURCES.items()]
+    )
     yield config
     _drop(pipeline)
     restore_services("cleansing", "loader")
@@ -202,19 +172,19 @@ def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
     assert "payment" in captured[PAGILA] and "payment_p2022_01" not in captured[PAGILA]
     assert len(captured[SAKILA]) == 16 and len(captured[PAGILA]) == 15
     tables = [f"{name}.{t}" for name, found in captured.items() for t in found]
-    code, reports = _reconcile(config, *tables)
+    code, reports = reconcile_json(config, *tables)
     assert code == 0, _summary(reports)
     assert len(reports) == len(tables)
     assert reports[f"{PAGILA}.pagila.payment"]["ods_rows"] == 16049  # the partitions' rows, once
 
-    _mariadb(pipeline, CHANGES_MARIADB)
-    _psql(pipeline, "pagila", CHANGES_POSTGRES)
-    code, reports = _reconcile(config, *tables)
+    mariadb_root(pipeline, CHANGES_MARIADB)
+    psql_admin(pipeline, "pagila", CHANGES_POSTGRES)
+    code, reports = reconcile_json(config, *tables)
     assert code == 0, _summary(reports)
 
     # InnoDB's cascade is not in the binlog: reconcile finds the rows it changed
-    _mariadb(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")
-    code, reports = _reconcile(config, f"{SAKILA}.film_actor", f"{SAKILA}.actor")
+    mariadb_root(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")
+    code, reports = reconcile_json(config, f"{SAKILA}.film_actor", f"{SAKILA}.actor")
     assert code == 1
     assert reports[f"{SAKILA}.sakila.actor"]["ok"]
     film_actor = reports[f"{SAKILA}.sakila.film_actor"]
