@@ -141,7 +141,9 @@ def _sync(config: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _failed(reports: dict[str, dict]) -> str:
-    bad = {t: {k: r[k] for k in ("source_rows", "ods_rows", "missing", "extra", "different", "sequence")}
+    """Each table reconcile found unequal: counts, some keys, the sequence checks."""
+    bad = {t: {**{k: r[k] for k in ("source_rows", "ods_rows", "missing", "extra", "different", "sequence")},
+               "some keys": (r["missing_keys"] + r["extra_keys"] + r["different_keys"])[:5]}
            for t, r in reports.items() if not r["ok"]}  # fmt: skip
     return json.dumps(bad, indent=1, default=str)
 
@@ -241,24 +243,24 @@ class AlphaChanges(threading.Thread):
 
     def __init__(self, config: Path, source: str) -> None:
         super().__init__(name=f"alpha-changes-{source}", daemon=True)
-        self.config, self.source = config, source
+        self.source = source
+        # connected here, in the test's thread: the test rewrites cdc.yaml while this one runs
+        self.conn = source_for(load_config(config), source).connect("admin")
         self.stopping = threading.Event()
         self.done = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            conn = source_for(load_config(self.config), self.source).connect("admin")
-            try:
-                while self.done < MAX_CHANGES and not (self.stopping.is_set() and self.done >= MIN_CHANGES):
-                    with conn.cursor() as cur:
-                        cur.execute(*_alpha_change(self.done))
-                    self.done += 1
-                    time.sleep(0.02)
-            finally:
-                conn.close()
+            while self.done < MAX_CHANGES and not (self.stopping.is_set() and self.done >= MIN_CHANGES):
+                with self.conn.cursor() as cur:
+                    cur.execute(*_alpha_change(self.done))
+                self.done += 1
+                time.sleep(0.02)
         except BaseException as exc:  # raised in the test's thread by `finish`
             self.error = exc
+        finally:
+            self.conn.close()
 
     def finish(self) -> None:
         self.stopping.set()
