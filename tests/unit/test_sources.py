@@ -274,3 +274,65 @@ def test_check_names_unmasked_personal_data_and_refused_columns() -> None:
     assert ("warning", "column email looks like personal data and reaches the ODS as it is") in found
     assert any(severity == "error" and "column t money" in problem for severity, problem in found)
     assert not any("email" in problem for _, problem in findings({"email": "email"}))
+
+
+class _AdminConnection:
+    """A PostgreSQL admin connection as `PostgresSource.publish` uses it: it answers the catalog
+    queries from `lacking` (qualified table -> roles without SELECT on it) and `published`, and
+    records every statement run."""
+
+    connection = None  # psycopg's `sql` quotes identifiers without a server
+
+    def __init__(self, lacking: dict[str, list[str]], published: list[str]) -> None:
+        self.lacking, self.published, self.ran = lacking, published, []
+
+    def __enter__(self) -> "_AdminConnection":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def execute(self, query: object, params: tuple = ()) -> object:
+        text = query if isinstance(query, str) else query.as_string(None)  # type: ignore[attr-defined]
+        if "has_table_privilege" in text:
+            rows = [(role,) for role in self.lacking.get(params[1], [])]
+        elif "FROM pg_publication WHERE" in text:
+            rows = [(True,)]
+        elif "pg_publication_rel" in text:
+            rows = [(table,) for table in self.published]
+        else:
+            self.ran.append(text)
+            rows = []
+        return _Rows(rows)
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+
+def test_a_table_added_to_a_running_connector_is_granted_and_published(tmp_path: Path, monkeypatch) -> None:
+    # `cdc sources sync` adds `beta` to a connector that captured `alpha` since `prepare`: Debezium's
+    # incremental snapshot reads it as the capture user, reconcile as the read user
+    logins = {role: {"user": user, "password_env": "PW"} for role, user in
+              (("capture", "dbz"), ("read", "reader"), ("admin", "owner"))}  # fmt: skip
+    src = source_for(_config(tmp_path, address="db1:5432", **logins), "shop")
+    admin = _AdminConnection({'"public"."beta"': ["dbz", "reader"]}, ["alpha", SIGNAL_TABLE, HEARTBEAT_TABLE])
+    monkeypatch.setattr(src, "connect", lambda role: admin if role == "admin" else pytest.fail(role))
+    monkeypatch.setattr(src, "_needs_full_identity", lambda _table: False)
+    expected = [
+        'GRANT SELECT ON "public"."beta" TO "dbz"',
+        'GRANT SELECT ON "public"."beta" TO "reader"',
+        'ALTER PUBLICATION "cdc_shop" ADD TABLE "public"."beta"',
+    ]
+    assert src.publish(["alpha", "beta"]) == expected
+    assert admin.ran == expected
+    settled = _AdminConnection({}, ["alpha", "beta", SIGNAL_TABLE, HEARTBEAT_TABLE])
+    monkeypatch.setattr(src, "connect", lambda _role: settled)
+    assert src.publish(["alpha", "beta"]) == [] and settled.ran == []

@@ -564,21 +564,39 @@ class PostgresSource(Source):
         return out
 
     def publish(self, tables: list[str]) -> list[str]:
-        """As the admin: make sure the publication exists and lists `tables` (adding only);
-        returns the statements run."""
+        """As the admin: what a table newly captured by a running connector needs (`cdc sources
+        sync`, `cdc connectors apply`): SELECT for the capture user (Debezium's incremental
+        snapshot reads the table) and the read user (catalog reads, reconcile) where they lack
+        it, the replica identity, and its place in the publication (adding only). Returns the
+        statements run."""
         with self.connect("admin") as conn:
-            for table in tables:
+            planned = self._missing_selects(conn, tables)
+            for table in tables:  # before the table joins the publication (see `_preparation`)
                 if self._needs_full_identity(table):
-                    for target in self._with_partitions(conn, table):
-                        conn.execute(
-                            sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(
-                                sql.Identifier(self.schema, target)
-                            )
-                        )
-            statements = [s.as_string(conn) for s in self._publication_statements(conn, tables, exact=False)]
+                    planned += [
+                        sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(self.schema, t))
+                        for t in self._with_partitions(conn, table)
+                    ]
+            planned += self._publication_statements(conn, tables, exact=False)
+            statements = [s.as_string(conn) for s in planned]
             for statement in statements:
                 conn.execute(statement)  # type: ignore[arg-type]
         return statements
+
+    def _missing_selects(self, conn: psycopg.Connection, tables: list[str]) -> list[sql.Composable]:
+        """GRANT SELECT on each of `tables` to the capture and read users that lack it (a role
+        or table that does not exist is left to Connect's validation and `cdc sources check`)."""
+        users = list(dict.fromkeys((self.login("capture").user, self.login("read").user)))
+        out: list[sql.Composable] = []
+        for table in tables:
+            target = sql.Identifier(self.schema, table)
+            lacking = conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY (%s)"
+                " AND NOT has_table_privilege(oid, to_regclass(%s), 'SELECT') ORDER BY rolname",
+                (users, target.as_string(conn)),
+            ).fetchall()
+            out += [sql.SQL("GRANT SELECT ON {} TO {}").format(target, sql.Identifier(u)) for (u,) in lacking]
+        return out
 
     def _execute(self, conn: Any, statements: list[str]) -> None:
         for statement in statements:
