@@ -9,6 +9,10 @@ Cleansed topics `ods.<source>.<database>.<table>`: key = the primary key columns
                   (full source precision; Phoenix TIMESTAMP keeps it);
                 - dates `YYYY-MM-DD`; times `HH:MM:SS.ffffff`;
                 - decimals as strings (exact); booleans as JSON booleans;
+                - doubles as JSON numbers, except a non-finite one (PostgreSQL's NaN and
+                  infinities), which JSON has no number for: the string "NaN", "Infinity" or
+                  "-Infinity" (`NON_FINITE_DOUBLES`), as Kafka Connect's and ksqlDB's JSON
+                  (Jackson) write it;
                 - JSON documents as their JSON text; arrays as JSON arrays.
                 Deletes are a row with `__deleted = true` carrying at least the key.
 Dead letters    `ods.dlq` (see cdc_ods.dlq).
@@ -18,11 +22,14 @@ ODS tables      `ODS.<SOURCE>_<DATABASE>_<TABLE>`, columns = source names upper-
 
 from __future__ import annotations
 
+import math
+
 OP = "__op"
 SOURCE_TS_MS = "__source_ts_ms"
 SOURCE_POS = "__source_pos"
 DELETED = "__deleted"
 METADATA_FIELDS = (OP, SOURCE_TS_MS, SOURCE_POS, DELETED)
+NON_FINITE_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 ODS_SCHEMA = "ODS"
 CDC_OP = "CDC_OP"

@@ -1,6 +1,7 @@
 """Cleansed JSON values convert exactly to what Phoenix stores; the ODS tables' DDL."""
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 import pytest
@@ -84,6 +85,19 @@ def test_ddl_has_the_key_types_and_metadata_columns() -> None:
     assert add_column_ddl(schema, Column("box_office", "DECIMAL(12,2)")) == (
         'ALTER TABLE ODS.MYSQL_MAF_MOVIES ADD IF NOT EXISTS "BOX_OFFICE" DECIMAL(12,2)'
     )
+
+
+def test_a_non_finite_double_is_read_by_its_name_where_phoenix_can_store_it() -> None:
+    converted = Column("d", "DOUBLE ARRAY").convert([1, "Infinity", "NaN", "-Infinity"])
+    assert converted[:2] == [1.0, math.inf] and math.isnan(converted[2]) and converted[3] == -math.inf
+    assert Column("f", "FLOAT ARRAY").convert(["-Infinity"]) == [-math.inf]
+    for scalar in (Column("d", "DOUBLE"), Column("f", "FLOAT")):  # Phoenix 5.2.1 refuses them there
+        for name in ("NaN", "Infinity", "-Infinity"):
+            with pytest.raises(
+                ValueError, match="cannot store NaN or an infinity in a FLOAT or DOUBLE column"
+            ):
+                scalar.convert(name)
+        assert scalar.convert(2) == 2.0 and scalar.convert("-1.5") == -1.5
 
 
 def test_key_columns_are_declared_first_in_the_keys_order() -> None:

@@ -9,6 +9,8 @@ Timestamps keep their microseconds: Avatica's protobuf carries a TIMESTAMP param
 milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix parses with the
 fraction intact (cdc_ods.ods.avatica). A TIMESTAMP ARRAY stays at milliseconds: Phoenix takes
 no text there. (Source TIME columns are BIGINT microseconds in the ODS.)
+
+NaN and the infinities fit a FLOAT or DOUBLE ARRAY, not a FLOAT or DOUBLE column (`_finite_float`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from math import isfinite
 from typing import Any
 
 import orjson
@@ -67,6 +70,18 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
+def _finite_float(value: Any) -> float:
+    """A FLOAT or DOUBLE column's value. Phoenix 5.2.1 cannot store NaN or an infinity there: a
+    bound value becomes a literal whose precision Phoenix takes from the value as a BigDecimal,
+    which has none (NumberFormatException). In an array it can (no such literal per element)."""
+    number = float(value)
+    if not isfinite(number):
+        raise ValueError(
+            "Phoenix cannot store NaN or an infinity in a FLOAT or DOUBLE column, only in an array"
+        )
+    return number
+
+
 def _boolean(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "t", "yes")
@@ -78,6 +93,8 @@ CONVERTERS: dict[str, Converter] = {
     "SMALLINT": int,
     "INTEGER": int,
     "BIGINT": int,
+    # a number, or a non-finite one by its name in the contract ("NaN", "Infinity", "-Infinity"),
+    # which Python's float reads as such (a scalar column takes finite ones only: _finite_float)
     "FLOAT": float,
     "DOUBLE": float,
     "DECIMAL": lambda v: Decimal(str(v)),
@@ -118,6 +135,8 @@ class Column:
     def _converter(self) -> Converter:
         if self.is_array and self.base_type == "TIMESTAMP":  # array elements travel as milliseconds
             return _timestamp
+        if not self.is_array and self.base_type in ("FLOAT", "DOUBLE"):
+            return _finite_float
         return CONVERTERS[self.base_type]
 
     def convert(self, value: Any) -> Any:
