@@ -17,7 +17,11 @@ Cleansed topics `ods.<source>.<database>.<table>`: key = the primary key columns
                 Deletes are a row with `__deleted = true` carrying at least the key.
 Dead letters    `ods.dlq` (see cdc_ods.dlq).
 ODS tables      `ODS.<SOURCE>_<DATABASE>_<TABLE>`, columns = source names upper-cased, plus
-                the metadata columns below.
+                the metadata columns below. Phoenix stores an empty VARCHAR or VARBINARY as
+                NULL, so `CDC_EMPTY` (VARCHAR ARRAY) lists the (ODS) names of the row's columns
+                whose value is the empty string or binary value (also text the cleansing
+                trimmed to nothing); NULL when there is none. A column it names reads as NULL
+                and is empty; any other NULL is NULL.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ CDC_SOURCE_TS = "CDC_SOURCE_TS"
 CDC_SOURCE_POS = "CDC_SOURCE_POS"
 CDC_LOADED_AT = "CDC_LOADED_AT"
 CDC_DELETED = "CDC_DELETED"
-ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED)
+CDC_EMPTY = "CDC_EMPTY"
+ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED, CDC_EMPTY)
 
 CLEANSED_PREFIX = "ods."
 # The largest record a raw or cleansed topic takes: one change event carries a row's before

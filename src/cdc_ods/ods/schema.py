@@ -10,6 +10,9 @@ milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix pa
 fraction intact (cdc_ods.ods.avatica). A TIMESTAMP ARRAY stays at milliseconds: Phoenix takes
 no text there. (Source TIME columns are BIGINT microseconds in the ODS.)
 
+Phoenix stores an empty VARCHAR or VARBINARY as NULL: each row's CDC_EMPTY names its columns
+whose value is empty (`Column.empty_value`, cdc_ods.contract). A NULL element of a VARCHAR
+ARRAY reads back as an empty string, and an empty one too: array elements are not marked.
 NaN and the infinities fit a FLOAT or DOUBLE ARRAY, not a FLOAT or DOUBLE column (`_finite_float`).
 """
 
@@ -106,6 +109,9 @@ CONVERTERS: dict[str, Converter] = {
 }
 
 
+_EMPTY_VALUES: dict[str, str | bytes] = {"VARCHAR": "", "VARBINARY": b""}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str  # as in the source (cleansed field name)
@@ -130,6 +136,14 @@ class Column:
     @cached_property
     def is_array(self) -> bool:
         return self.phoenix_type.endswith(" ARRAY")
+
+    @cached_property
+    def empty_value(self) -> str | bytes | None:
+        """The empty value of a VARCHAR ('') or VARBINARY (b''), which Phoenix stores as NULL (the
+        row's CDC_EMPTY names the column); None for the other types and for arrays."""
+        if self.is_array:
+            return None
+        return _EMPTY_VALUES.get(self.base_type)
 
     @cached_property
     def _converter(self) -> Converter:
@@ -179,6 +193,11 @@ class TableSchema:
         return self._by_name.get(name)
 
     @cached_property
+    def can_be_empty(self) -> tuple[tuple[str, str], ...]:
+        """(name, ODS name) of the columns that can hold an empty value (`Column.empty_value`)."""
+        return tuple((c.name, c.ods_name) for c in self.columns if c.empty_value is not None)
+
+    @cached_property
     def _timestamp_key(self) -> tuple[bool, ...]:
         return tuple(self._by_name[name].base_type == "TIMESTAMP" for name in self.primary_key)
 
@@ -213,12 +232,15 @@ class TableSchema:
         return parameters
 
 
+# the metadata columns ODS tables created by an earlier version lack (`add_metadata_ddl`)
+ADDED_METADATA_COLUMNS = (f"{contract.CDC_EMPTY} VARCHAR ARRAY",)
 METADATA_COLUMNS = (
     f"{contract.CDC_OP} CHAR(1)",
     f"{contract.CDC_SOURCE_TS} TIMESTAMP",
     f"{contract.CDC_SOURCE_POS} BIGINT",
     f"{contract.CDC_LOADED_AT} TIMESTAMP",
     f"{contract.CDC_DELETED} BOOLEAN",
+    *ADDED_METADATA_COLUMNS,
 )
 
 
@@ -241,3 +263,8 @@ def create_table_ddl(schema: TableSchema) -> str:
 
 def add_column_ddl(schema: TableSchema, column: Column) -> str:
     return f'ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS "{column.ods_name}" {column.phoenix_type}'
+
+
+def add_metadata_ddl(schema: TableSchema) -> str:
+    """The metadata columns a table created before they existed lacks (a no-op for the others)."""
+    return f"ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS {', '.join(ADDED_METADATA_COLUMNS)}"
