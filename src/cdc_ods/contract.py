@@ -9,20 +9,31 @@ Cleansed topics `ods.<source>.<database>.<table>`: key = the primary key columns
                   (full source precision; Phoenix TIMESTAMP keeps it);
                 - dates `YYYY-MM-DD`; times `HH:MM:SS.ffffff`;
                 - decimals as strings (exact); booleans as JSON booleans;
+                - doubles as JSON numbers, except a non-finite one (PostgreSQL's NaN and
+                  infinities), which JSON has no number for: the string "NaN", "Infinity" or
+                  "-Infinity" (`NON_FINITE_DOUBLES`), as Kafka Connect's and ksqlDB's JSON
+                  (Jackson) write it;
                 - JSON documents as their JSON text; arrays as JSON arrays.
                 Deletes are a row with `__deleted = true` carrying at least the key.
 Dead letters    `ods.dlq` (see cdc_ods.dlq).
 ODS tables      `ODS.<SOURCE>_<DATABASE>_<TABLE>`, columns = source names upper-cased, plus
-                the metadata columns below.
+                the metadata columns below. Phoenix stores an empty VARCHAR or VARBINARY as
+                NULL, so `CDC_EMPTY` (VARCHAR ARRAY) lists the (ODS) names of the row's columns
+                whose value is the empty string or binary value (also text the cleansing
+                trimmed to nothing); NULL when there is none. A column it names reads as NULL
+                and is empty; any other NULL is NULL.
 """
 
 from __future__ import annotations
+
+import math
 
 OP = "__op"
 SOURCE_TS_MS = "__source_ts_ms"
 SOURCE_POS = "__source_pos"
 DELETED = "__deleted"
 METADATA_FIELDS = (OP, SOURCE_TS_MS, SOURCE_POS, DELETED)
+NON_FINITE_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 ODS_SCHEMA = "ODS"
 CDC_OP = "CDC_OP"
@@ -30,7 +41,8 @@ CDC_SOURCE_TS = "CDC_SOURCE_TS"
 CDC_SOURCE_POS = "CDC_SOURCE_POS"
 CDC_LOADED_AT = "CDC_LOADED_AT"
 CDC_DELETED = "CDC_DELETED"
-ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED)
+CDC_EMPTY = "CDC_EMPTY"
+ODS_METADATA_COLUMNS = (CDC_OP, CDC_SOURCE_TS, CDC_SOURCE_POS, CDC_LOADED_AT, CDC_DELETED, CDC_EMPTY)
 
 CLEANSED_PREFIX = "ods."
 # The largest record a raw or cleansed topic takes: one change event carries a row's before

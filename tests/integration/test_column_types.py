@@ -7,8 +7,12 @@ maxima, NULL, 4-byte UTF-8 and large TOASTed text: the test reads every ODS valu
 it with the source value in the ODS's documented form (README, "Column types"), then
 `cdc reconcile` must be clean, also after updates that leave the TOASTed text untouched. A
 partitioned table and a table without a primary key (its key configured in cdc.yaml) arrive
-too. Table `refused` holds values the ODS cannot keep exactly (a BC date, `infinity`, a year
-beyond 9999): each such row is dead-lettered with its reason while the others load.
+too. Table `empties` on each holds empty text and binary values (also text trimmed to nothing)
+next to NULLs: the ODS stores both as NULL and names the empty ones in the row's CDC_EMPTY, and
+reconcile tells them apart. Table `refused` holds values the ODS cannot keep exactly (a BC
+date, `infinity`, a year beyond 9999, NaN and the infinities in a double precision or real
+column): each such row is dead-lettered with its reason while the others load; in a float8[]
+they arrive exactly.
 """
 
 from __future__ import annotations
@@ -78,6 +82,11 @@ INSERT INTO extremes VALUES
   x'', x'', '2024-02-29', '2024-02-29 12:00:00', '2024-02-29 12:00:00.5', '2024-02-29 12:00:00.123456',
   '00:00:00', '-00:00:00.000001', 2000, '{{"deep": {{"k": [true, false]}}}}');
 UPDATE extremes SET tx = REPEAT('Ünïcödé 😀 ', 60000) WHERE id = 4;
+CREATE TABLE empties (
+  id INT PRIMARY KEY, c CHAR(10), vc VARCHAR(20), tx TEXT, st SET('x','y'), vb VARBINARY(16), bl BLOB
+);
+INSERT INTO empties VALUES (1, '', '', '', '', x'', x''), (2, NULL, NULL, NULL, NULL, NULL, NULL),
+ (3, ' ', '  ', 'a', 'x', x'00', x'00');
 """
 
 POSTGRES_SCHEMA = """
@@ -123,11 +132,18 @@ INSERT INTO measurements VALUES ('2024-03-01', 1, 1.5), ('2025-03-01', 1, 2.5), 
 CREATE TABLE keyless (code text NOT NULL, note text);
 INSERT INTO keyless VALUES ('a', 'first'), ('b', 'second');
 
-CREATE TABLE refused (id int PRIMARY KEY, dt date, tstz timestamptz, ia int[]);
-INSERT INTO refused VALUES (1, '2024-01-01', '2024-01-01 00:00:00+00', '{1}'),
+CREATE TABLE empties (id int PRIMARY KEY, c char(5), vc varchar(20), tx text, bt bytea);
+INSERT INTO empties VALUES (1, '', '', '', '\\x'), (2, NULL, NULL, NULL, NULL), (3, ' ', '  ', 'a', '\\x00');
+
+CREATE TABLE refused (
+  id int PRIMARY KEY, dt date, tstz timestamptz, ia int[], d double precision, r real, da float8[]
+);
+INSERT INTO refused (id, dt, tstz, ia) VALUES (1, '2024-01-01', '2024-01-01 00:00:00+00', '{1}'),
  (2, '0044-03-15 BC', NULL, NULL),
  (3, NULL, 'infinity', NULL), (4, '12345-01-01', NULL, NULL), (5, '2025-01-01', NULL, '{}'),
  (6, NULL, NULL, '{1, NULL}');
+INSERT INTO refused (id, d, r, da) VALUES (7, 'NaN', 1.5, NULL), (8, NULL, '-Infinity', NULL),
+ (9, 1.5, 2.5, '{NaN, Infinity, -Infinity, 0}'), (10, 'Infinity', NULL, NULL);
 """
 
 
@@ -170,6 +186,16 @@ def _ods(ctx: StackContext, table: str, key: tuple[str, ...] = ("id",)) -> dict[
         conn.close()
 
 
+def _ids(ctx: StackContext, query: str) -> list[Any]:
+    conn = phoenixdb.connect(Endpoints.from_config(ctx.config).phoenix_url, autocommit=True)
+    try:
+        cur = conn.cursor()
+        cur.execute(query)
+        return sorted(row[0] for row in cur.fetchall())
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def types_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     _drop(pipeline)
@@ -199,7 +225,7 @@ MARIADB_EXPECTED = {
         "bn": b"\x00\x00\x00\x00", "vb": b"\x00", "bl": b"\x00", "d": dt.date(1583, 1, 1),
         "dt0": _us("1583-01-01 00:00:00"), "dt6": _us("1583-01-01 00:00:00.000001"),
         "ts6": _us("1970-01-01 00:00:01"), "tm": _time_us(838, 59, 59, sign=-1),
-        "tm6": _time_us(838, 59, 59, sign=-1), "yr": 1901, "js": "[]"},
+        "tm6": _time_us(838, 59, 59, sign=-1), "yr": 1901, "js": "[]", "cdc_empty": ["ST"]},
     2: {"ti": 127, "tiu": 255, "si": 32767, "siu": 65535, "mi": 8388607, "miu": 16777215,
         "i": 2147483647, "iu": 4294967295, "bi": 2**63 - 1, "biu": Decimal(2**64 - 1), "flag": True,
         "bit1": True, "bit12": 4095, "bit64": Decimal(2**64 - 1), "dec_small": Decimal("99999999.99"),
@@ -209,9 +235,10 @@ MARIADB_EXPECTED = {
         "bl": bytes.fromhex("89504E470D0A1A0A"), "d": dt.date(9999, 12, 31),
         "dt0": _us("9999-12-31 23:59:59"), "dt6": _us("9999-12-31 23:59:59.999999"),
         "ts6": _us("2038-01-19 03:14:07.999999"), "tm": _time_us(838, 59, 59),
-        "tm6": _time_us(838, 59, 59, 999999), "yr": 2155},
-    4: {"biu": Decimal(2**63), "bit12": 5, "bit64": Decimal(2),
-        "dec_wide": "0.000000000000000000000000000001",
+        "tm6": _time_us(838, 59, 59, 999999), "yr": 2155, "cdc_empty": None},
+    3: {"vc": None, "vb": None, "cdc_empty": None},
+    4: {"biu": Decimal(2**63), "bit12": 5, "bit64": Decimal(2), "vb": None, "bl": None,
+        "cdc_empty": ["VB", "BL"], "dec_wide": "0.000000000000000000000000000001",
         "dbl": 4.9e-324, "tx": BIG_TEXT.strip(), "st": "y", "dt6": _us("2024-02-29 12:00:00.500000"),
         "ts6": _us("2024-02-29 12:00:00.123456"), "tm": 0, "tm6": -1, "yr": 2000},
 }  # fmt: skip
@@ -221,7 +248,8 @@ POSTGRES_EXPECTED = {
         "d": -1.7976931348623157e308, "b": False, "c": "a", "tx": "x", "bt": b"\x00",
         "dt": dt.date(1583, 1, 1), "ts": _us("1583-01-01 00:00:00.000001"), "ts0": _us("1583-01-01"),
         "tstz": _us("1583-01-01 00:00:00.000001"), "tm": 0, "iv": "P-178000000Y0M0DT0H0M0S", "mo": "sad",
-        "rng": "empty", "u": "00000000-0000-0000-0000-000000000000"},
+        "rng": "empty", "u": "00000000-0000-0000-0000-000000000000", "vc": None, "tsv": None,
+        "cdc_empty": ["VC", "TSV"]},
     2: {"si": 32767, "i": 2**31 - 1, "bi": 2**63 - 1,
         "n": "123456789012345678901234567890.123456789012345678901",
         "n10": Decimal("99999999.99"), "d": 1.7976931348623157e308, "b": True, "c": "zzzzzzzzzz",
@@ -230,10 +258,25 @@ POSTGRES_EXPECTED = {
         "ts0": _us("9999-12-31 23:59:59"),
         "tstz": _us("9999-12-31 23:59:59.999999"), "tm": _time_us(24), "ia": [1, 2, -3],
         "iv": "P1Y2M3DT4H5M6.789S",
-        "na": ["1.50", "", "-0.000001"], "ip": "2001:db8::1/64", "mo": "happy", "rng": "[1,10)"},
+        "na": ["1.50", "", "-0.000001"], "ip": "2001:db8::1/64", "mo": "happy", "rng": "[1,10)",
+        "cdc_empty": None},
+    3: {"vc": None, "bt": None, "cdc_empty": None},
     4: {"n10": Decimal("0.01"), "tx": BIG_TEXT.strip(), "tstz": _us("2024-02-29 23:30:00.123456")
         + dt.timedelta(hours=5, minutes=30),
-        "tm": _time_us(12, 34, 56, 789012), "ts": _us("2024-02-29 12:00:00.500000")},
+        "tm": _time_us(12, 34, 56, 789012), "ts": _us("2024-02-29 12:00:00.500000"), "bt": None,
+        "cdc_empty": ["BT"]},
+}  # fmt: skip
+# Empty and NULL both read as NULL; CDC_EMPTY names the empty ones ('' and text trimmed to nothing).
+MARIADB_EMPTIES = {
+    1: {"c": None, "vc": None, "tx": None, "st": None, "vb": None, "bl": None,
+        "cdc_empty": ["C", "VC", "TX", "ST", "VB", "BL"]},
+    2: {"c": None, "vc": None, "tx": None, "st": None, "vb": None, "bl": None, "cdc_empty": None},
+    3: {"c": None, "vc": None, "tx": "a", "st": "x", "vb": b"\x00", "bl": b"\x00", "cdc_empty": ["C", "VC"]},
+}  # fmt: skip
+POSTGRES_EMPTIES = {
+    1: {"c": None, "vc": None, "tx": None, "bt": None, "cdc_empty": ["C", "VC", "TX", "BT"]},
+    2: {"c": None, "vc": None, "tx": None, "bt": None, "cdc_empty": None},
+    3: {"c": None, "vc": None, "tx": "a", "bt": b"\x00", "cdc_empty": ["C", "VC"]},
 }  # fmt: skip
 
 
@@ -260,6 +303,7 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     assert synced.returncode == 0, synced.stdout + synced.stderr
 
     tables = [f"{MY}.extremes", f"{PG}.extremes", f"{PG}.measurements", f"{PG}.keyless"]
+    tables += [f"{MY}.empties", f"{PG}.empties"]
     code, reports = reconcile(config, *tables)  # waits until the pipeline has caught up
 
     _assert_values(
@@ -268,6 +312,11 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     _assert_values(
         "postgres", _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES"), POSTGRES_EXPECTED
     )
+    for source, expected in ((MY, MARIADB_EMPTIES), (PG, POSTGRES_EMPTIES)):
+        empties = f"ODS.{source.upper()}_{DATABASE.upper()}_EMPTIES"
+        _assert_values(empties, _ods(pipeline, empties), expected)
+        # the analyst's way to tell an empty value from NULL (README, "Column types")
+        assert _ids(pipeline, f"SELECT ID FROM {empties} WHERE 'VC' = ANY(CDC_EMPTY)") == [1, 3]
     assert code == 0, not_ok(reports)
     measurements = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_MEASUREMENTS", ("taken", "sensor"))
     assert len(measurements) == 3  # the partitions' rows once, under the parent's name
@@ -285,7 +334,9 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     code, reports = reconcile(config, f"{PG}.refused")
     assert code == 1 and reports[f"{PG}.{DATABASE}.refused"]["different_keys"] == [[2]], reports
     refused = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_REFUSED")
-    assert sorted(refused) == [1, 2, 5]
+    assert sorted(refused) == [1, 2, 5, 9]
+    # NaN and the infinities arrive exactly in a float8[] (reconcile compared them too)
+    assert [str(v) for v in refused[9]["da"]] == ["nan", "inf", "-inf", "0.0"]
     reasons = {}
     # refused by the cleansing stage (from the raw topic) or by the loader (from the cleansed one)
     for topic in (f"{PG}.public.refused", f"ods.{PG}.{DATABASE}.refused"):
@@ -293,6 +344,12 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
         assert letters.returncode == 0, letters.stderr
         for group in json.loads(letters.stdout)["groups"]:
             reasons.update({json.loads(r["key"])["id"]: r["reason"] for r in group["records"]})
-    assert sorted(reasons) == [3, 4, 6], reasons
+    assert sorted(reasons) == [3, 4, 6, 7, 8, 10], reasons
     assert "tstz: not a timestamp the ODS can hold" in reasons[3]
     assert "NULL element" in reasons[6]
+    # cleansed exactly (Kafka Connect's "NaN" is no longer refused as a string), then refused by
+    # the loader: Phoenix cannot store them in a DOUBLE or FLOAT column
+    cannot = "Phoenix cannot store NaN or an infinity in a FLOAT or DOUBLE column"
+    assert f"column d: cannot convert 'NaN' to DOUBLE: {cannot}" in reasons[7], reasons[7]
+    assert f"column r: cannot convert '-Infinity' to FLOAT: {cannot}" in reasons[8], reasons[8]
+    assert f"column d: cannot convert 'Infinity' to DOUBLE: {cannot}" in reasons[10], reasons[10]

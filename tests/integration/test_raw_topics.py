@@ -95,7 +95,7 @@ def from_topic(column: CatalogColumn | None, raw: Any) -> Any:
 
 def from_source(column: CatalogColumn, value: Any) -> Any:
     """A value as the source database's driver reads it."""
-    if column.data_type == "json" and isinstance(value, str):  # MariaDB's JSON is text
+    if column.data_type in ("json", "jsonb") and isinstance(value, str):  # read as its text
         value = orjson.loads(value)
     return plain(value)
 

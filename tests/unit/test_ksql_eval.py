@@ -10,7 +10,7 @@ import pytest
 
 from cdc_ods.errors import Rejected
 from cdc_ods.ksql import ast
-from cdc_ods.ksql.compiler import Scope, compile_expr
+from cdc_ods.ksql.compiler import Scope, compile_expr, infer
 from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.parser import parse_expression
 
@@ -130,11 +130,32 @@ def ev(text: str, row: dict[str, Any] | None = None) -> Any:
         ("arr[0]", None),
         ("STRUCT(`x` := n, `y` := 'b')", {"x": 7, "y": "b"}),
         ("ARRAY[n, 1]", [7, 1]),
+        # a non-finite DOUBLE in JSON text is its name, as Jackson writes it (never null)
+        (
+            "TO_JSON_STRING(ARRAY[CAST('NaN' AS DOUBLE), x, CAST('-Infinity' AS DOUBLE)])",
+            '["NaN",2.5,"-Infinity"]',
+        ),
+        ("TO_JSON_STRING(STRUCT(`d` := x * CAST('Infinity' AS DOUBLE)))", '{"d":"Infinity"}'),
     ],
 )
 def test_expression_values(text: str, expected: Any) -> None:
     result = ev(text)
     assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("n + 1", S("INT")),
+        ("n * CAST(s AS BIGINT)", S("BIGINT")),
+        ("n - x", S("DOUBLE")),
+        ("s + s", S("STRING")),
+        ("n + u", None),  # an operand of unknown type
+        ("CDC_TS_MICROS(n)", S("STRING")),
+    ],
+)
+def test_the_static_type_of_arithmetic_and_project_functions(text: str, expected: ast.SqlType | None) -> None:
+    assert infer(parse_expression(text), SCOPE) == expected
 
 
 def test_deref_of_a_null_struct_is_null() -> None:

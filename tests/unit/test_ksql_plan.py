@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import pytest
 
+from cdc_ods.errors import Rejected
+from cdc_ods.ksql import ast
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.generate import DLQ_HEADER
 from cdc_ods.ksql.plan import plan_text
+from cdc_ods.ksql.values import decoder, encode, finite, to_json
 
 RAW = """
 CREATE STREAM raw (`k` STRUCT<`id` BIGINT> KEY, `after` STRUCT<`id` BIGINT, `n` INT, `tags` ARRAY<STRING>>,
@@ -173,3 +178,33 @@ def test_a_query_into_the_dlq_needs_a_reason() -> None:
             " STRUCT(`topic` := 'raw', `partition` := 1, `offset` := 2) AS `source`"
             " FROM raw PARTITION BY TO_JSON_STRING(`k`);",
         )
+
+
+def test_a_double_takes_the_non_finite_names_jackson_writes_and_no_other_text() -> None:
+    decode = decoder(ast.SqlType("DOUBLE"))
+    assert math.isnan(decode("NaN", "d")) and decode("Infinity", "d") == math.inf
+    assert decode("-Infinity", "d") == -math.inf and decode(2, "d") == 2.0 and type(decode(2, "d")) is float
+    for text in ("nan", "inf", "+Infinity", "1.5", ""):
+        with pytest.raises(Rejected, match="d: expected DOUBLE, got string"):
+            decode(text, "d")
+    items = decoder(ast.SqlType("ARRAY", item=ast.SqlType("DOUBLE")))
+    assert items([1, "-Infinity"], "a") == [1.0, -math.inf]
+
+
+def test_a_non_finite_double_is_encoded_as_its_name_never_as_null() -> None:
+    row = {"a": math.nan, "b": [1.5, math.inf], "c": {"x": -math.inf}, "d": None, "e": 2.5}
+    named = {"a": "NaN", "b": [1.5, "Infinity"], "c": {"x": "-Infinity"}, "d": None, "e": 2.5}
+    assert orjson.loads(to_json(row)) == named
+    assert orjson.loads(encode(finite(row, ("b",)))) == named  # one found: the whole row is named
+    clean = {"a": 1.5, "n": None}
+    assert finite(clean, ("a", "n")) is clean and finite(row, ()) is row  # only the fields named
+
+
+def test_a_query_searches_only_the_outputs_that_may_hold_a_double() -> None:
+    eng = engine(
+        "CREATE STREAM d WITH (KAFKA_TOPIC='d', KEY_FORMAT='JSON') AS SELECT `k`, `after`->`n` AS `n`,"
+        " CAST(`op` AS DOUBLE) AS `x`, `after`->`n` * 2 AS `m`, `after`->`tags` AS `tags` FROM raw;"
+    )
+    assert eng.plan.queries[-1].doubles == ("x",)
+    outputs, rejects = run(eng, {"after": {"id": 1, "n": 2}, "op": "NaN"})
+    assert rejects == [] and outputs == [("d", b'{"id":1}', {"n": 2, "x": "NaN", "m": 4, "tags": None})]

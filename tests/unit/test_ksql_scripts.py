@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import orjson
 import pytest
 
 from cdc_ods import contract
+from cdc_ods.errors import Rejected
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
 from cdc_ods.ksql.ksqldb import _normalized, _outcome
 from cdc_ods.ksql.plan import build_plan, plan_text, script_files
+from cdc_ods.ods.decode import parse_row, to_change
+from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.sources import CatalogColumn, TableCatalog
 from tests import PROJECT_DIR
 
@@ -211,3 +215,49 @@ def test_a_boolean_column_takes_debeziums_true_or_a_number_and_refuses_other_num
         assert rows[0]["big"] == "18446744073709551615"  # 2^64 - 1, exact
     rows, rejects = run(5)
     assert rows == [] and "active is TINYINT(1) with a value other than 0 and 1" in rejects[0]
+
+
+def test_a_non_finite_double_travels_as_its_name_from_debezium_to_the_loader() -> None:
+    """Kafka Connect's JSON (Jackson) quotes NaN and the infinities; the cleansed row carries
+    the same names (orjson alone would write null) and the loader reads them as floats in an
+    array, and refuses them, naming the column, where Phoenix cannot store them."""
+    columns = (
+        CatalogColumn("id", "integer"),
+        CatalogColumn("d", "double precision"),
+        CatalogColumn("r", "real"),
+        CatalogColumn("da", "array", element_type="_float8"),
+    )
+    table = TableCatalog("shop", "public", "m", columns, ("id",))
+    engine = Engine(plan_text(DLQ_HEADER, generate_script("postgres", table, "db")))
+    assert {q.target.name: q.doubles for q in engine.plan.queries if q.doubles} == {
+        "SHOP_DB_M_CHECKED": ("d", "r", "da"),
+        "ODS_SHOP_DB_M": ("d", "r", "da"),
+    }
+    assert not any(q.doubles for q in movies_engine().plan.queries)  # nothing searched there
+
+    def run(**after: object) -> tuple[list, list]:
+        image = {"id": 1, "d": 1.5, "r": None, "da": None, **after}
+        value = orjson.dumps({"before": None, "after": image, "source": {"ts_ms": 1, "lsn": 7}, "op": "c"})
+        result = engine.process("shop.public.m", b'{"id": 1}', value, 0, 0, 0)
+        return result.outputs, result.rejects
+
+    outputs, rejects = run(d="NaN", r="Infinity", da=[1.5, "-Infinity", "NaN"])
+    assert rejects == [] and len(outputs) == 1
+    cleansed = orjson.loads(outputs[0].value)
+    assert (cleansed["d"], cleansed["r"], cleansed["da"]) == ("NaN", "Infinity", [1.5, "-Infinity", "NaN"])
+
+    schema = TableSchema(
+        "shop",
+        "db",
+        "m",
+        (Column("id", "INTEGER"), Column("d", "DOUBLE"), Column("r", "FLOAT"), Column("da", "DOUBLE ARRAY")),
+        ("id",),
+    )
+    with pytest.raises(Rejected, match="column d: cannot convert 'NaN' to DOUBLE: Phoenix cannot store NaN"):
+        to_change(schema, parse_row(outputs[0].value), outputs[0].key)
+    outputs, rejects = run(da=[1.5, "-Infinity", "NaN"])
+    values = to_change(schema, parse_row(outputs[0].value), outputs[0].key).values
+    assert values["d"] == 1.5 and values["da"][:2] == [1.5, -math.inf] and math.isnan(values["da"][2])
+
+    outputs, rejects = run(d="nan")  # only Jackson's names: anything else is no double
+    assert outputs == [] and "after->d: expected DOUBLE, got string" in rejects[0]

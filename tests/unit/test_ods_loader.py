@@ -11,6 +11,7 @@ import orjson
 import pytest
 from stage_fakes import FakeConsumer, FakeDeadLetters, FakeMessage
 
+from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.errors import ConfigError, Rejected, TransientError
 from cdc_ods.ods.apply import Applier
@@ -21,7 +22,7 @@ from cdc_ods.ods.loader import Loader
 from cdc_ods.ods.replay_guard import REPLAY_HEADER, ReplayGuard
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.ods.source_schema import UnknownTableError
-from cdc_ods.ods.writer import Change
+from cdc_ods.ods.writer import Change, PhoenixWriter
 from cdc_ods.runtime import Checkpoint, StageLoop, Stop
 
 TOPIC = "ods.shop.db.items"
@@ -150,6 +151,48 @@ def test_a_row_that_does_not_fit_its_table_is_rejected_naming_why(row: dict, rea
     with pytest.raises(Rejected) as rejected:
         to_change(ITEMS, row, None)
     assert str(rejected.value).startswith(reason)
+
+
+def test_empty_text_and_binary_values_are_named_in_the_change() -> None:
+    schema = TableSchema(
+        "shop",
+        "db",
+        "notes",
+        (
+            Column("id", "INTEGER", False),
+            Column("title", "VARCHAR"),
+            Column("body", "VARCHAR"),
+            Column("raw", "VARBINARY"),
+            Column("tags", "VARCHAR ARRAY"),
+            Column("n", "INTEGER"),
+        ),
+        ("id",),
+    )
+    change = to_change(schema, {"id": 1, "title": "", "body": None, "raw": "", "tags": [""], "n": 0}, None)
+    assert change.empty == ["TITLE", "RAW"]  # not NULL, not array elements, not a zero
+    assert change.values == {"id": 1, "title": "", "body": None, "raw": b"", "tags": [""], "n": 0}
+    assert to_change(schema, {"id": 1, "title": "x", "raw": "00"}, None).empty is None
+    assert to_change(schema, {"id": 1, "__deleted": True}, None).empty is None
+
+
+def test_every_upsert_writes_cdc_empty_and_a_soft_delete_leaves_it() -> None:
+    executed: list[tuple[str, list]] = []
+    writer = PhoenixWriter("http://unused/", delete_mode="soft")
+    writer._execute = lambda statement, rows=None: executed.append((statement, rows))  # type: ignore[method-assign]
+    writer.commit = lambda: None  # type: ignore[method-assign]
+    upsert = Change((1,), {"id": 1, "price": None}, "u", 0, 5, False, ["PRICE"])
+    writer.stage(ITEMS, [upsert, Change((2,), {}, "d", 0, 6, True)])
+    (upsert_sql, upsert_rows), (delete_sql, delete_rows) = executed
+    assert upsert_sql.startswith('UPSERT INTO ODS.SHOP_DB_ITEMS ("ID", "PRICE", CDC_OP,')
+    assert upsert_sql.count("?") == len(upsert_rows[0]) == 2 + len(contract.ODS_METADATA_COLUMNS)
+    assert "CDC_EMPTY)" in upsert_sql and upsert_rows[0][-1] == ["PRICE"]
+    assert "CDC_EMPTY" not in delete_sql and delete_sql.count("?") == len(delete_rows[0])
+    executed.clear()
+    writer.ensure_table(ITEMS)  # also on a table an earlier version created
+    assert [sql.split(" (")[0] for sql, _ in executed] == [
+        "CREATE TABLE IF NOT EXISTS ODS.SHOP_DB_ITEMS",
+        "ALTER TABLE ODS.SHOP_DB_ITEMS ADD IF NOT EXISTS CDC_EMPTY VARCHAR ARRAY",
+    ]
 
 
 # --- schema evolution --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Cleansed JSON values convert exactly to what Phoenix stores; the ODS tables' DDL."""
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 import pytest
@@ -10,10 +11,12 @@ from cdc_ods.ods.schema import (
     Column,
     TableSchema,
     add_column_ddl,
+    add_metadata_ddl,
     create_table_ddl,
     epoch_ms_decimal,
     from_epoch_ms_decimal,
 )
+from cdc_ods.ods.writer import SOFT_DELETE_METADATA, UPSERT_METADATA
 
 
 def test_values_convert_to_what_phoenix_stores() -> None:
@@ -76,10 +79,44 @@ def test_ddl_has_the_key_types_and_metadata_columns() -> None:
     assert '"ID" INTEGER NOT NULL' in ddl and '"TITLE" VARCHAR' in ddl
     for column in contract.ODS_METADATA_COLUMNS:
         assert column in ddl
+    assert "CDC_EMPTY VARCHAR ARRAY" in ddl
     assert 'CONSTRAINT PK PRIMARY KEY ("ID")' in ddl
     assert add_column_ddl(schema, Column("box_office", "DECIMAL(12,2)")) == (
         'ALTER TABLE ODS.MYSQL_MAF_MOVIES ADD IF NOT EXISTS "BOX_OFFICE" DECIMAL(12,2)'
     )
+    # a table an earlier loader created gets the metadata columns added since
+    assert (
+        add_metadata_ddl(schema)
+        == "ALTER TABLE ODS.MYSQL_MAF_MOVIES ADD IF NOT EXISTS CDC_EMPTY VARCHAR ARRAY"
+    )
+    assert sorted(UPSERT_METADATA) == sorted(contract.ODS_METADATA_COLUMNS)
+    assert set(UPSERT_METADATA) - set(SOFT_DELETE_METADATA) == {contract.CDC_EMPTY}
+
+
+def test_only_scalar_text_and_binary_columns_have_an_empty_value() -> None:
+    assert Column("s", "VARCHAR").empty_value == "" and Column("b", "VARBINARY").empty_value == b""
+    assert Column("a", "VARCHAR ARRAY").empty_value is None and Column("n", "INTEGER").empty_value is None
+    schema = TableSchema(
+        "m",
+        "d",
+        "t",
+        (Column("id", "INTEGER"), Column("name", "VARCHAR"), Column("raw", "VARBINARY")),
+        ("id",),
+    )
+    assert schema.can_be_empty == (("name", "NAME"), ("raw", "RAW"))
+
+
+def test_a_non_finite_double_is_read_by_its_name_where_phoenix_can_store_it() -> None:
+    converted = Column("d", "DOUBLE ARRAY").convert([1, "Infinity", "NaN", "-Infinity"])
+    assert converted[:2] == [1.0, math.inf] and math.isnan(converted[2]) and converted[3] == -math.inf
+    assert Column("f", "FLOAT ARRAY").convert(["-Infinity"]) == [-math.inf]
+    for scalar in (Column("d", "DOUBLE"), Column("f", "FLOAT")):  # Phoenix 5.2.1 refuses them there
+        for name in ("NaN", "Infinity", "-Infinity"):
+            with pytest.raises(
+                ValueError, match="cannot store NaN or an infinity in a FLOAT or DOUBLE column"
+            ):
+                scalar.convert(name)
+        assert scalar.convert(2) == 2.0 and scalar.convert("-1.5") == -1.5
 
 
 def test_key_columns_are_declared_first_in_the_keys_order() -> None:

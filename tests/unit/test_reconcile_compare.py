@@ -1,9 +1,13 @@
 """Canonical values and the bucketed comparison, on plain data."""
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 
+import pytest
+
 from cdc_ods.ods.schema import Column, TableSchema
+from cdc_ods.reconcile import readers
 from cdc_ods.reconcile.canonical import canonical
 from cdc_ods.reconcile.compare import compare
 
@@ -71,7 +75,62 @@ def test_canonical_forms_for_types_the_demo_does_not_use() -> None:
     assert canonical(geometry, point) == canonical(geometry, ods)
     assert canonical(Column("w", "FLOAT"), 22.2) == canonical(Column("w", "FLOAT"), 22.200001)
     assert canonical(Column("w", "DOUBLE"), 22.2) != canonical(Column("w", "DOUBLE"), 22.200001)
-    assert canonical(Column("s", "VARCHAR"), "") is None and canonical(Column("s", "VARCHAR"), "  ") is None
+    # an empty value is itself (the ODS reader restores it from CDC_EMPTY), text trimmed to nothing too
+    assert canonical(Column("s", "VARCHAR"), "") == canonical(Column("s", "VARCHAR"), "  ") == ""
+    assert canonical(Column("b", "VARBINARY"), b"") == "" and canonical(Column("s", "VARCHAR"), None) is None
+    assert canonical(Column("a", "VARCHAR ARRAY"), ["x", "", None]) == ["x", None, None]  # elements: as NULL
+
+
+class _Cursor:
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+        self.statements: list[str] = []
+        self.itersize = 0
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.rows)
+
+
+class _Connection:
+    def __init__(self, cursor: _Cursor) -> None:
+        self._cursor = cursor
+
+    def cursor(self) -> _Cursor:
+        return self._cursor
+
+    def close(self) -> None:
+        return None
+
+
+def test_the_ods_reader_restores_the_empty_values_cdc_empty_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    columns = (
+        Column("id", "INTEGER"),
+        Column("s", "VARCHAR"),
+        Column("b", "VARBINARY"),
+        Column("n", "VARCHAR"),
+    )
+    schema = TableSchema("m", "d", "t", columns, ("id",))
+    stored = [(1, None, None, None, ["S", "B"]), (2, None, None, None, None), (3, "x", b"\x01", None, ["N"])]
+    cursor = _Cursor(stored)
+    monkeypatch.setattr(readers, "connect", lambda url: _Connection(cursor))
+    monkeypatch.setattr(readers, "ods_columns", lambda conn, table: {"ID", "S", "B", "N", "CDC_EMPTY"})
+    ods = list(readers.ods_rows("http://pqs/", schema))
+    assert cursor.statements[0].startswith('SELECT "ID", "S", "B", "N", CDC_EMPTY FROM ODS.M_D_T')
+    assert ods == [(1, "", b"", None), (2, None, None, None), (3, "x", b"\x01", "")]
+    source = [(1, "", b"", None), (2, None, None, None), (3, "x", b"\x01", "  ")]  # '  ': trimmed to ''
+    assert compare(schema, lambda: source, lambda: ods).ok
+    assert compare(schema, lambda: [(2, "", None, None)], lambda: ods[1:2]).different == [
+        [2]
+    ]  # '' is no NULL
+
+    # a table no loader has met since CDC_EMPTY exists: its empty values read as NULL, and differ
+    monkeypatch.setattr(readers, "ods_columns", lambda conn, table: {"ID", "S", "B", "N"})
+    cursor.rows = [row[:-1] for row in stored]
+    report = compare(schema, lambda: source, lambda: list(readers.ods_rows("http://pqs/", schema)))
+    assert report.different == [[1], [3]]
 
 
 def test_values_compare_in_the_form_the_ods_keeps() -> None:

@@ -49,7 +49,12 @@ _FUNCTION_TYPES = {
     "SPLIT": ast.SqlType("ARRAY", item=_STRING),
     "FROM_DAYS": ast.SqlType("DATE"),
     "CDC_JSON_ARRAY": ast.SqlType("ARRAY", item=_STRING),
+    **dict.fromkeys(
+        ("CDC_NFC", "CDC_TS_MICROS", "CDC_TS_MILLIS", "CDC_TS_ISO", "CDC_BITS", "CDC_BSON_TS", "CDC_HMAC"),
+        _STRING,
+    ),
 }
+_INTEGERS = ("INT", "BIGINT")
 _COMPARE = {
     "=": operator.eq,
     "<>": operator.ne,
@@ -157,6 +162,8 @@ def infer(expr: ast.Expr, scope: Scope) -> ast.SqlType | None:
         return _BOOLEAN
     if isinstance(expr, ast.Binary) and expr.op in (*_COMPARE, "AND", "OR"):
         return _BOOLEAN
+    if isinstance(expr, ast.Binary) and expr.op in _ARITHMETIC:
+        return _arithmetic_type(expr.op, infer(expr.left, scope), infer(expr.right, scope))
     if isinstance(expr, ast.Call):
         if expr.name in ("COALESCE", "IFNULL"):
             return next((t for t in (infer(a, scope) for a in expr.args) if t is not None), None)
@@ -169,6 +176,21 @@ def infer(expr: ast.Expr, scope: Scope) -> ast.SqlType | None:
     if isinstance(expr, ast.Case):
         results = [infer(then, scope) for _, then in expr.whens]
         return next((t for t in results if t is not None), None)
+    return None
+
+
+def _arithmetic_type(op: str, left: ast.SqlType | None, right: ast.SqlType | None) -> ast.SqlType | None:
+    """ksqlDB's widening (see `_mixed`) where both types are known: DOUBLE wins; integers stay
+    integers, BIGINT if either is; + joins strings. None where it is not cheap to know (DECIMAL)."""
+    if left is None or right is None:
+        return None
+    names = {left.name, right.name}
+    if "DOUBLE" in names and names <= {"DOUBLE", *_INTEGERS}:
+        return ast.SqlType("DOUBLE")
+    if names <= set(_INTEGERS):
+        return _BIGINT if "BIGINT" in names else ast.SqlType("INT")
+    if op == "+" and names == {"STRING"}:
+        return _STRING
     return None
 
 

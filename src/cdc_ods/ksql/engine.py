@@ -16,7 +16,7 @@ import orjson
 from cdc_ods.errors import Rejected
 from cdc_ods.ksql.compiler import PSEUDO_COLUMNS
 from cdc_ods.ksql.plan import DLQ_REASON, Plan, Query, Stream
-from cdc_ods.ksql.values import to_json
+from cdc_ods.ksql.values import encode, finite
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,14 @@ def decode_record(stream: Stream, key: bytes | None, obj: dict[str, Any]) -> dic
 
 
 def encode_key(stream: Stream, row: dict[str, Any]) -> bytes | None:
+    """The key of an output `row` (its non-finite doubles named by `values.finite`)."""
     if not stream.keys or stream.key_format == "NONE":
         return None
     value = row[stream.keys[0]]
     if value is None:
         return None
     if stream.key_format == "JSON":
-        return to_json(value)
+        return encode(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Rejected(f"KEY_FORMAT KAFKA cannot carry a {type(value).__name__} key")
     if isinstance(value, str):
@@ -161,5 +162,7 @@ class Engine:
         if target.is_dlq:
             result.rejects.append(str(out.get(DLQ_REASON) or "rejected (no reason given)"))
             return
+        if query.doubles:
+            out = finite(out, query.doubles)
         values = {name: v for name, v in out.items() if name not in target.keys}
-        result.outputs.append(Output(target.topic, encode_key(target, out), to_json(values)))
+        result.outputs.append(Output(target.topic, encode_key(target, out), encode(values)))

@@ -19,7 +19,7 @@ from cdc_ods.ksql import ast
 from cdc_ods.ksql.compiler import Compiled, Scope, compile_expr, infer
 from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.parser import parse_script
-from cdc_ods.ksql.values import Decoder, decoder
+from cdc_ods.ksql.values import Decoder, decoder, may_hold_double
 
 _KNOWN_PROPERTIES = {"KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS"}
 _KEY_FORMATS = {"JSON", "KAFKA", "NONE"}
@@ -64,6 +64,7 @@ class Query:
     key: Compiled | None  # PARTITION BY: the new key
     line: int
     origin: str
+    doubles: tuple[str, ...]  # output columns whose static type may hold a DOUBLE (values.finite)
 
     def evaluate(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The output row for one input row, or None when WHERE rejects it."""
@@ -209,7 +210,8 @@ class Planner:
             raise KsqlError(f"a query into {DLQ_TOPIC} must project a `{DLQ_REASON}` column", select.line)
         where = compile_expr(select.where, scope) if select.where is not None else None
         key = compile_expr(partition_key, scope) if partition_key is not None else None
-        query = Query(target, source, projections, where, key, select.line, origin)
+        doubles = tuple(name for name, col_type in columns.items() if may_hold_double(col_type))
+        query = Query(target, source, projections, where, key, select.line, origin, doubles)
         source.readers.append(query)
         self.plan.queries.append(query)
 

@@ -3,6 +3,11 @@
 Python representations: BOOLEAN bool, INT/BIGINT int, DOUBLE float, DECIMAL Decimal,
 STRING str, BYTES bytes, DATE date, TIME time, TIMESTAMP naive UTC datetime, ARRAY list,
 MAP and STRUCT dict. NULL is None everywhere.
+
+A DOUBLE that is not a finite number (NaN, the infinities) has no JSON number: Jackson, which
+writes the JSON of Kafka Connect (the raw topics) and of ksqlDB, quotes it as "NaN",
+"Infinity" or "-Infinity". The DOUBLE decoder takes exactly those strings and the encoder
+writes them (orjson alone would write null: a value silently lost).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import base64
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from math import isfinite
 from typing import Any
 
 import orjson
 
+from cdc_ods.contract import NON_FINITE_DOUBLES
 from cdc_ods.errors import Rejected
 from cdc_ods.ksql.ast import SqlType
 
@@ -111,6 +118,10 @@ def _json_bool(value: Any, _t: SqlType) -> bool:
 def _json_double(value: Any, _t: SqlType) -> float:
     if type(value) in (int, float):
         return float(value)
+    if type(value) is str:  # a non-finite double as Jackson quotes it
+        number = NON_FINITE_DOUBLES.get(value)
+        if number is not None:
+            return number
     raise TypeError
 
 
@@ -272,6 +283,55 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-def to_json(value: Any) -> bytes:
+def may_hold_double(sql_type: SqlType | None) -> bool:
+    """Whether a value of `sql_type` can be or hold a DOUBLE; one of an unknown type (None) can."""
+    if sql_type is None or sql_type.name == "DOUBLE":
+        return True
+    if sql_type.item is not None:
+        return may_hold_double(sql_type.item)
+    return any(may_hold_double(t) for _, t in sql_type.fields)
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether `value` is or holds (in an array, map or struct) a non-finite DOUBLE."""
+    kind = type(value)
+    if kind is float:
+        return not isfinite(value)
+    if kind is list:
+        return any(map(_non_finite, value))
+    if kind is dict:
+        return any(map(_non_finite, value.values()))
+    return False
+
+
+def _named(value: Any) -> Any:
+    """`value` with every non-finite DOUBLE in it as its name ("NaN", "Infinity", "-Infinity")."""
+    kind = type(value)
+    if kind is float:
+        return value if isfinite(value) else java_double(value)
+    if kind is list:
+        return [_named(v) for v in value]
+    if kind is dict:
+        return {k: _named(v) for k, v in value.items()}
+    return value
+
+
+def finite(row: dict[str, Any], doubles: tuple[str, ...]) -> dict[str, Any]:
+    """`row`, ready for `encode`, when only its fields `doubles` can hold a DOUBLE (a query knows
+    it from its static types, `may_hold_double`): only those are searched, so a row without
+    such fields costs nothing. `row` itself, or a copy with its non-finite doubles named."""
+    for name in doubles:
+        if _non_finite(row.get(name)):
+            return _named(row)
+    return row
+
+
+def encode(value: Any) -> bytes:
+    """JSON as ksqlDB's serializer writes it, of a value without non-finite doubles (`finite`)."""
     # OPT_PASSTHROUGH_DATETIME: dates and times go through _json_default as ksqlDB writes them.
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def to_json(value: Any) -> bytes:
+    """JSON as ksqlDB's serializer writes it, a non-finite DOUBLE as its name."""
+    return encode(_named(value) if _non_finite(value) else value)

@@ -38,8 +38,9 @@ def _convert(column: Column, value: Any) -> Any:
         raise _rejection(column, value, exc) from None
 
 
-def _convert_row(schema: TableSchema, row: dict[str, Any]) -> dict[str, Any]:
-    """Every column's Phoenix value (the loader's hottest loop: one call per non-null value)."""
+def _convert_row(schema: TableSchema, row: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """Every column's Phoenix value (the loader's hottest loop: one call per non-null value), and
+    the ODS names of the columns whose value is empty (CDC_EMPTY; None when there is none)."""
     values: dict[str, Any] = {}
     column = None
     try:
@@ -49,7 +50,15 @@ def _convert_row(schema: TableSchema, row: dict[str, Any]) -> dict[str, Any]:
     except _CONVERSION_ERRORS as exc:
         assert column is not None
         raise _rejection(column, row.get(column.name), exc) from None
-    return values
+    empty = None
+    for name, ods_name in schema.can_be_empty:
+        value = values[name]
+        if not value and value is not None:  # '' or b''
+            if empty is None:
+                empty = [ods_name]
+            else:
+                empty.append(ods_name)
+    return values, empty
 
 
 def _key_fields(raw_key: bytes | None) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def to_change(schema: TableSchema, row: dict[str, Any], raw_key: bytes | None) -
         assert column is not None
         key.append(_convert(column, raw))
     deleted = bool(row.get(contract.DELETED)) or row.get(contract.OP) == "d"
-    values = {} if deleted else _convert_row(schema, row)
+    values, empty = ({}, None) if deleted else _convert_row(schema, row)
     try:
         return Change(
             key=tuple(key),
@@ -85,6 +94,7 @@ def to_change(schema: TableSchema, row: dict[str, Any], raw_key: bytes | None) -
             source_ts_ms=int(row.get(contract.SOURCE_TS_MS) or 0),
             source_pos=int(row.get(contract.SOURCE_POS) or 0),
             deleted=deleted,
+            empty=empty,
         )
     except (TypeError, ValueError) as exc:
         raise Rejected(f"bad metadata field: {exc}") from None

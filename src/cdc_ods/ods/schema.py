@@ -9,6 +9,11 @@ Timestamps keep their microseconds: Avatica's protobuf carries a TIMESTAMP param
 milliseconds, so the loader sends TIMESTAMP values as UTC text, which Phoenix parses with the
 fraction intact (cdc_ods.ods.avatica). (Source TIME columns are BIGINT microseconds in the ODS;
 arrays of dates and timestamps are refused by the type maps: cdc_ods.sources.types.)
+
+Phoenix stores an empty VARCHAR or VARBINARY as NULL: each row's CDC_EMPTY names its columns
+whose value is empty (`Column.empty_value`, cdc_ods.contract). A NULL element of a VARCHAR
+ARRAY reads back as an empty string, and an empty one too: array elements are not marked.
+NaN and the infinities fit a FLOAT or DOUBLE ARRAY, not a FLOAT or DOUBLE column (`_finite_float`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from math import isfinite
 from typing import Any
 
 import orjson
@@ -67,6 +73,18 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
+def _finite_float(value: Any) -> float:
+    """A FLOAT or DOUBLE column's value. Phoenix 5.2.1 cannot store NaN or an infinity there: a
+    bound value becomes a literal whose precision Phoenix takes from the value as a BigDecimal,
+    which has none (NumberFormatException). In an array it can (no such literal per element)."""
+    number = float(value)
+    if not isfinite(number):
+        raise ValueError(
+            "Phoenix cannot store NaN or an infinity in a FLOAT or DOUBLE column, only in an array"
+        )
+    return number
+
+
 def _boolean(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "t", "yes")
@@ -78,6 +96,8 @@ CONVERTERS: dict[str, Converter] = {
     "SMALLINT": int,
     "INTEGER": int,
     "BIGINT": int,
+    # a number, or a non-finite one by its name in the contract ("NaN", "Infinity", "-Infinity"),
+    # which Python's float reads as such (a scalar column takes finite ones only: _finite_float)
     "FLOAT": float,
     "DOUBLE": float,
     "DECIMAL": lambda v: Decimal(str(v)),
@@ -87,6 +107,9 @@ CONVERTERS: dict[str, Converter] = {
     "TIMESTAMP": timestamp_text,
     "VARBINARY": lambda v: bytes.fromhex(v) if isinstance(v, str) else bytes(v),
 }
+
+
+_EMPTY_VALUES: dict[str, str | bytes] = {"VARCHAR": "", "VARBINARY": b""}
 
 
 @dataclass(frozen=True)
@@ -115,7 +138,17 @@ class Column:
         return self.phoenix_type.endswith(" ARRAY")
 
     @cached_property
+    def empty_value(self) -> str | bytes | None:
+        """The empty value of a VARCHAR ('') or VARBINARY (b''), which Phoenix stores as NULL (the
+        row's CDC_EMPTY names the column); None for the other types and for arrays."""
+        if self.is_array:
+            return None
+        return _EMPTY_VALUES.get(self.base_type)
+
+    @cached_property
     def _converter(self) -> Converter:
+        if not self.is_array and self.base_type in ("FLOAT", "DOUBLE"):
+            return _finite_float
         return CONVERTERS[self.base_type]
 
     def convert(self, value: Any) -> Any:
@@ -158,6 +191,11 @@ class TableSchema:
         return self._by_name.get(name)
 
     @cached_property
+    def can_be_empty(self) -> tuple[tuple[str, str], ...]:
+        """(name, ODS name) of the columns that can hold an empty value (`Column.empty_value`)."""
+        return tuple((c.name, c.ods_name) for c in self.columns if c.empty_value is not None)
+
+    @cached_property
     def _timestamp_key(self) -> tuple[bool, ...]:
         return tuple(self._by_name[name].base_type == "TIMESTAMP" for name in self.primary_key)
 
@@ -192,12 +230,15 @@ class TableSchema:
         return parameters
 
 
+# the metadata columns ODS tables created by an earlier version lack (`add_metadata_ddl`)
+ADDED_METADATA_COLUMNS = (f"{contract.CDC_EMPTY} VARCHAR ARRAY",)
 METADATA_COLUMNS = (
     f"{contract.CDC_OP} CHAR(1)",
     f"{contract.CDC_SOURCE_TS} TIMESTAMP",
     f"{contract.CDC_SOURCE_POS} BIGINT",
     f"{contract.CDC_LOADED_AT} TIMESTAMP",
     f"{contract.CDC_DELETED} BOOLEAN",
+    *ADDED_METADATA_COLUMNS,
 )
 
 
@@ -220,3 +261,8 @@ def create_table_ddl(schema: TableSchema) -> str:
 
 def add_column_ddl(schema: TableSchema, column: Column) -> str:
     return f'ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS "{column.ods_name}" {column.phoenix_type}'
+
+
+def add_metadata_ddl(schema: TableSchema) -> str:
+    """The metadata columns a table created before they existed lacks (a no-op for the others)."""
+    return f"ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS {', '.join(ADDED_METADATA_COLUMNS)}"

@@ -26,7 +26,7 @@ from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.phoenix import connect, error_message
-from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, create_table_ddl
+from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, add_metadata_ddl, create_table_ddl
 from cdc_ods.runtime import retry_transient
 
 log = logging.getLogger("cdc_ods.loader")
@@ -93,9 +93,11 @@ def _count_retry(error: BaseException, sleep_s: float) -> None:
     log.warning("retrying in %.1fs: %s", sleep_s, error)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
-    """One row change for one ODS table, already converted to Phoenix parameter values."""
+    """One row change for one ODS table, already converted to Phoenix parameter values. (Not
+    frozen: a frozen dataclass sets each field through object.__setattr__, and the loader makes
+    one Change per record.)"""
 
     key: tuple[Any, ...]
     values: dict[str, Any]  # source column name -> value (full row; key only for deletes)
@@ -103,9 +105,24 @@ class Change:
     source_ts_ms: int
     source_pos: int
     deleted: bool
+    empty: list[str] | None = None  # CDC_EMPTY: the ODS names of the columns whose value is empty
+
+
+# The metadata columns a soft delete writes with the key (`_metadata`); an UPSERT writes every
+# one (contract.ODS_METADATA_COLUMNS): CDC_EMPTY too, which describes the row's values, and a
+# soft delete leaves those as they were.
+SOFT_DELETE_METADATA = (
+    contract.CDC_OP,
+    contract.CDC_SOURCE_TS,
+    contract.CDC_SOURCE_POS,
+    contract.CDC_LOADED_AT,
+    contract.CDC_DELETED,
+)
+UPSERT_METADATA = (*SOFT_DELETE_METADATA, contract.CDC_EMPTY)
 
 
 def _metadata(change: Change, loaded_at: dt.datetime, deleted: bool) -> list[Any]:
+    """The values of SOFT_DELETE_METADATA."""
     source_ts = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=change.source_ts_ms)
     return [change.op, source_ts, change.source_pos, loaded_at, deleted]
 
@@ -163,7 +180,9 @@ class PhoenixWriter:
                 cursor.close()
 
     def ensure_table(self, schema: TableSchema) -> None:
+        """Create the table, or give one an earlier version created the metadata columns it lacks."""
         self._execute(create_table_ddl(schema))
+        self._execute(add_metadata_ddl(schema))
         self.commit()
 
     def add_column(self, schema: TableSchema, column: Column) -> None:
@@ -185,27 +204,28 @@ class PhoenixWriter:
     def stage(self, schema: TableSchema, changes: Sequence[Change]) -> None:
         """Send one table's changes (distinct keys) without committing."""
         loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        meta = ", ".join(contract.ODS_METADATA_COLUMNS)
         upserts = [c for c in changes if not c.deleted]
         deletes = [c for c in changes if c.deleted]
         if upserts:
-            names = ", ".join(f'"{col.ods_name}"' for col in schema.columns)
-            marks = ", ".join("?" * (len(schema.columns) + len(contract.ODS_METADATA_COLUMNS)))
+            names = ", ".join([*(f'"{col.ods_name}"' for col in schema.columns), *UPSERT_METADATA])
+            marks = ", ".join("?" * (len(schema.columns) + len(UPSERT_METADATA)))
             rows = [
-                [c.values.get(col.name) for col in schema.columns] + _metadata(c, loaded_at, False)
+                [c.values.get(col.name) for col in schema.columns]
+                + _metadata(c, loaded_at, False)
+                + [c.empty]
                 for c in upserts
             ]
-            self._execute(f"UPSERT INTO {schema.ods_name} ({names}, {meta}) VALUES ({marks})", rows)
+            self._execute(f"UPSERT INTO {schema.ods_name} ({names}) VALUES ({marks})", rows)
         if deletes and self.delete_mode == "hard":
             self._execute(
                 f"DELETE FROM {schema.ods_name} WHERE {schema.key_condition}",
                 [schema.key_parameters(c.key) for c in deletes],
             )
         elif deletes:
-            keys = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
-            marks = ", ".join("?" * (len(schema.primary_key) + len(contract.ODS_METADATA_COLUMNS)))
+            names = ", ".join([*(f'"{name.upper()}"' for name in schema.primary_key), *SOFT_DELETE_METADATA])
+            marks = ", ".join("?" * (len(schema.primary_key) + len(SOFT_DELETE_METADATA)))
             rows = [list(c.key) + _metadata(c, loaded_at, True) for c in deletes]
-            self._execute(f"UPSERT INTO {schema.ods_name} ({keys}, {meta}) VALUES ({marks})", rows)
+            self._execute(f"UPSERT INTO {schema.ods_name} ({names}) VALUES ({marks})", rows)
 
     def commit(self) -> None:
         try:

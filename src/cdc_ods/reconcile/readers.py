@@ -71,8 +71,9 @@ def _select_expression(column: Column) -> str:
 
 
 def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
-    """Live ODS rows (soft-deleted ones excluded), timestamps to the microsecond; a column
-    the ODS lacks reads as NULL."""
+    """Live ODS rows (soft-deleted ones excluded), timestamps to the microsecond, the empty
+    values the row's CDC_EMPTY names restored (Phoenix stores them as NULL); a column the ODS
+    lacks reads as NULL."""
     conn = connect(url)
     try:
         present = ods_columns(conn, schema.ods_name)
@@ -80,23 +81,41 @@ def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
             return
         wanted = ordered_columns(schema)
         selected = [c for c in wanted if c.ods_name in present]
+        expressions = [_select_expression(c) for c in selected]
+        marked = contract.CDC_EMPTY in present  # a table no loader has met since CDC_EMPTY exists lacks it
+        if marked:
+            expressions.append(contract.CDC_EMPTY)
         cur = conn.cursor()
         cur.itersize = FETCH
         cur.execute(
-            f"SELECT {', '.join(_select_expression(c) for c in selected)} FROM {schema.ods_name}"
+            f"SELECT {', '.join(expressions)} FROM {schema.ods_name}"
             f" WHERE {contract.CDC_DELETED} IS NULL OR {contract.CDC_DELETED} = FALSE"
         )
         positions = [selected.index(c) if c in selected else None for c in wanted]
         as_decimal = {i for i, c in enumerate(selected) if _reads_as_decimal(c)}
+        empty_values = {
+            c.ods_name: (i, c.empty_value) for i, c in enumerate(selected) if c.empty_value is not None
+        }
         for row in cur:
             if as_decimal:
                 row = [
                     from_epoch_ms_decimal(v) if i in as_decimal and v is not None else v
                     for i, v in enumerate(row)
                 ]
+            if marked and row[-1]:
+                row = _restore_empty(list(row), row[-1], empty_values)
             yield tuple(None if p is None else row[p] for p in positions)
     finally:
         conn.close()
+
+
+def _restore_empty(row: list[Any], names: list[str], empty_values: dict[str, tuple[int, Any]]) -> list[Any]:
+    """`row` with the NULL of each column `names` (its CDC_EMPTY) as that column's empty value."""
+    for name in names:
+        position, empty = empty_values.get(name, (None, None))
+        if position is not None and row[position] is None:
+            row[position] = empty
+    return row
 
 
 def sequence_totals(url: str) -> dict[str, sequence.Totals]:

@@ -236,7 +236,6 @@ class MySqlSource(Source):
     def _local_address(self) -> str:
         return self.endpoints.mysql
 
-
     def _query(self, sql: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         conn = self.connect(role)
         try:

@@ -154,7 +154,6 @@ class PostgresSource(Source):
     def slot(self) -> str:
         return f"cdc_{self.name}"
 
-
     def _query(self, query: str, args: tuple[Any, ...] = (), role: Role = "read") -> list[tuple[Any, ...]]:
         with self.connect(role) as conn:
             return list(conn.execute(query, args).fetchall())  # type: ignore[arg-type]
