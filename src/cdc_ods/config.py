@@ -200,6 +200,12 @@ class SourceConfig(_Model):
         return self.schema_ or "public"
 
     @property
+    def has_catalog(self) -> bool:
+        """A relational source: its tables have a catalog to read (MongoDB's collections do not:
+        their cleansing scripts are hand-written, reconcile does not compare them)."""
+        return self.kind != "mongodb"
+
+    @property
     def is_local(self) -> bool:
         """The local stack's server of this kind (no `address` in cdc.yaml)."""
         return self.address is None

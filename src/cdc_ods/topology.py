@@ -57,9 +57,9 @@ def source_tables(config: Config, relational_only: bool = False) -> list[Flowing
     """Every captured table of every enabled source (patterns resolved against the source)."""
     flowing = []
     for source in config.sources:
-        if not source.enabled or (relational_only and source.kind == "mongodb"):
+        if not source.enabled or (relational_only and not source.has_catalog):
             continue
-        tables = source.tables if source.kind == "mongodb" else source_for(config, source).tables()
+        tables = source_for(config, source).tables() if source.has_catalog else source.tables
         flowing += [FlowingTable(source.name, source.database, t, source) for t in tables]
     return flowing
 

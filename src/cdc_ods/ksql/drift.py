@@ -57,7 +57,7 @@ def source_tables(config: Config) -> dict[str, SourceTable]:
     return {
         contract.raw_topic(s.name, s.namespace, t): SourceTable(s, t)
         for s in config.sources
-        if s.enabled and s.kind != "mongodb"
+        if s.enabled and s.has_catalog
         for t in source_for(config, s).tables()
     }
 

@@ -29,7 +29,7 @@ from cdc_ods import contract
 from cdc_ods.config import SourceConfig
 from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.errors import CdcError
-from cdc_ods.sources import CatalogColumn, ColumnType, TableCatalog, column_type
+from cdc_ods.sources import CatalogColumn, ColumnType, TableCatalog, column_type, event_source
 
 NON_NEGATIVE = ("runtime_min", "season", "number", "budget_usd", "viewers_millions")
 IMAGE = "COALESCE(`after`, `before`)"
@@ -113,25 +113,6 @@ def _rules(catalog: TableCatalog, mapped: dict[str, ColumnType]) -> list[tuple[s
     return rules
 
 
-def source_position(kind: str) -> str:
-    """__source_pos in SQL: grows with the source's log (see cdc_ods.contract)."""
-    if kind in ("mariadb", "mysql"):
-        return (
-            "CAST(SPLIT(`source`->`file`, '.')[-1] AS BIGINT) * "
-            f"{contract.BINLOG_FILE_FACTOR} + `source`->`pos` * {contract.BINLOG_POS_FACTOR}"
-            " + COALESCE(`source`->`row`, 0)"
-        )
-    if kind == "postgres":
-        return "`source`->`lsn`"
-    # MongoDB: the oplog timestamp (seconds, as ts_ms) and the order within that second
-    return "`source`->`ts_ms` * 1000000 + COALESCE(`source`->`ord`, 0)"
-
-
-_SOURCE_BLOCK = {
-    "mariadb": "STRUCT<`ts_ms` BIGINT, `file` STRING, `pos` BIGINT, `row` INT>",
-    "mysql": "STRUCT<`ts_ms` BIGINT, `file` STRING, `pos` BIGINT, `row` INT>",
-    "postgres": "STRUCT<`ts_ms` BIGINT, `lsn` BIGINT>",
-}
 _WITH_JSON = "KEY_FORMAT='JSON', VALUE_FORMAT='JSON'"
 
 
@@ -151,6 +132,7 @@ def generate_script(
     if not catalog.key:
         raise CdcError(f"{source}.{database}.{table}: no primary key; Debezium keys records by it")
     mapped = {c.name: column_type(kind, c) for c in columns}
+    events = event_source(kind)
     refused = [f"{c.name} ({mapped[c.name].refusal})" for c in columns if mapped[c.name].refusal]
     if refused:
         raise CdcError(f"{source}.{database}.{table}: cannot carry column {'; '.join(refused)}")
@@ -170,7 +152,7 @@ def generate_script(
     metadata = [
         ("`op`", contract.OP),
         ("`source`->`ts_ms`", contract.SOURCE_TS_MS),
-        (source_position(kind), contract.SOURCE_POS),
+        (events.position, contract.SOURCE_POS),
         ("`op` = 'd'", contract.DELETED),
     ]
     rules = _rules(catalog, mapped)
@@ -195,7 +177,7 @@ def generate_script(
             f"    `k` {key_type} KEY,",
             f"    `before` {image},",
             f"    `after` {image},",
-            f"    `source` {_SOURCE_BLOCK[kind]},",
+            f"    `source` {events.block},",
             "    `op` STRING",
             f") WITH (KAFKA_TOPIC='{raw_topic}', {_WITH_JSON});",
             "",

@@ -26,7 +26,7 @@ def write_scripts(
     written: list[Path] = []
     refused: list[str] = []
     for source in config.sources:
-        tables = source.tables if source.kind == "mongodb" else source_for(config, source, endpoints).tables()
+        tables = source_for(config, source, endpoints).tables() if source.has_catalog else source.tables
         for table in tables:
             path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
             if path.exists() and not force:
@@ -36,7 +36,7 @@ def write_scripts(
                 if not is_unedited(path.read_text(encoding="utf-8")):
                     report(f"[yellow]kept[/] {path}: edited by hand (--force overwrites it)")
                     continue
-            if source.kind == "mongodb":
+            if not source.has_catalog:
                 report(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
                 continue
             try:

@@ -25,15 +25,10 @@ from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.kafka import client_config
-from cdc_ods.sources import source_for
+from cdc_ods.sources import Source, source_for
 from cdc_ods.topology import Stage
 
 Report = Callable[[str], None]
-TAIL_EVENTS = 1000  # more binlog events than this after the connector's position: not a tail
-
-
-def _binlog_number(file: str) -> int:
-    return int(file.rsplit(".", 1)[-1])
 
 
 def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
@@ -41,46 +36,11 @@ def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
     return source_for(config, source).position()
 
 
-def _only_uncaptured_after(
-    config: Config, source: SourceConfig, reached: tuple[int, int], target: tuple[int, int]
-) -> bool:
-    """True when the binlog from `reached` to `target` holds no row event of a captured table
-    (MySQL family; same binlog file; a short tail only)."""
-    if source.kind not in ("mariadb", "mysql") or reached[0] != target[0]:
-        return False
-    src = source_for(config, source)
-    captured = {f"({source.database}.{table})" for table in src.tables()}
-    conn = src.connect("capture")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW MASTER STATUS")
-            file = cur.fetchone()[0]
-            if _binlog_number(file) != target[0]:
-                return False
-            cur.execute(f"SHOW BINLOG EVENTS IN '{file}' FROM {int(reached[1])} LIMIT {TAIL_EVENTS}")
-            events = cur.fetchall()
-    finally:
-        conn.close()
-    if len(events) >= TAIL_EVENTS:
-        return False
-    return not any(
-        event_type == "Table_map" and str(info).endswith(tuple(captured))
-        for _file, pos, event_type, _server, _end, info in events
-        if pos < target[1]
-    )
-
-
 def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
     """Where the source's Debezium connector has committed its reading, or None if nowhere yet."""
     body: dict[str, Any] = connect.offsets(source.name)
-    for entry in body.get("offsets", []):
-        offset = entry.get("offset") or {}
-        if "file" in offset:
-            return _binlog_number(offset["file"]), int(offset.get("pos", 0))
-        lsns = [int(offset[k]) for k in ("lsn", "lsn_commit", "lsn_proc") if offset.get(k) is not None]
-        if lsns:
-            return max(lsns), 0
-    return None
+    offsets = [entry.get("offset") or {} for entry in body.get("offsets", [])]
+    return max(filter(None, map(Source.offset_position, offsets)), default=None)
 
 
 def stage_progress(
@@ -113,13 +73,13 @@ def wait_caught_up(
 ) -> None:
     endpoints = Endpoints.from_config(config)
     deadline = time.monotonic() + timeout_s
-    sources = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    sources = [s for s in config.sources if s.enabled and s.has_catalog]
     with ConnectClient(endpoints.connect_url) as connect:
         for source in sources:
             target = source_position(config, source)
             report(f"waiting for connector {source.name} to reach {target}")
             while (reached := connector_position(connect, source)) is None or (
-                reached < target and not _only_uncaptured_after(config, source, reached, target)
+                reached < target and not source_for(config, source).only_uncaptured_between(reached, target)
             ):
                 if time.monotonic() > deadline:
                     raise CdcError(

@@ -42,7 +42,7 @@ def reconcile(
 
     config = ctx.obj.config()
     url = Endpoints.from_config(config).phoenix_url
-    relational = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    relational = [s for s in config.sources if s.enabled and s.has_catalog]
     flowing = [(t.config, t.table) for t in source_tables(config, relational_only=True) if t.config]
     if table:  # `source.table` may name any table of a source; a bare name, a configured one
         chosen = []

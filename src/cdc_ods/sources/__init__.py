@@ -20,7 +20,7 @@ from cdc_ods.sources.base import (
 from cdc_ods.sources.mongodb import MongoSource
 from cdc_ods.sources.mysql import MySqlSource
 from cdc_ods.sources.postgres import PostgresSource
-from cdc_ods.sources.types import ColumnType
+from cdc_ods.sources.types import ColumnType, EventSource
 
 _KINDS: dict[str, type[Source]] = {
     "mariadb": MySqlSource,
@@ -41,6 +41,11 @@ def column_type(kind: str, column: CatalogColumn) -> ColumnType:
     return _KINDS[kind].column_type(column)
 
 
+def event_source(kind: str) -> EventSource:
+    """Debezium's `source` block of a `kind` source's change events, and its log position."""
+    return _KINDS[kind].event_source
+
+
 def enabled_sources(config: Config, endpoints: Endpoints | None = None) -> list[Source]:
     return [source_for(config, s, endpoints) for s in config.sources if s.enabled]
 
@@ -57,5 +62,6 @@ __all__ = [
     "UnknownTableError",
     "column_type",
     "enabled_sources",
+    "event_source",
     "source_for",
 ]

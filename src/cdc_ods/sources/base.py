@@ -25,7 +25,7 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
 from cdc_ods.sources.tls import Tls
-from cdc_ods.sources.types import ColumnType
+from cdc_ods.sources.types import ColumnType, EventSource
 
 Role = Literal["capture", "read", "admin"]
 
@@ -227,6 +227,8 @@ class Source(ABC):
             )
         return secret
 
+    # Debezium's `source` block of the kind's change events and its log position (cleansing)
+    event_source: EventSource
     # the kind's driver: (address, user, password, database, autocommit, tls) -> a connection
     open_connection: Callable[..., Any]
 
@@ -358,6 +360,21 @@ class Source(ABC):
     @abstractmethod
     def position(self) -> tuple[int, int]:
         """The source's current log position, comparable with the connector's offsets."""
+
+    @staticmethod
+    def offset_position(offset: dict[str, Any]) -> tuple[int, int] | None:
+        """A Debezium connector's committed offset as a position comparable with `position()`:
+        the MySQL family's (binlog file number, position), PostgreSQL's (LSN, 0)."""
+        if "file" in offset:
+            return int(str(offset["file"]).rsplit(".", 1)[-1]), int(offset.get("pos", 0))
+        lsns = [int(offset[k]) for k in ("lsn", "lsn_commit", "lsn_proc") if offset.get(k) is not None]
+        return (max(lsns), 0) if lsns else None
+
+    def only_uncaptured_between(self, reached: tuple[int, int], target: tuple[int, int]) -> bool:
+        """Whether the log from `reached` (a connector's committed position) to `target` holds
+        no change of a captured table, so the connector counts as caught up (see
+        cdc_ods.reconcile.catchup). Only the MySQL family can tell; the others say no."""
+        return False
 
     # --- Debezium ------------------------------------------------------------------------
 

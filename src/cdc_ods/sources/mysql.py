@@ -64,6 +64,7 @@ ORDER BY rc.table_name, rc.constraint_name
 
 
 ROWS_PER_FETCH = 5000
+BINLOG_TAIL_EVENTS = 1000  # more binlog events than this after a connector's position: not a tail
 
 
 def quote(identifier: str) -> str:
@@ -231,6 +232,7 @@ def _mariadb_findings(server: Callable[..., Finding], variables: dict[str, str])
 
 class MySqlSource(Source):
     column_type = staticmethod(mysql_types.column_type)
+    event_source = mysql_types.EVENT_SOURCE
     open_connection = staticmethod(open_connection)
 
     def _local_address(self) -> str:
@@ -312,6 +314,34 @@ class MySqlSource(Source):
             return 0, 0
         file, pos = rows[0][:2]
         return int(file.rsplit(".", 1)[-1]), int(pos)
+
+    def only_uncaptured_between(self, reached: tuple[int, int], target: tuple[int, int]) -> bool:
+        """A connector commits the start of the event group it is in, and a DDL group (no
+        COMMIT event) keeps it there until the next change: a short binlog tail (same file)
+        without a row event of a captured table counts as reached."""
+        if reached[0] != target[0]:
+            return False
+        captured = tuple(f"({self.source.database}.{table})" for table in self.tables())
+        conn = self.connect("capture")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW MASTER STATUS")
+                file = cur.fetchone()[0]
+                if int(file.rsplit(".", 1)[-1]) != target[0]:
+                    return False
+                cur.execute(
+                    f"SHOW BINLOG EVENTS IN '{file}' FROM {int(reached[1])} LIMIT {BINLOG_TAIL_EVENTS}"
+                )
+                events = cur.fetchall()
+        finally:
+            conn.close()
+        if len(events) >= BINLOG_TAIL_EVENTS:
+            return False
+        return not any(
+            event_type == "Table_map" and str(info).endswith(captured)
+            for _file, pos, event_type, _server, _end, info in events
+            if pos < target[1]
+        )
 
     # --- Debezium ------------------------------------------------------------------------
 

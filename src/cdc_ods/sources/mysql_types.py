@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import re
 
+from cdc_ods import contract
 from cdc_ods.sources.base import CatalogColumn
 from cdc_ods.sources.types import (
     DATE,
     TIME_AS_MICROSECONDS,
     ZONED_TIMESTAMP,
     ColumnType,
+    EventSource,
     carried,
     decimal,
     json_document,
     refused,
     text,
+)
+
+EVENT_SOURCE = EventSource(
+    "STRUCT<`ts_ms` BIGINT, `file` STRING, `pos` BIGINT, `row` INT>",
+    "CAST(SPLIT(`source`->`file`, '.')[-1] AS BIGINT) * "
+    f"{contract.BINLOG_FILE_FACTOR} + `source`->`pos` * {contract.BINLOG_POS_FACTOR}"
+    " + COALESCE(`source`->`row`, 0)",
 )
 
 # BOOLEAN is TINYINT(1) in the catalog, but Debezium sends what the DDL said: true/false for

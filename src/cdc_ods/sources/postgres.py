@@ -137,6 +137,7 @@ def _text(composed: sql.Composable, conn: psycopg.Connection) -> str:
 
 class PostgresSource(Source):
     column_type = staticmethod(postgres_types.column_type)
+    event_source = postgres_types.EVENT_SOURCE
     open_connection = staticmethod(open_connection)
 
     def _local_address(self) -> str:

@@ -15,6 +15,7 @@ from cdc_ods.sources.types import (
     TIME_AS_MICROSECONDS,
     ZONED_TIMESTAMP,
     ColumnType,
+    EventSource,
     carried,
     decimal,
     exact_text,
@@ -22,6 +23,8 @@ from cdc_ods.sources.types import (
     refused,
     text,
 )
+
+EVENT_SOURCE = EventSource("STRUCT<`ts_ms` BIGINT, `lsn` BIGINT>", "`source`->`lsn`")
 
 # Debezium's stand-in for a TOASTed value an UPDATE left unchanged, when the table's replica
 # identity is not FULL (`cdc sources prepare` sets FULL): never stored over the real value.

@@ -24,6 +24,16 @@ PHOENIX_MAX_PRECISION = 38
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """Debezium's `source` block of a kind's change events as the cleansing script declares it
+    (a KSQL STRUCT), and the expression over it that gives the contract's `__source_pos`: a
+    number that grows with the source's log."""
+
+    block: str
+    position: str
+
+
+@dataclass(frozen=True)
 class ColumnType:
     raw: str
     phoenix: str
