@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cdc_ods import contract
-from cdc_ods.errors import Rejected
+from cdc_ods.errors import CdcError, Rejected
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
 from cdc_ods.ksql.generate import DLQ_HEADER, generate_script
@@ -261,3 +261,40 @@ def test_a_non_finite_double_travels_as_its_name_from_debezium_to_the_loader() -
 
     outputs, rejects = run(d="nan")  # only Jackson's names: anything else is no double
     assert outputs == [] and "after->d: expected DOUBLE, got string" in rejects[0]
+
+
+def test_postgres_placeholders_and_infinity_are_refused_never_stored() -> None:
+    """Debezium's stand-in for an unchanged TOASTed value, and 'infinity' in a timestamptz, go
+    to the dead-letter topic with their reason (they used to be stored as text and as NULL)."""
+    columns = (
+        CatalogColumn("id", "integer"),
+        CatalogColumn("body", "text"),
+        CatalogColumn("doc", "jsonb", json=True),
+        CatalogColumn("at", "timestamp with time zone"),
+    )
+    engine = Engine(
+        plan_text(
+            DLQ_HEADER,
+            generate_script("postgres", TableCatalog("shop", "public", "t", columns, ("id",)), "shop"),
+        )
+    )
+
+    def run(**after: object) -> tuple[list, list]:
+        image = {"id": 1, "body": "text", "doc": '{"a": 1}', "at": "2024-01-01T00:00:00Z", **after}
+        value = orjson.dumps({"before": None, "after": image, "source": {"ts_ms": 1, "lsn": 7}, "op": "u"})
+        result = engine.process("shop.public.t", b'{"id": 1}', value, 0, 0, 0)
+        return result.outputs, result.rejects
+
+    outputs, rejects = run()
+    assert rejects == [] and orjson.loads(outputs[0].value)["at"] == "2024-01-01T00:00:00.000000Z"
+    for column in ("body", "doc"):
+        outputs, rejects = run(**{column: "__debezium_unavailable_value"})
+        assert outputs == [] and f"{column}: an unchanged TOASTed value was not sent" in rejects[0]
+    outputs, rejects = run(at="infinity")
+    assert outputs == [] and "at: not a timestamp the ODS can hold" in rejects[0]
+
+
+def test_a_table_with_a_column_that_cannot_be_carried_gets_no_script() -> None:
+    columns = (CatalogColumn("id", "integer"), CatalogColumn("price", "money"))
+    with pytest.raises(CdcError, match=r"cannot carry column price \(Debezium carries money"):
+        generate_script("postgres", TableCatalog("shop", "public", "t", columns, ("id",)), "shop")
