@@ -199,6 +199,10 @@ class SourceConfig(_Model):
             return self.database
         return self.schema_ or "public"
 
+    def options(self, table: str) -> TableOptions:
+        """The table's `table_options` (the defaults when cdc.yaml gives none)."""
+        return self.table_options.get(table) or TableOptions()
+
     @property
     def has_catalog(self) -> bool:
         """A relational source: its tables have a catalog to read (MongoDB's collections do not:

@@ -82,7 +82,11 @@ def parse_cleansed_topic(topic: str) -> tuple[str, str, str]:
     return source, database, table
 
 
+def binlog_number(file: str) -> int:
+    """A binlog file's sequence number: mariadb-bin.000012 -> 12."""
+    return int(file.rsplit(".", 1)[-1])
+
+
 def binlog_position(file: str, pos: int, row: int = 0) -> int:
     """__source_pos of a MySQL/MariaDB change from Debezium's source block fields."""
-    number = int(file.rsplit(".", 1)[-1])
-    return number * BINLOG_FILE_FACTOR + pos * BINLOG_POS_FACTOR + row
+    return binlog_number(file) * BINLOG_FILE_FACTOR + pos * BINLOG_POS_FACTOR + row

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,11 @@ MAX_LETTER_BYTES = MAX_RECORD_BYTES + 1024 * 1024
 DLQ_TOPIC_CONFIG = {"max.message.bytes": str(MAX_LETTER_BYTES)}
 
 
-def ensure_dlq_topic(bootstrap: str, partitions: int = 1) -> None:
+def ensure_dlq_topic(
+    bootstrap: str, partitions: int = 1, existing: Mapping[str, list[int]] | None = None
+) -> None:
     """The dead-letter topic exists and takes letters up to `MAX_LETTER_BYTES`."""
-    ensure_topic(bootstrap, DLQ_TOPIC, partitions=partitions, config=DLQ_TOPIC_CONFIG)
+    ensure_topic(bootstrap, DLQ_TOPIC, partitions=partitions, config=DLQ_TOPIC_CONFIG, existing=existing)
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -131,9 +134,10 @@ class DeadLetters:
         letter = DeadLetter.of(rejected, key, value)
         self._producer.produce(self.topic, letter.to_json(), key=letter.key, headers=letter.headers())
 
-    def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every dead letter is acknowledged; raise TransientError if any was not."""
-        self._producer.flush(timeout_s)
+    def flush(self) -> None:
+        """Wait (up to 30 s) until every dead letter is acknowledged; raise TransientError if
+        any was not."""
+        self._producer.flush(30.0)
 
     def purge(self) -> None:
         """Drop the letters not yet sent: their records' offsets are not committed either."""

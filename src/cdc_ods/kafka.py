@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import (
@@ -29,6 +30,9 @@ def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
     return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **settings}
 
 
+_UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
+
+
 class AckedProducer:
     """A producer whose records count only once Kafka acknowledged them: `flush` raises
     `TransientError` naming `what` if any was not, and the caller leaves the input offsets
@@ -51,12 +55,13 @@ class AckedProducer:
         headers: list[tuple[str, bytes]] | dict[str, bytes] | None = None,
         partition: int | None = None,
     ) -> None:
-        """Queue one record; a full local queue waits for deliveries to drain."""
-        where = {} if partition is None else {"partition": partition}
+        """Queue one record (`partition` None: the partitioner's choice); a full local queue
+        waits for deliveries to drain."""
+        target = _UNASSIGNED if partition is None else partition
         while True:
             try:
                 self._producer.produce(
-                    topic, value, key=key, headers=headers, on_delivery=self._delivered, **where
+                    topic, value, key=key, headers=headers, on_delivery=self._delivered, partition=target
                 )
                 break
             except BufferError:
@@ -93,8 +98,12 @@ def _admin(bootstrap: str) -> AdminClient:
 
 def topic_partitions(bootstrap: str, timeout_s: float = 10.0) -> dict[str, list[int]]:
     """Every topic of the cluster, with its partitions (sorted)."""
+    return _listed(_admin(bootstrap), bootstrap, timeout_s)
+
+
+def _listed(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, list[int]]:
     try:
-        metadata = _admin(bootstrap).list_topics(timeout=timeout_s)
+        metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TransientError(f"kafka at {bootstrap}: {exc.args[0]}") from None
     return {name: sorted(t.partitions) for name, t in metadata.topics.items() if t.error is None}
@@ -106,10 +115,12 @@ def ensure_topic(
     partitions: int = 1,
     timeout_s: float = 10.0,
     config: dict[str, str] | None = None,
+    existing: Mapping[str, list[int]] | None = None,
 ) -> None:
-    """Create `topic` if it does not exist (idempotent); `config` is set on it either way."""
+    """Create `topic` if it does not exist (idempotent); `config` is set on it either way.
+    `existing`: the cluster's topics when the caller has just listed them."""
     admin = _admin(bootstrap)
-    if topic not in topic_partitions(bootstrap, timeout_s):
+    if topic not in (existing if existing is not None else _listed(admin, bootstrap, timeout_s)):
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
         try:
             admin.create_topics([new])[topic].result(timeout=timeout_s)

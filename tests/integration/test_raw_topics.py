@@ -49,8 +49,7 @@ from cdc_ods.operations.topics import partitions
 from cdc_ods.producers.ledger import jsonable
 from cdc_ods.producers.runner import Limit
 from cdc_ods.producers.targets import target
-from cdc_ods.reconcile.catchup import source_position
-from cdc_ods.reconcile.readers import ordered_columns, source_rows
+from cdc_ods.reconcile.readers import source_rows
 from cdc_ods.sources import CatalogColumn, source_for
 from cdc_ods.stack.context import StackContext
 
@@ -155,7 +154,7 @@ class CapturedTable:
 
     def source_state(self) -> dict[Key, Row]:
         """The table as the database returns it, read directly."""
-        names = [c.name for c in ordered_columns(self.schema)]
+        names = [c.name for c in self.schema.ordered_columns]
         width = len(self.schema.primary_key)
         state = {}
         for values in source_rows(self.config, self.source, self.schema):
@@ -296,7 +295,7 @@ OPS = {"c": "insert", "u": "update", "d": "delete"}  # Debezium op -> the ledger
 
 def log_position(config: Config, source: SourceConfig) -> int:
     """Where the source's log is now, comparable with `CapturedTable.position`."""
-    number, pos = source_position(config, source)  # (binlog file number, position) or (LSN, 0)
+    number, pos = source_for(config, source).position()  # (binlog file number, position) or (LSN, 0)
     if source.kind in BINLOG:
         return number * contract.BINLOG_FILE_FACTOR + pos * contract.BINLOG_POS_FACTOR
     return number

@@ -231,9 +231,7 @@ def test_missing_privileges_on_debezium_s_tables_come_with_their_grant(tmp_path:
     postgres = source_for(
         _config(tmp_path, address="db1:5432", capture=login, read=login, schema="sales"), "shop"
     )
-    found = postgres.own_table_findings(
-        {SIGNAL_TABLE: {"SELECT"}, HEARTBEAT_TABLE: {"SELECT", "UPDATE"}}, postgres.grant_sql
-    )
+    found = postgres.own_table_findings({SIGNAL_TABLE: {"SELECT"}, HEARTBEAT_TABLE: {"SELECT", "UPDATE"}})
     assert [(f.subject, f.problem.split(" (")[0], f.fix) for f in found] == [
         (
             "capture user dbz",
@@ -241,15 +239,15 @@ def test_missing_privileges_on_debezium_s_tables_come_with_their_grant(tmp_path:
             'GRANT SELECT, INSERT ON "sales"."debezium_signal" TO "dbz"  (cdc sources prepare shop)',
         )
     ]
-    found = postgres.own_table_findings({HEARTBEAT_TABLE: set()}, postgres.grant_sql)
+    found = postgres.own_table_findings({HEARTBEAT_TABLE: set()})
     assert [f.problem.split(" (")[0] for f in found] == ["lacks SELECT, UPDATE on sales.debezium_heartbeat"]
     assert "replication slot advances" in found[0].problem
     mysql = source_for(_config(tmp_path, kind="mariadb", database="shop"), "shop")
-    (finding,) = mysql.own_table_findings({SIGNAL_TABLE: {"SELECT"}}, mysql.grant_sql)
+    (finding,) = mysql.own_table_findings({SIGNAL_TABLE: {"SELECT"}})
     assert finding.fix == (
         "GRANT SELECT, INSERT ON `shop`.`debezium_signal` TO 'debezium'@'%'  (cdc sources prepare shop)"
     )
-    assert mysql.own_table_findings({SIGNAL_TABLE: {"SELECT", "INSERT"}}, mysql.grant_sql) == []
+    assert mysql.own_table_findings({SIGNAL_TABLE: {"SELECT", "INSERT"}}) == []
 
 
 def test_check_names_unmasked_personal_data_and_refused_columns() -> None:

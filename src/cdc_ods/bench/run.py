@@ -57,7 +57,7 @@ class Step:
 def run_step(config: Config, offered: float, seconds: float, seed: int, report: Report) -> Step:
     if config.file is None:
         raise CdcError("cdc bench needs the configuration read from a file")
-    sources = [s for s in config.sources if s.enabled and s.kind != "mongodb"]
+    sources = [s for s in config.sources if s.enabled and s.has_catalog]
     url = Endpoints.from_config(config).phoenix_url
     probers = [Prober(config, s, url) for s in sources]
     for prober in probers:

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cdc_ods import contract
 from cdc_ods.config import SourceConfig
@@ -45,13 +45,18 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# Personal-data masks (cdc.yaml: sources[].table_options.<table>.pii: {column: mask}): the
-# expression each applies to the source value `{v}`, and the ODS column it writes.
+class Mask(NamedTuple):
+    expression: str  # over the source value `{v}`, or its normalized form `{n}`
+    phoenix: str  # the ODS column's type
+
+
+# Personal-data masks (cdc.yaml: sources[].table_options.<table>.pii: {column: mask})
 PII_MASKS = {
-    "hash": "CDC_HMAC(TRIM({v}))",  # a keyed hash of the trimmed text: equal values still join
-    "email": "CDC_HMAC(LCASE(TRIM({v})))",  # ... of the trimmed, lower-cased address
-    "phone": "CDC_HMAC(REGEXP_REPLACE({v}, '[^0-9]', ''))",  # ... of the digits only
-    "year": "CAST(SUBSTRING({n}, 1, 4) AS INT)",  # a date reduced to its year
+    # a keyed hash of the trimmed text: equal values still join
+    "hash": Mask("CDC_HMAC(TRIM({v}))", "VARCHAR"),
+    "email": Mask("CDC_HMAC(LCASE(TRIM({v})))", "VARCHAR"),  # ... of the lower-cased address
+    "phone": Mask("CDC_HMAC(REGEXP_REPLACE({v}, '[^0-9]', ''))", "VARCHAR"),  # ... of the digits
+    "year": Mask("CAST(SUBSTRING({n}, 1, 4) AS INT)", "INTEGER"),  # a date reduced to its year
 }
 
 
@@ -69,7 +74,7 @@ def _column_expression(column: CatalogColumn, mapped: ColumnType, mask: str | No
     normalized = mapped.cleanse.format(v=value)
     if mask is None:
         return column.name, normalized
-    return masked_name(column.name, mask), PII_MASKS[mask].format(v=value, n=normalized)
+    return masked_name(column.name, mask), PII_MASKS[mask].expression.format(v=value, n=normalized)
 
 
 def masked(mask: str | None, value: Any, key: bytes) -> Any:
@@ -142,12 +147,11 @@ def generate_script(
     )
     if unknown:
         raise CdcError(f"{source}.{table}: pii names no such column or mask: {', '.join(unknown)}")
-    keys = [catalog.column(k) for k in catalog.key]
     name = stream_prefix(source, database, table)
     # Debezium's topic carries the PostgreSQL schema (the database for the MySQL family)
     raw_topic = contract.raw_topic(source, catalog.namespace, table)
     image = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mapped[c.name].raw}" for c in columns) + ">"
-    key_type = "STRUCT<" + ", ".join(f"{_ident(c.name)} {mapped[c.name].raw}" for c in keys if c) + ">"
+    key_type = "STRUCT<" + ", ".join(f"{_ident(k)} {mapped[k].raw}" for k in catalog.key) + ">"
     outputs = [_column_expression(c, mapped[c.name], masks.get(c.name)) for c in columns]
     metadata = [
         ("`op`", contract.OP),
@@ -214,8 +218,7 @@ def generate_script(
 
 def table_script(source: SourceConfig, catalog: TableCatalog) -> str:
     """`generate_script` for a table of a configured source, with its cdc.yaml personal-data masks."""
-    options = source.table_options.get(catalog.name)
-    return generate_script(source.kind, catalog, source.database, options.pii if options else None)
+    return generate_script(source.kind, catalog, source.database, source.options(catalog.name).pii)
 
 
 def _digest(body: str) -> str:

@@ -94,8 +94,14 @@ class Runner:
         widest = max((len(existing[t]) for t in self.engine.topics if t in existing), default=1)
         sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
         for topic in sorted(sinks - {DLQ_TOPIC}):
-            ensure_topic(self.bootstrap, topic, partitions=widest, config=contract.CLEANSED_TOPIC_CONFIG)
-        ensure_dlq_topic(self.bootstrap, partitions=widest)
+            ensure_topic(
+                self.bootstrap,
+                topic,
+                partitions=widest,
+                config=contract.CLEANSED_TOPIC_CONFIG,
+                existing=existing,
+            )
+        ensure_dlq_topic(self.bootstrap, partitions=widest, existing=existing)
 
     # --- the Sink ------------------------------------------------------------------------
 

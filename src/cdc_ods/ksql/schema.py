@@ -26,7 +26,8 @@ def write_scripts(
     written: list[Path] = []
     refused: list[str] = []
     for source in config.sources:
-        tables = source_for(config, source, endpoints).tables() if source.has_catalog else source.tables
+        src = source_for(config, source, endpoints)
+        tables = src.tables() if source.has_catalog else source.tables
         for table in tables:
             path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
             if path.exists() and not force:
@@ -40,7 +41,7 @@ def write_scripts(
                 report(f"[yellow]skipped[/] {path}: MongoDB has no schema to read; write it by hand")
                 continue
             try:
-                catalog = source_for(config, source, endpoints).catalog(table)
+                catalog = src.catalog(table)
                 text = table_script(source, catalog)
             except CdcError as exc:  # the other tables still get their scripts
                 report(f"[red]refused[/] {path}: {exc}")

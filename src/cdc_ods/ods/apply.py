@@ -57,7 +57,7 @@ class Applier:
         """Start applying `batch` (the previous one is over: see `done`)."""
         assert not self._futures, "a batch is still being applied"
         self._futures = [
-            self._executor.submit(self._apply, writer, part, checkpoint)
+            self._executor.submit(self._apply, writer, part, checkpoint, batch.replays)
             for writer, part in zip(self.writers, batch.split(len(self.writers)), strict=True)
             if part
         ]
@@ -78,8 +78,9 @@ class Applier:
             writer.close()
         self.replay_guard.close()
 
-    def _apply(self, writer: Writer, tables: Tables, checkpoint: Checkpoint) -> None:
-        """Runs on a writer thread, with that thread's own connection."""
+    def _apply(self, writer: Writer, tables: Tables, checkpoint: Checkpoint, replays: bool) -> None:
+        """Runs on a writer thread, with that thread's own connection; `replays`: the batch holds
+        records `cdc dlq replay` sent back (checked against the ODS before they are applied)."""
 
         def whole_batch() -> None:
             for schema, entries in tables.values():
@@ -87,7 +88,8 @@ class Applier:
             writer.commit()
 
         started = time.monotonic()
-        self.replay_guard.drop_stale(tables, checkpoint.giving_up)
+        if replays:
+            self.replay_guard.drop_stale(tables, checkpoint.giving_up)
         _not_dropped(checkpoint)
         try:
             retry_phoenix(whole_batch, checkpoint.giving_up, writer)

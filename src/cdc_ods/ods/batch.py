@@ -19,6 +19,7 @@ Tables = dict[str, tuple[TableSchema, dict[tuple, Entry]]]
 class Batch:
     def __init__(self) -> None:
         self.tables: Tables = {}
+        self.replays = False  # whether it holds records `cdc dlq replay` sent back
 
     def add(self, schema: TableSchema, msg: Message, change: Change, replay: bool) -> None:
         entry = self.tables.get(schema.ods_name)
@@ -27,6 +28,7 @@ class Batch:
             entry = self.tables[schema.ods_name] = (schema, entry[1] if entry else {})
         changes = entry[1]
         if replay:
+            self.replays = True
             previous = changes.get(change.key)
             if previous is not None and change.source_pos < previous[1].source_pos:
                 return  # a replay older than the key's change already in this batch

@@ -191,6 +191,14 @@ class TableSchema:
         return self._by_name.get(name)
 
     @cached_property
+    def ordered_columns(self) -> tuple[Column, ...]:
+        """The key columns in the key's order, then the others in the source's order: the ODS
+        table's column order (Phoenix refuses a primary key whose columns are declared in another
+        order) and the order reconcile reads rows in."""
+        key = tuple(self._by_name[k] for k in self.primary_key)
+        return key + tuple(c for c in self.columns if c.name not in self.primary_key)
+
+    @cached_property
     def can_be_empty(self) -> tuple[tuple[str, str], ...]:
         """(name, ODS name) of the columns that can hold an empty value (`Column.empty_value`)."""
         return tuple((c.name, c.ods_name) for c in self.columns if c.empty_value is not None)
@@ -243,16 +251,11 @@ METADATA_COLUMNS = (
 
 
 def create_table_ddl(schema: TableSchema) -> str:
-    """The key columns come first, in the key's order (Phoenix refuses a primary key whose
-    columns are declared in another order, e.g. Pagila's payment keyed (payment_date,
-    payment_id) but declaring payment_id first); then the others in the source's order."""
-    by_name = {c.name: c for c in schema.columns}
-    ordered = [by_name[k] for k in schema.primary_key] + [
-        c for c in schema.columns if c.name not in schema.primary_key
-    ]
+    """Columns in `TableSchema.ordered_columns` (e.g. Pagila's payment, keyed (payment_date,
+    payment_id), declares payment_date first), then the metadata columns."""
     columns = [
         f'"{c.ods_name}" {c.phoenix_type}' + (" NOT NULL" if c.name in schema.primary_key else "")
-        for c in ordered
+        for c in schema.ordered_columns
     ]
     pk = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
     body = ",\n  ".join([*columns, *METADATA_COLUMNS, f"CONSTRAINT PK PRIMARY KEY ({pk})"])

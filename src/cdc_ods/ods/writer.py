@@ -111,14 +111,8 @@ class Change:
 # The metadata columns a soft delete writes with the key (`_metadata`); an UPSERT writes every
 # one (contract.ODS_METADATA_COLUMNS): CDC_EMPTY too, which describes the row's values, and a
 # soft delete leaves those as they were.
-SOFT_DELETE_METADATA = (
-    contract.CDC_OP,
-    contract.CDC_SOURCE_TS,
-    contract.CDC_SOURCE_POS,
-    contract.CDC_LOADED_AT,
-    contract.CDC_DELETED,
-)
-UPSERT_METADATA = (*SOFT_DELETE_METADATA, contract.CDC_EMPTY)
+UPSERT_METADATA = contract.ODS_METADATA_COLUMNS
+SOFT_DELETE_METADATA = tuple(c for c in UPSERT_METADATA if c != contract.CDC_EMPTY)
 
 
 def _metadata(change: Change, loaded_at: dt.datetime, deleted: bool) -> list[Any]:

@@ -24,9 +24,9 @@ import orjson
 from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.errors import CdcError
-from cdc_ods.kafka import AckedProducer, ensure_topic
+from cdc_ods.kafka import AckedProducer, ensure_topic, topic_partitions
 from cdc_ods.ods.replay_guard import REPLAY_HEADER
-from cdc_ods.operations.topics import partitions, read_all
+from cdc_ods.operations.topics import read_all
 
 # a replayed record goes back to its topic whole (up to contract.MAX_RECORD_BYTES)
 REPLAY_PRODUCER = {"enable.idempotence": True, "linger.ms": 20, "message.max.bytes": MAX_RECORD_BYTES}
@@ -147,9 +147,9 @@ class Ledger:
     def replayed(self) -> set[str]:
         return {msg.key().decode() for msg in read_all(self.bootstrap, self.topic) if msg.key()}
 
-    def record(self, entries: list[Entry]) -> None:
+    def record(self, producer: AckedProducer, entries: list[Entry]) -> None:
+        """The entries as replayed, through the replay's own producer."""
         ensure_topic(self.bootstrap, self.topic, config={"cleanup.policy": "compact"})
-        producer = AckedProducer(self.bootstrap, f"replay ledger {self.topic}", **REPLAY_PRODUCER)
         now_ms = int(time.time() * 1000)
         for entry in entries:
             value = orjson.dumps(
@@ -187,10 +187,9 @@ def replay(bootstrap: str, entries: list[Entry], ledger: Ledger, dry_run: bool =
         report.by_topic[entry.letter.topic] += 1
     if dry_run or not todo:
         return report
-    existing: dict[str, list[int]] = {}
+    existing = topic_partitions(bootstrap)
     for topic in {e.letter.topic for e in todo}:
-        existing[topic] = partitions(bootstrap, topic)
-        if not existing[topic]:
+        if not existing.get(topic):
             raise CdcError(f"cannot replay into {topic}: the topic does not exist")
     producer = AckedProducer(bootstrap, "replay", **REPLAY_PRODUCER)
     for entry in todo:
@@ -204,6 +203,6 @@ def replay(bootstrap: str, entries: list[Entry], ledger: Ledger, dry_run: bool =
         target = letter.partition if letter.partition in existing[letter.topic] else None
         producer.produce(letter.topic, letter.value, key=letter.key, headers=headers, partition=target)
     producer.flush()
-    ledger.record(todo)
+    ledger.record(producer, todo)
     report.replayed = len(todo)
     return report

@@ -39,7 +39,7 @@ from cdc_ods.ods.schema import Column
 from cdc_ods.sources.mysql_types import GEOMETRY
 
 
-def _timestamp(value: Any, timespec: str = "microseconds") -> str:
+def _timestamp(value: Any) -> str:
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -47,7 +47,7 @@ def _timestamp(value: Any, timespec: str = "microseconds") -> str:
             return value
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(timespec=timespec)  # "milliseconds" truncates, as Phoenix does
+    return value.isoformat(timespec="microseconds")
 
 
 def _decimal(value: Any) -> str:
@@ -161,7 +161,7 @@ def canonical(column: Column, value: Any) -> Any:
         return _interval(value)
     if source_type in ("json", "jsonb"):  # a scalar document ("a string") too
         return _json(value)
-    if source_type in _DECIMAL and not column.is_array:
+    if source_type in _DECIMAL:
         return _decimal(value)
     if source_type == "bit" and isinstance(value, bytes | bytearray):  # MySQL family: big-endian
         value = int.from_bytes(value, "big")

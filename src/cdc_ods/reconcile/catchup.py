@@ -31,11 +31,6 @@ from cdc_ods.topology import Stage
 Report = Callable[[str], None]
 
 
-def source_position(config: Config, source: SourceConfig) -> tuple[int, int]:
-    """The source's current log position, comparable with `connector_position`."""
-    return source_for(config, source).position()
-
-
 def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
     """Where the source's Debezium connector has committed its reading, or None if nowhere yet."""
     body: dict[str, Any] = connect.offsets(source.name)
@@ -76,10 +71,11 @@ def wait_caught_up(
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
     with ConnectClient(endpoints.connect_url) as connect:
         for source in sources:
-            target = source_position(config, source)
+            src = source_for(config, source)
+            target = src.position()
             report(f"waiting for connector {source.name} to reach {target}")
             while (reached := connector_position(connect, source)) is None or (
-                reached < target and not source_for(config, source).only_uncaptured_between(reached, target)
+                reached < target and not src.only_uncaptured_between(reached, target)
             ):
                 if time.monotonic() > deadline:
                     raise CdcError(

@@ -21,15 +21,10 @@ from cdc_ods.sources import source_for
 FETCH = 5000  # rows per round trip to the ODS
 
 
-def ordered_columns(schema: TableSchema) -> list[Column]:
-    key = [schema.column(k) for k in schema.primary_key]
-    return [*key, *(c for c in schema.columns if c.name not in schema.primary_key)]  # type: ignore[list-item]
-
-
 def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
     """The table's rows read as the source's read user, personal data masked as the cleansing
     scripts mask it (so the ODS's masked columns compare with their source)."""
-    columns = ordered_columns(schema)
+    columns = schema.ordered_columns
     to_mask = [(i, c.mask) for i, c in enumerate(columns) if c.mask]
     rows = source_for(config, source).rows(schema.table, [c.source_name for c in columns])
     if not to_mask:
@@ -79,7 +74,7 @@ def ods_rows(url: str, schema: TableSchema) -> Iterator[tuple[Any, ...]]:
         present = ods_columns(conn, schema.ods_name)
         if not present:
             return
-        wanted = ordered_columns(schema)
+        wanted = schema.ordered_columns
         selected = [c for c in wanted if c.ods_name in present]
         expressions = [_select_expression(c) for c in selected]
         marked = contract.CDC_EMPTY in present  # a table no loader has met since CDC_EMPTY exists lacks it

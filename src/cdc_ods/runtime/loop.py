@@ -201,14 +201,16 @@ class StageLoop:
         for checkpoint in (self._in_flight, self._pending):
             if checkpoint is not None:
                 checkpoint.deadline = deadline
+        self._settle(deadline)
+        if self._pending.size:
+            self._write()
+            self._settle(deadline)
+
+    def _settle(self, deadline: float | None) -> None:
+        """The batch being written, if any, written (or given up by `deadline`) and finished."""
         if self._in_flight is not None:
             self._wait_written(deadline)
             self._finish()
-        if self._pending.size:
-            self._write()
-            if self._in_flight is not None:
-                self._wait_written(deadline)
-                self._finish()
 
     def _wait_written(self, deadline: float | None) -> None:
         while not self.sink.written(1.0 if deadline is None else max(0.0, deadline - time.monotonic())):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from cdc_ods.config import Config, SourceConfig, SourceLogin
-from cdc_ods.contract import MAX_RECORD_BYTES
+from cdc_ods.contract import MAX_RECORD_BYTES, binlog_number
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.secrets import lookup_secret
@@ -28,6 +28,8 @@ from cdc_ods.sources.tls import Tls
 from cdc_ods.sources.types import ColumnType, EventSource
 
 Role = Literal["capture", "read", "admin"]
+
+ROWS_PER_FETCH = 5000  # rows per round trip when `rows` streams a table
 
 # Created by the admin in every source database/schema (`cdc sources prepare`, and
 # `cdc stack up` locally): Debezium's signal table (ad-hoc incremental snapshots write their
@@ -290,8 +292,7 @@ class Source(ABC):
         A value the client library cannot represent (a BC date) comes as the server's text."""
 
     def configured_key(self, table: str) -> list[str] | None:
-        options = self.source.table_options.get(table)
-        return options.key if options else None
+        return self.source.options(table).key
 
     def _table(
         self,
@@ -340,8 +341,7 @@ class Source(ABC):
             for c in catalog.columns
             if (refusal := self.column_type(c).refusal)
         ]
-        options = self.source.table_options.get(catalog.name)
-        masked = set(options.pii) if options else set()
+        masked = self.source.options(catalog.name).pii
         found += [
             self.finding(
                 subject,
@@ -366,7 +366,7 @@ class Source(ABC):
         """A Debezium connector's committed offset as a position comparable with `position()`:
         the MySQL family's (binlog file number, position), PostgreSQL's (LSN, 0)."""
         if "file" in offset:
-            return int(str(offset["file"]).rsplit(".", 1)[-1]), int(offset.get("pos", 0))
+            return binlog_number(str(offset["file"])), int(offset.get("pos", 0))
         lsns = [int(offset[k]) for k in ("lsn", "lsn_commit", "lsn_proc") if offset.get(k) is not None]
         return (max(lsns), 0) if lsns else None
 
@@ -412,12 +412,13 @@ class Source(ABC):
     def _check_tables(self, tables: list[str]) -> list[Finding]:
         return []
 
-    def own_table_findings(
-        self, held: dict[str, set[str]], grant: Callable[[tuple[str, ...], str, str], str]
-    ) -> list[Finding]:
+    def grant_sql(self, privileges: tuple[str, ...], table: str, user: str) -> str:
+        """`GRANT privileges ON table TO user` in the source's dialect (for a fix's text)."""
+        raise NotImplementedError(f"{self.kind} sources name no grants")
+
+    def own_table_findings(self, held: dict[str, set[str]]) -> list[Finding]:
         """The capture user's missing privileges on the project's own tables, each with its
-        GRANT. `held`: each own table that exists -> the privileges the user has on it;
-        `grant(privileges, table, user)`: the statement in the source's dialect."""
+        GRANT. `held`: each own table that exists -> the privileges the user has on it."""
         user = self.login("capture").user
         found = []
         for table, privileges in held.items():
@@ -428,7 +429,7 @@ class Source(ABC):
                     self.finding(
                         f"capture user {user}",
                         f"lacks {', '.join(missing)} on {self.source.namespace}.{table} ({why})",
-                        f"{grant(needed, table, user)}  (cdc sources prepare {self.name})",
+                        f"{self.grant_sql(needed, table, user)}  (cdc sources prepare {self.name})",
                     )
                 )
         return found

@@ -38,14 +38,14 @@ def list_tables(
     """Each source's address, users and captured tables (patterns resolved at the source)."""
     rows = []
     for src in _chosen(ctx, names):
-        tables = src.source.tables if src.kind == "mongodb" else src.resolve_tables()
+        tables = src.resolve_tables() if src.source.has_catalog else src.source.tables
         rows.append(
             {
                 "source": src.name,
                 "kind": src.kind,
                 "address": src.address,
                 "namespace": src.source.namespace,
-                "capture_user": src.login("capture").user if src.kind != "mongodb" else None,
+                "capture_user": src.login("capture").user if src.source.has_catalog else None,
                 "tables": tables,
             }
         )

@@ -9,12 +9,14 @@ from typing import Any, Literal
 import pymysql
 import pymysql.cursors
 
+from cdc_ods.contract import binlog_number
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import CdcError, ConfigError, TransientError
 from cdc_ods.sources import mysql_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     OWN_TABLES,
+    ROWS_PER_FETCH,
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
@@ -63,7 +65,6 @@ ORDER BY rc.table_name, rc.constraint_name
 """
 
 
-ROWS_PER_FETCH = 5000
 BINLOG_TAIL_EVENTS = 1000  # more binlog events than this after a connector's position: not a tail
 
 
@@ -313,7 +314,7 @@ class MySqlSource(Source):
         if not rows:
             return 0, 0
         file, pos = rows[0][:2]
-        return int(file.rsplit(".", 1)[-1]), int(pos)
+        return binlog_number(file), int(pos)
 
     def only_uncaptured_between(self, reached: tuple[int, int], target: tuple[int, int]) -> bool:
         """A connector commits the start of the event group it is in, and a DDL group (no
@@ -327,7 +328,7 @@ class MySqlSource(Source):
             with conn.cursor() as cur:
                 cur.execute("SHOW MASTER STATUS")
                 file = cur.fetchone()[0]
-                if int(file.rsplit(".", 1)[-1]) != target[0]:
+                if binlog_number(file) != target[0]:
                     return False
                 cur.execute(
                     f"SHOW BINLOG EVENTS IN '{file}' FROM {int(reached[1])} LIMIT {BINLOG_TAIL_EVENTS}"
@@ -397,7 +398,13 @@ class MySqlSource(Source):
         rows = self._query(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({placeholders})", SERVER_VARIABLES)
         return server_findings(self.name, {name.lower(): value for name, value in rows})
 
-    def _check_capture_user(self, tables: list[str]) -> list[Finding]:
+    def check(self, tables: list[str]) -> list[Finding]:
+        """As `Source.check`, with the tables each user sees listed once for both steps."""
+        seen = self._seen_by_either()
+        capture = self._capture_user_findings(tables, seen)
+        return [*self._check_server(), *capture, *self._table_findings(tables, seen)]
+
+    def _capture_user_findings(self, tables: list[str], seen: tuple[set[str], set[str]]) -> list[Finding]:
         login = self.login("capture")
         subject = f"capture user {login.user}"
         conn, refused = self._capture_connection()
@@ -432,9 +439,8 @@ class MySqlSource(Source):
                             f"GRANT SELECT ON {quote(self.source.database)}.* TO '{login.user}'@'%'",
                         )
                     )
-                if SIGNAL_TABLE in set().union(*self._seen_by_either()):  # missing: a finding of its own
-                    held = {SIGNAL_TABLE: self._signal_privileges(cur)}
-                    found += self.own_table_findings(held, self.grant_sql)
+                if SIGNAL_TABLE in set().union(*seen):  # missing: a finding of its own
+                    found += self.own_table_findings({SIGNAL_TABLE: self._signal_privileges(cur)})
         finally:
             conn.close()
         return found
@@ -470,10 +476,10 @@ class MySqlSource(Source):
         target = f"{quote(self.source.database)}.{quote(table)}"
         return f"GRANT {', '.join(privileges)} ON {target} TO '{user}'@'%'"
 
-    def _check_tables(self, tables: list[str]) -> list[Finding]:
+    def _table_findings(self, tables: list[str], seen_by_either: tuple[set[str], set[str]]) -> list[Finding]:
         found: list[Finding] = []
         db = self.source.database
-        seen, hidden = self._seen_by_either()
+        seen, hidden = seen_by_either
         if SIGNAL_TABLE not in seen | hidden:
             found.append(
                 self.finding(

@@ -19,6 +19,7 @@ from cdc_ods.sources.types import (
     EventSource,
     carried,
     decimal,
+    epoch_timestamp,
     json_document,
     refused,
     text,
@@ -93,9 +94,8 @@ def column_type(column: CatalogColumn) -> ColumnType:
         return carried("STRING", "VARBINARY")  # hex (binary.handling.mode=hex)
     if t == "date":
         return DATE
-    if t == "datetime":  # epoch ms, or epoch µs above 3 fractional digits: the ISO timestamp
-        micros = (column.datetime_precision or 0) > 3
-        return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+    if t == "datetime":
+        return epoch_timestamp(column.datetime_precision or 0)
     if t == "timestamp":
         return ZONED_TIMESTAMP
     if t == "time":

@@ -29,6 +29,7 @@ from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
     HEARTBEAT_TABLE,
     OWN_TABLE_NEEDS,
+    ROWS_PER_FETCH,
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
@@ -79,9 +80,6 @@ SELECT c.relname, has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oi
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY (%s)
 """
 _REPLICA_IDENTITY = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
-
-
-ROWS_PER_FETCH = 5000
 
 
 def _text_when_out_of_range(base: type[Loader]) -> type[Loader]:
@@ -343,7 +341,7 @@ class PostgresSource(Source):
                     )
             rows = conn.execute(_OWN_TABLE_PRIVILEGES, (self.schema, list(OWN_TABLE_NEEDS))).fetchall()
             held = {t: {p for p, has in zip(_PRIVILEGES, flags, strict=True) if has} for t, *flags in rows}
-        return found + self.own_table_findings(held, self.grant_sql)
+        return found + self.own_table_findings(held)
 
     def grant_sql(self, privileges: tuple[str, ...], table: str, user: str) -> str:
         """`GRANT privileges ON table TO user` (for a fix's text)."""

@@ -18,6 +18,7 @@ from cdc_ods.sources.types import (
     EventSource,
     carried,
     decimal,
+    epoch_timestamp,
     exact_text,
     json_document,
     refused,
@@ -106,9 +107,8 @@ def column_type(column: CatalogColumn) -> ColumnType:
         return _toastable(text())
     if t == "numeric":
         return decimal(column.precision, column.scale)
-    if t == "timestamp without time zone":  # epoch µs (or ms up to 3 digits): the ISO timestamp
-        micros = (column.datetime_precision if column.datetime_precision is not None else 6) > 3
-        return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+    if t == "timestamp without time zone":  # no precision given: 6
+        return epoch_timestamp(6 if column.datetime_precision is None else column.datetime_precision)
     if t == "array":
         element = (column.element_type or "").removeprefix("_")
         if element not in _ELEMENTS:

@@ -41,7 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from cdc_ods.config import Config, SourceConfig
+from cdc_ods.config import TLS_FILES, Config, SourceConfig
 from cdc_ods.errors import ConfigError
 
 LIBPQ_MODES = {
@@ -50,7 +50,6 @@ LIBPQ_MODES = {
     "verify_ca": "verify-ca",
     "verify_identity": "verify-full",
 }
-MYSQL_MODES = {m: m for m in ("disabled", "required", "verify_ca", "verify_identity")}
 MARIADB_CONNECTOR_MODES = {
     "disabled": "disable",
     "required": "trust",
@@ -74,7 +73,7 @@ class Tls:
     def of(cls, config: Config, source: SourceConfig) -> Tls | None:
         if source.tls is None:
             return None
-        files = {key: source.tls.file(key, config.root) for key in ("ca_file", "cert_file", "key_file")}
+        files = {key: source.tls.file(key, config.root) for key in TLS_FILES}
         return cls(
             source.name, source.tls.mode, files["ca_file"], files["cert_file"], files["key_file"],
             config.data_dir / "tls",
@@ -184,8 +183,9 @@ def binlog_connector_options(
     needed only with one)."""
     if tls is None:
         return {}
-    modes = MARIADB_CONNECTOR_MODES if kind == "mariadb" else MYSQL_MODES
-    options = {"database.ssl.mode": modes[tls.mode]}
+    # MySQL's connector takes the cdc.yaml names as they are; MariaDB's has names of its own
+    mode = MARIADB_CONNECTOR_MODES[tls.mode] if kind == "mariadb" else tls.mode
+    options = {"database.ssl.mode": mode}
     if tls.ca is not None:
         store = jks_truststore(tls.ca_certificates())
         options["database.ssl.truststore"] = str(_write(tls.store / f"{tls.source}.truststore.jks", store))

@@ -43,9 +43,9 @@ class ColumnType:
     refusal: str | None = None
 
 
-def text(phoenix: str = "VARCHAR") -> ColumnType:
+def text() -> ColumnType:
     """Character data: Unicode NFC, surrounding whitespace trimmed (the cleansing rule)."""
-    return ColumnType("STRING", phoenix, "TRIM(CDC_NFC({v}))")
+    return ColumnType("STRING", "VARCHAR", "TRIM(CDC_NFC({v}))")
 
 
 def carried(raw: str, phoenix: str) -> ColumnType:
@@ -53,10 +53,10 @@ def carried(raw: str, phoenix: str) -> ColumnType:
     return ColumnType(raw, phoenix)
 
 
-def exact_text(raw: str = "STRING") -> ColumnType:
+def exact_text() -> ColumnType:
     """A value kept as the exact text Debezium sends (VARCHAR): decimals wider than Phoenix's
     38 digits, intervals, network addresses, ranges and other types Phoenix has no peer for."""
-    return ColumnType(raw, "VARCHAR")
+    return ColumnType("STRING", "VARCHAR")
 
 
 def decimal(precision: int | None, scale: int | None) -> ColumnType:
@@ -80,6 +80,15 @@ def refused(reason: str) -> ColumnType:
 # Phoenix's TIME is a time of day to the millisecond; MySQL's TIME is a duration of up to
 # +-838 h and PostgreSQL's goes to 24:00:00 with microseconds: the ODS keeps the microseconds.
 TIME_AS_MICROSECONDS = ColumnType("BIGINT", "BIGINT")
+
+
+def epoch_timestamp(fraction_digits: int) -> ColumnType:
+    """A timestamp without zone (MicroTimestamp above 3 fractional digits, else Timestamp:
+    epoch µs or ms) as the contract's ISO timestamp."""
+    micros = fraction_digits > 3
+    return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+
+
 # A ZonedTimestamp (ISO text in UTC) as the contract's timestamp; text that is none (PostgreSQL's
 # 'infinity') is refused, never stored as NULL.
 ZONED_TIMESTAMP = ColumnType(
