@@ -140,10 +140,14 @@ def test_problems_lists_connect_errors_and_unknown_keys() -> None:
         "converters": "isbn",
         "isbn.type": "Y",
         "name": "n",
+        "internal.schema.history.internal.ddl.filter": "x",  # read, though not listed
+        "schema.history.internal.ddl.filter": "x",  # under a passed-on prefix, yet read by no one
     }
     assert problems(config, result) == [
         "snapshot.mode: Value must be one of initial",
         "decimal.handlng.mode: unknown option (Connect would silently ignore it)",
+        "schema.history.internal.ddl.filter: Debezium ignores it;"
+        " it reads internal.schema.history.internal.ddl.filter",
     ]
 
 

@@ -8,12 +8,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cdc_ods.config import Config, SourceConfig
+from cdc_ods.connectors.failures import diagnosis, root_cause
 from cdc_ods.dlq import DeadLetter
 from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
 from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
 from cdc_ods.operations.settings import OperationsConfig, operations_config
-from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog, root_cause
+from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog
 
 NOW = dt.datetime(2026, 1, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -178,3 +179,34 @@ def test_a_resumed_connector_is_not_taken_for_stalled_before_its_first_heartbeat
     assert watchdog.check(30, {"my": 1.0}) == []
     assert [a.kind for a in watchdog.check(40, {"my": 61.0})] == ["restart"]  # now it stopped reading
     assert connect.restarted == [("my", "0")]
+
+
+# the shape of Debezium 3.5's trace when its MariaDB parser meets INET6 (abridged)
+UNPARSEABLE_TRACE = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
+    "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n"
+    "Caused by: io.debezium.DebeziumException: Error processing binlog event\n"
+    "Caused by: io.debezium.text.ParsingException: DDL statement couldn't be parsed. Please open a GitHub"
+    " issue at https://github.com/debezium/dbz/issues with the statement 'ALTER TABLE kept\n"
+    " ADD COLUMN addr INET6'\nno viable alternative at input 'ALTER TABLE kept ADD COLUMN addr INET6'\n"
+    "\tat io.debezium.antlr.ParsingErrorListener.syntaxError(ParsingErrorListener.java:44)\n"
+)
+
+
+def test_an_unparseable_ddl_statement_is_named_with_the_way_out_and_raises_its_gauge() -> None:
+    why = diagnosis(UNPARSEABLE_TRACE)
+    assert "'ALTER TABLE kept\\n ADD COLUMN addr INET6'" in why and "cdc connectors apply" in why
+    assert diagnosis("java.lang.IllegalStateException: boom\nCaused by: x.Y: refused") == (
+        "java.lang.IllegalStateException: boom <- x.Y: refused"
+    )
+    connect = _Connect()
+
+    def failed(trace: str) -> dict:
+        return {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED", "trace": trace}]}
+
+    connect.statuses = lambda: {"ddl": failed(UNPARSEABLE_TRACE), "other": failed("boom")}  # type: ignore[method-assign]
+    Watchdog(connect, OperationsConfig()).check(0)  # type: ignore[arg-type]
+    sample = REGISTRY.get_sample_value
+    assert sample("cdc_connector_unparseable_ddl", {"connector": "ddl", "task": "0"}) == 1
+    assert sample("cdc_connector_unparseable_ddl", {"connector": "other", "task": "0"}) == 0
+    assert sample("cdc_connector_unparseable_ddl", {"connector": "ddl", "task": "connector"}) == 0

@@ -3,9 +3,12 @@ with its reason (README, "Column types")."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cdc_ods.sources import CatalogColumn, column_type
+from cdc_ods.sources.mysql import unparseable_ddl_filter
 
 
 def mapped(kind: str, data_type: str, **catalog: object) -> tuple[str, str, str]:
@@ -100,3 +103,24 @@ def test_what_cannot_be_carried_exactly_is_refused_with_a_reason(
 def test_postgres_text_refuses_debeziums_toast_placeholder() -> None:
     rejects = column_type("postgres", CatalogColumn("c", "text")).rejects
     assert any("__debezium_unavailable_value" in condition for condition, _ in rejects)
+
+
+@pytest.mark.parametrize(
+    ("statement", "filtered"),
+    [
+        ("CREATE TABLE scratch (id INT PRIMARY KEY,\n  addr INET6 NOT NULL)", True),  # across lines
+        ("create table t (`ip` inet4, u UUID)", True),
+        ("ALTER TABLE other ADD COLUMN ip INET6", True),
+        ("ALTER TABLE kept ADD COLUMN ip INET6", False),  # a captured table: parsed, fails, named
+        ("CREATE TABLE kept_archive (ip INET6)", True),  # another table whose name starts alike
+        ("CREATE TABLE t (id INT, uuid CHAR(36))", False),  # a column named uuid is no UUID type
+        ("ALTER TABLE t ADD COLUMN uuid CHAR(36)", False),
+        ("CREATE TABLE t (id INT PRIMARY KEY)", False),
+    ],
+)
+def test_only_ddl_of_uncaptured_tables_with_types_debezium_cannot_parse_is_left_unparsed(
+    statement: str, filtered: bool
+) -> None:
+    # Debezium matches the whole statement, case-blind, `.` across lines: Python's re does the same
+    pattern = re.compile(unparseable_ddl_filter(["kept", "debezium_signal"]), re.IGNORECASE | re.DOTALL)
+    assert bool(pattern.fullmatch(statement)) is filtered

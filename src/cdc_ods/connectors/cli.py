@@ -110,12 +110,6 @@ def apply(
     console.print(table)
 
 
-def _trace_summary(trace: str) -> list[str]:
-    """The exception line and every `Caused by:` line: the story of a Java trace, short."""
-    lines = trace.strip().splitlines()
-    return lines[:1] + [line.strip() for line in lines[1:] if line.strip().startswith("Caused by:")]
-
-
 @connectors_app.command()
 def status(
     ctx: typer.Context,
@@ -123,6 +117,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Connect's statuses as JSON on stdout.")] = False,
 ) -> None:
     """Connector and task states, and the trace of every failed task."""
+    from cdc_ods.connectors.failures import (
+        UNPARSEABLE_DDL_WAY_OUT,
+        failed_instances,
+        story,
+        unparseable_statement,
+    )
+
     _, _, connect = _setup(ctx)
     with connect:
         statuses = connect.statuses()
@@ -143,15 +144,17 @@ def status(
         table.add_row(
             name, _styled(entry["connector"]["state"]), entry["connector"]["worker_id"], _tasks_cell(entry)
         )
-        if entry["connector"]["state"] == "FAILED":
-            failed.append((name, entry["connector"].get("trace", "")))
         failed += [
-            (f"{name} task {t['id']}", t.get("trace", "")) for t in entry["tasks"] if t["state"] == "FAILED"
+            (name if ident == "connector" else f"{name} task {ident}", trace)
+            for ident, trace in failed_instances(entry)
         ]
     console.print(table)
     for what, trace in failed:
         console.print(f"[red]{what} FAILED:[/]", highlight=False)
-        for line in _trace_summary(trace):
+        lines = story(trace)
+        if unparseable_statement(trace) is not None:
+            lines.append(f"way out: {UNPARSEABLE_DDL_WAY_OUT}")
+        for line in lines:
             console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 

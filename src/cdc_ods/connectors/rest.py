@@ -9,6 +9,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from cdc_ods.connectors import validation
+from cdc_ods.connectors.failures import diagnosis
 from cdc_ods.errors import CdcError, ServiceError, TransientError
 
 REBALANCE_WAIT_S = 30.0
@@ -20,12 +21,6 @@ class NoSuchConnector(CdcError):
 
 class Rebalancing(TransientError):
     """Connect answered 409: its worker group is rebalancing or its config is being updated."""
-
-
-def failed_trace(task: dict[str, Any]) -> str:
-    """The first line of a failed task's trace: the exception and its message."""
-    lines = (task.get("trace") or "").strip().splitlines()
-    return lines[0] if lines else "(no trace)"
 
 
 def summarize(status: dict[str, Any] | None) -> str:
@@ -158,7 +153,7 @@ class ConnectClient:
 
     def wait_running(self, name: str, timeout_s: float = 60.0, settle_s: float = 0.0) -> dict[str, Any]:
         """Wait until the connector and all its tasks are RUNNING; a FAILED task raises with
-        the first line of its trace.
+        its diagnosis (`failures.diagnosis`).
 
         `settle_s`: how long everything must stay RUNNING; a short settle time catches a task
         that fails right after it started. (Right after a plain config update the status may
@@ -174,10 +169,11 @@ class ConnectClient:
                 for task in tasks:
                     if task.get("state") == "FAILED":
                         raise ServiceError(
-                            f"connector {name} task {task.get('id')} FAILED: {failed_trace(task)}"
+                            f"connector {name} task {task.get('id')} FAILED: {diagnosis(task.get('trace'))}"
                         )
                 if status["connector"]["state"] == "FAILED":
-                    raise ServiceError(f"connector {name} FAILED: {failed_trace(status['connector'])}")
+                    why = diagnosis(status["connector"].get("trace"))
+                    raise ServiceError(f"connector {name} FAILED: {why}")
                 if (
                     status["connector"]["state"] == "RUNNING"
                     and tasks

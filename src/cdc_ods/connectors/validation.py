@@ -39,8 +39,11 @@ PASSTHROUGH_PREFIXES = (
 
 
 # Options a connector honours although its validation result does not list them: the MariaDB
-# connector reads `binary.handling.mode` (Debezium's own BinlogBinaryModeIT runs against it).
-UNLISTED_OPTIONS = frozenset({"binary.handling.mode"})
+# connector reads `binary.handling.mode` (Debezium's own BinlogBinaryModeIT runs against it);
+# Debezium declares its DDL filter with Field.createInternal, which prefixes "internal.".
+UNLISTED_OPTIONS = frozenset({"binary.handling.mode", "internal.schema.history.internal.ddl.filter"})
+# Keys under a passed-on prefix that nothing reads, with the key that is read
+MISNAMED_OPTIONS = {"schema.history.internal.ddl.filter": "internal.schema.history.internal.ddl.filter"}
 
 
 def problems(config: dict[str, Any], result: dict[str, Any]) -> list[str]:
@@ -56,7 +59,9 @@ def problems(config: dict[str, Any], result: dict[str, Any]) -> list[str]:
         f"{name.strip()}." for name in str(config.get("converters", "")).split(",") if name.strip()
     )
     for key in sorted(config):
-        if (
+        if key in MISNAMED_OPTIONS:
+            found.append(f"{key}: Debezium ignores it; it reads {MISNAMED_OPTIONS[key]}")
+        elif (
             key not in defined
             and key not in UNLISTED_OPTIONS
             and key != "name"

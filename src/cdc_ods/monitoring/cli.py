@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -38,6 +39,10 @@ def status(
         tasks = ", ".join(f"{i}: {s}" for i, s in c["tasks"].items())
         connectors.add_row(name, f"[{color}]{c['state']}[/]", tasks)
     console.print(connectors)
+    for name, c in sorted(health["connectors"].items()):
+        for ident, why in c["failures"].items():
+            what = name if ident == "connector" else f"{name} task {ident}"
+            console.print(f"[red]{what} FAILED:[/] {escape(why)}", highlight=False, soft_wrap=True)
     m = health["metrics"]
     flow = Table(title="flow")
     flow.add_column("measure")

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from cdc_ods.config import Config
+from cdc_ods.connectors.failures import diagnosis, failed_instances
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
@@ -59,6 +60,8 @@ def collect(config: Config) -> dict[str, Any]:
                 health["connectors"][name] = {
                     "state": status["connector"]["state"],
                     "tasks": {str(t["id"]): t["state"] for t in status.get("tasks", [])},
+                    # FAILED instance (`connector` or a task id) -> why, for an operator
+                    "failures": {ident: diagnosis(trace) for ident, trace in failed_instances(status)},
                 }
     except CdcError as exc:
         health["unavailable"]["connectors"] = str(exc)

@@ -14,6 +14,12 @@ GAVE_UP = Gauge(
     "1 while the watchdog has stopped restarting a task whose failure keeps repeating.",
     ["connector", "task"],
 )
+UNPARSEABLE_DDL = Gauge(
+    "cdc_connector_unparseable_ddl",
+    "1 while a connector task is FAILED on a DDL statement Debezium's parser cannot read"
+    " (restarts cannot help: it reads the same statement again).",
+    ["connector", "task"],
+)
 BACKLOG_RECORDS = Gauge(
     "cdc_pipeline_backlog_records",
     "Records of a table waiting in Kafka for a stage (cleansing: raw topic, loader: cleansed topic).",

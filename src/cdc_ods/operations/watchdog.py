@@ -26,13 +26,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cdc_ods.connectors.failures import (
+    CONNECTOR_INSTANCE,
+    diagnosis,
+    failed_instances,
+    instances,
+    unparseable_statement,
+)
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
 from cdc_ods.operations import metrics
 from cdc_ods.operations.settings import OperationsConfig
 
 log = logging.getLogger("cdc_ods.watchdog")
-
-CONNECTOR_INSTANCE = "connector"
 
 
 @dataclass
@@ -52,21 +57,6 @@ class Action:
     trace: str = ""
 
 
-def root_cause(trace: str | None) -> str:
-    """The first line of a Java trace and its last `Caused by:` (usually the real reason)."""
-    lines = [line.strip() for line in (trace or "").strip().splitlines()]
-    if not lines:
-        return "(no trace)"
-    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
-    return lines[0] if not causes or causes[-1] == lines[0] else f"{lines[0]} <- {causes[-1]}"
-
-
-def _instances(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(CONNECTOR_INSTANCE, status["connector"])] + [
-        (str(task["id"]), task) for task in status.get("tasks", [])
-    ]
-
-
 class RestartPolicy:
     """Decides, from Connect's statuses and the time, what to restart; keeps the counts."""
 
@@ -84,7 +74,7 @@ class RestartPolicy:
         actions: list[Action] = []
         seen: set[tuple[str, str]] = set()
         for connector, status in statuses.items():
-            for task, instance in _instances(status):
+            for task, instance in instances(status):
                 ident = (connector, task)
                 seen.add(ident)
                 state = instance.get("state")
@@ -111,11 +101,11 @@ class RestartPolicy:
             return []
         if history.attempts >= self.settings.restart_max_attempts:
             history.gave_up = True
-            return [Action("give_up", *ident, history.attempts, root_cause(trace))]
+            return [Action("give_up", *ident, history.attempts, diagnosis(trace))]
         history.attempts += 1
         history.restarted_at = now
         history.next_at = now + self._backoff(history.attempts)
-        return [Action("restart", *ident, history.attempts, root_cause(trace))]
+        return [Action("restart", *ident, history.attempts, diagnosis(trace))]
 
 
 class StallDetector:
@@ -157,6 +147,7 @@ class Watchdog:
         self.policy = RestartPolicy(settings)
         self.stalls = StallDetector(settings.stalled_after_s)
         self._exported: set[tuple[str, str]] = set()
+        self._unparseable_series: set[tuple[str, str]] = set()
 
     def check(self, now: float, heartbeat_ages: Mapping[str, float] | None = None) -> list[Action]:
         """One look at every connector: restart what is due, report what was done.
@@ -164,10 +155,11 @@ class Watchdog:
         `heartbeat_ages`: seconds since each connector's last heartbeat, to find stalled ones."""
         statuses = self.client.statuses()
         for connector, status in statuses.items():
-            if any(instance.get("state") != "RUNNING" for _task, instance in _instances(status)):
+            if any(instance.get("state") != "RUNNING" for _task, instance in instances(status)):
                 self.stalls.disarm(connector)  # paused or failed: no heartbeat expected until it runs again
         stalled = self.stalls.stalled(heartbeat_ages or {})
         actions = self.policy.decide(statuses, now, stalled)
+        self._export_unparseable(statuses)
         for action in actions:
             labels = (action.connector, action.task)
             if action.kind == "restart":
@@ -195,6 +187,24 @@ class Watchdog:
                 log.info("%s task %s recovered after %d restarts", *labels, action.attempt)
         self._export()
         return actions
+
+    def _export_unparseable(self, statuses: dict[str, dict[str, Any]]) -> None:
+        """`cdc_connector_unparseable_ddl`: 1 for each instance FAILED on a DDL statement, 0 for
+        every other one Connect knows (series of deleted connectors go away)."""
+        failing = {
+            (connector, ident)
+            for connector, status in statuses.items()
+            for ident, trace in failed_instances(status)
+            if unparseable_statement(trace) is not None
+        }
+        known = {
+            (connector, ident) for connector, status in statuses.items() for ident, _ in instances(status)
+        }
+        for gone in self._unparseable_series - known:
+            metrics.UNPARSEABLE_DDL.remove(*gone)
+        for labels in known:
+            metrics.UNPARSEABLE_DDL.labels(*labels).set(int(labels in failing))
+        self._unparseable_series = known
 
     def _export(self) -> None:
         """Every known task gets its series (0 until it happens), so increase() and alerts see

@@ -76,6 +76,27 @@ def literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def unparseable_ddl_filter(captured: list[str]) -> str:
+    """Debezium's DDL filter (a Java regex it matches against a whole statement, case-blind and
+    across lines): statements that declare a column of a type its parser does not know
+    (`PARSER_UNKNOWN_TYPES`) and name none of the `captured` tables.
+
+    Debezium parses every DDL statement of the database, also those of tables it does not
+    capture, and a statement it cannot parse fails the task and stops every table of the
+    source; a filtered statement is neither parsed nor kept in its schema history. Only these
+    statements are filtered: a table whose DDL the history misses could not be added to
+    `tables` later (its first change would find no schema), and these tables cannot be
+    captured anyway (`cdc sources check` refuses their columns). A type is recognised after a
+    column name (`addr INET6`), not after ADD/CHANGE/MODIFY/COLUMN, so a column named `uuid`
+    does not count. Debezium splits the option at commas: table names' commas are escaped.
+    """
+    names = "|".join(re.escape(t).replace(",", "\\,") for t in captured)
+    types = "|".join(mysql_types.PARSER_UNKNOWN_TYPES)
+    outside = rf"(?!.*(?<![\w$])(?:{names})(?![\w$]))" if captured else ""
+    declared = rf"(?<=[\w$`\"])(?<!ADD)(?<!COLUMN)(?<!CHANGE)(?<!MODIFY)\s+(?:{types})(?![\w$])"
+    return f"{outside}.*{declared}.*"
+
+
 def open_connection(
     address: str,
     user: str,
@@ -372,6 +393,8 @@ class MySqlSource(Source):
             # (YEAR 0000 still arrives as 2000: Debezium adjusts YEAR columns regardless)
             "enable.time.adjuster": "false",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
+            # Field.createInternal prefixes the key with "internal.": without it, it is ignored
+            "internal.schema.history.internal.ddl.filter": unparseable_ddl_filter([*tables, SIGNAL_TABLE]),
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
             **self._tls_options(),
