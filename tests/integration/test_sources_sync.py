@@ -23,22 +23,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import phoenixdb
 import pytest
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.config import load_config
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.kafka import client_config
 from cdc_ods.secrets import DEBEZIUM_USER
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import restore_services
-from .workspaces import cdc, drop_sources, mariadb, psql, reconcile, workspace
+from .workspaces import cdc, drop_sources, mariadb, psql, raw_events, reconcile, workspace
 
 PREFIX = "addtable_"
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
@@ -140,37 +137,6 @@ def _failed(reports: dict[str, dict]) -> str:
     return json.dumps(bad, indent=1, default=str)
 
 
-def _events(bootstrap: str, topic: str) -> list[dict]:
-    """Every event in `topic` now, from its start ([] when the topic does not exist)."""
-    consumer = Consumer(
-        client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    )
-    try:
-        metadata = consumer.list_topics(timeout=10)
-        if topic not in metadata.topics:
-            return []
-        ends = {}
-        for p in metadata.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        values: list[dict] = []
-        deadline = time.monotonic() + 60
-        while ends:
-            assert time.monotonic() < deadline, f"{topic} not read to its end offsets {ends} in 60 s"
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error():
-                continue
-            if msg.value() is not None:
-                values.append(orjson.loads(msg.value()))
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-        return values
-    finally:
-        consumer.close()
-
-
 def _snapshot_reads(events: list[dict]) -> dict[str, list[int]]:
     """The ids read by a snapshot (op 'r'), by snapshot: Debezium's `source.snapshot` is
     'incremental' for an incremental snapshot's reads, true/first/last/... for the initial one's."""
@@ -184,7 +150,7 @@ def _snapshot_reads(events: list[dict]) -> dict[str, list[int]]:
 
 def _wait_for_incremental_reads(bootstrap: str, topic: str, ids: set[int], timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
-    while not ids <= set(read := _snapshot_reads(_events(bootstrap, topic))["incremental"]):
+    while not ids <= set(read := _snapshot_reads(raw_events(bootstrap, topic))["incremental"]):
         assert time.monotonic() < deadline, (
             f"{topic}: the incremental snapshot read {len(set(read))} of {len(ids)} rows in {timeout_s:.0f}s"
         )
@@ -280,9 +246,9 @@ def test_a_table_added_to_a_running_source_arrives_alone_and_a_removed_one_stops
     first_reads = {}
     for side in SIDES:
         assert reports[side.report("alpha")]["ods_rows"] == ALPHA_ROWS
-        first_reads[side] = _snapshot_reads(_events(bootstrap, side.raw_topic("alpha")))
+        first_reads[side] = _snapshot_reads(raw_events(bootstrap, side.raw_topic("alpha")))
         assert first_reads[side] == {"initial": list(range(1, ALPHA_ROWS + 1)), "incremental": []}
-        assert _events(bootstrap, side.raw_topic("beta")) == []
+        assert raw_events(bootstrap, side.raw_topic("beta")) == []
         assert not _ods_exists(phoenix, side.ods_table("beta"))
 
     # 2. beta added with one sync, while alpha keeps changing
@@ -309,20 +275,20 @@ def test_a_table_added_to_a_running_source_arrives_alone_and_a_removed_one_stops
     for side in SIDES:
         assert reports[side.report("beta")]["ods_rows"] == BETA_ROWS
         # alpha's changes streamed on (reconcile), and not one of its rows was read again
-        assert _snapshot_reads(_events(bootstrap, side.raw_topic("alpha"))) == first_reads[side], side.name
+        assert _snapshot_reads(raw_events(bootstrap, side.raw_topic("alpha"))) == first_reads[side], side.name
 
     # 3. beta removed: its capture stops, its ODS table stays
     _capture(config, ["alpha"])
     synced = _sync(config)
     assert "incremental snapshot" not in synced.stderr
-    beta_events = {side: len(_events(bootstrap, side.raw_topic("beta"))) for side in SIDES}
+    beta_events = {side: len(raw_events(bootstrap, side.raw_topic("beta"))) for side in SIDES}
     mariadb(pipeline, f"USE {DATABASE}; {LATE_CHANGES}")
     psql(pipeline, DATABASE, LATE_CHANGES)
     # waits until each connector has passed alpha's late row, written after beta's changes
     code, reports = reconcile(config, *(f"{side.name}.alpha" for side in SIDES))
     assert code == 0, _failed(reports)
     for side in SIDES:
-        late = _events(bootstrap, side.raw_topic("beta"))[beta_events[side] :]
+        late = raw_events(bootstrap, side.raw_topic("beta"))[beta_events[side] :]
         assert late == [], f"{side.name}: beta is still captured: {late[:3]}"
         assert _ods_ids(phoenix, side.ods_table("beta")) == set(range(1, BETA_ROWS + 1)), side.name
         assert LATE_ID in _ods_ids(phoenix, side.ods_table("alpha")), side.name

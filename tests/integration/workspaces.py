@@ -12,14 +12,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
+from cdc_ods.kafka import client_config
 from cdc_ods.stack.context import StackContext
 from tests import PROJECT_DIR
 
@@ -94,3 +99,34 @@ def reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
 def not_ok(reports: dict[str, dict]) -> str:
     """The tables reconcile found different, for an assertion message."""
     return json.dumps({t: r for t, r in reports.items() if not r["ok"]}, indent=1, default=str)
+
+
+def raw_events(bootstrap: str, topic: str) -> list[dict]:
+    """Every event in `topic` now, from its start ([] when the topic does not exist)."""
+    consumer = Consumer(
+        client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        if topic not in metadata.topics:
+            return []
+        ends = {}
+        for p in metadata.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        values: list[dict] = []
+        deadline = time.monotonic() + 60
+        while ends:
+            assert time.monotonic() < deadline, f"{topic} not read to its end offsets {ends} in 60 s"
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            if msg.value() is not None:
+                values.append(orjson.loads(msg.value()))
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
+        return values
+    finally:
+        consumer.close()

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cdc_ods.config import Config, SourceConfig
-from cdc_ods.connectors.failures import diagnosis, root_cause
+from cdc_ods.connectors.failures import diagnosis, root_cause, unparseable_statement
 from cdc_ods.dlq import DeadLetter
 from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
@@ -196,6 +196,12 @@ UNPARSEABLE_TRACE = (
 def test_an_unparseable_ddl_statement_is_named_with_the_way_out_and_raises_its_gauge() -> None:
     why = diagnosis(UNPARSEABLE_TRACE)
     assert "'ALTER TABLE kept\\n ADD COLUMN addr INET6'" in why and "cdc connectors apply" in why
+    never_seen = (
+        "org.apache.kafka.connect.errors.ConnectException: An exception occurred\n"
+        "Caused by: io.debezium.text.ParsingException: Trying to change column addr in cdc_ddl.kept table,"
+        " which does not exist. Query: MODIFY addr VARCHAR(45)\n\tat io.debezium.Foo(Foo.java:1)\n"
+    )
+    assert unparseable_statement(never_seen) == "MODIFY addr VARCHAR(45)"
     assert diagnosis("java.lang.IllegalStateException: boom\nCaused by: x.Y: refused") == (
         "java.lang.IllegalStateException: boom <- x.Y: refused"
     )

@@ -51,6 +51,10 @@ Choices every connector shares (JSON holds no comments, so they are written down
   so `a_b` never captures `aXb`.
 - A table without a primary key gets the key configured in cdc.yaml as Debezium's
   `message.key.columns`.
+- MySQL family: `internal.schema.history.internal.ddl.filter` (Debezium reads this key, not
+  `schema.history.internal.ddl.filter`): DDL of tables not captured that declares a type
+  Debezium's parser does not know is not parsed, so it cannot stop the source
+  (`mysql.unparseable_ddl_filter`).
 """
 
 from __future__ import annotations

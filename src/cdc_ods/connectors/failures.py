@@ -2,9 +2,10 @@
 
 Every reader of Connect's failed statuses (`cdc connectors status`, `cdc status`, the
 watchdog, `apply` when it waits) goes through here, so they name a failure the same way.
-One failure gets a name of its own: a DDL statement Debezium's parser cannot read. It stops
-every table of the source, a restart cannot help (the task reads the same statement again),
-and the way out is the operator's (README, runbook).
+One failure gets a name of its own: a DDL statement Debezium cannot read (its parser does not
+know the syntax) or cannot apply (it changes a column Debezium never saw, whose declaration it
+skipped). It stops every table of the source, a restart cannot help (the task reads the same
+statement again), and the way out is the operator's (README, runbook).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import re
 from typing import Any
 
 CONNECTOR_INSTANCE = "connector"  # the connector instance, next to its tasks "0", "1", ...
-_UNPARSEABLE = re.compile(r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL)
+_UNPARSEABLE = (
+    re.compile(r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL),
+    re.compile(r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"),
+)
 
 UNPARSEABLE_DDL_WAY_OUT = (
-    "take the table out of `tables` in cdc.yaml and run `cdc connectors apply` (the other tables"
-    " stream again; statements of tables not captured that use a type the parser does not know"
-    " are not parsed), then change the column's type at the source (`cdc sources check` names"
-    " such columns)"
+    "if its table is captured, take it out of `tables` in cdc.yaml and run `cdc connectors apply`:"
+    " the other tables stream again. To capture it again, drop the column at the source and add"
+    " it back with a type `cdc sources check` accepts (DROP and ADD, not MODIFY: Debezium never"
+    " saw the column), put the table back and `cdc connectors apply`. Other cases: README, runbook"
 )
 
 
@@ -39,9 +43,12 @@ def root_cause(trace: str | None) -> str:
 
 
 def unparseable_statement(trace: str | None) -> str | None:
-    """The DDL statement the task failed to parse, or None when it failed for another reason."""
-    found = _UNPARSEABLE.search(trace or "")
-    return found.group(1) if found else None
+    """The DDL statement the task failed to read or apply, or None when it failed for another
+    reason (for a statement it could not apply Debezium quotes only the failing clause)."""
+    for pattern in _UNPARSEABLE:
+        if found := pattern.search(trace or ""):
+            return found.group(1)
+    return None
 
 
 def diagnosis(trace: str | None) -> str:
