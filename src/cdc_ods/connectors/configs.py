@@ -54,7 +54,7 @@ Choices every connector shares (JSON holds no comments, so they are written down
 - MySQL family: `internal.schema.history.internal.ddl.filter` (Debezium reads this key, not
   `schema.history.internal.ddl.filter`): DDL of tables not captured that declares a type
   Debezium's parser does not know is not parsed, so it cannot stop the source
-  (`mysql.unparseable_ddl_filter`).
+  (`mysql.ddl_filter`).
 """
 
 from __future__ import annotations
