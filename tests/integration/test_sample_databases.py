@@ -112,7 +112,7 @@ UPDATE addresses SET type = 'BILLING' WHERE id = 10;
 DELETE FROM products_on_hand WHERE product_id = 109;
 """
 CHANGES_POSTGRES = """
-UPDATE film SET rating = 'PG-13', special_features = ARRAY['Commentaries', NULL, 'Trailers'],
+UPDATE film SET rating = 'PG-13', special_features = ARRAY['Commentaries', '', 'Trailers'],
                 description = 'A changed description', release_year = 2001 WHERE film_id = 1;
 INSERT INTO payment (customer_id, staff_id, rental_id, amount, payment_date)
        VALUES (1, 1, 1, 3.99, '2022-03-05 10:00:00.123456+00');

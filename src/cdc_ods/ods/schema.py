@@ -11,8 +11,9 @@ fraction intact (cdc_ods.ods.avatica). (Source TIME columns are BIGINT microseco
 arrays of dates and timestamps are refused by the type maps: cdc_ods.sources.types.)
 
 Phoenix stores an empty VARCHAR or VARBINARY as NULL: each row's CDC_EMPTY names its columns
-whose value is empty (`Column.empty_value`, cdc_ods.contract). A NULL element of a VARCHAR
-ARRAY reads back as an empty string, and an empty one too: array elements are not marked.
+whose value is empty (`Column.empty_value`, cdc_ods.contract). No array holds a NULL element
+exactly (a VARCHAR ARRAY reads one back as an empty string, the fixed-width ones refuse it): a
+row with one is refused (dead-lettered), an empty string element is kept.
 NaN and the infinities fit a FLOAT or DOUBLE ARRAY, not a FLOAT or DOUBLE column (`_finite_float`).
 """
 
@@ -155,9 +156,10 @@ class Column:
         if value is None:
             return None
         if self.is_array:  # Phoenix stores an empty array as NULL (and its client cannot send one)
-            if self.base_type != "VARCHAR" and None in value:
-                raise ValueError(f"a NULL element: Phoenix's {self.phoenix_type} holds none")
-            return [None if v is None else self._converter(v) for v in value] or None
+            if None in value:
+                how = "reads one back as an empty string" if self.base_type == "VARCHAR" else "holds none"
+                raise ValueError(f"a NULL element: Phoenix's {self.phoenix_type} {how}")
+            return [self._converter(v) for v in value] or None
         return self._converter(value)
 
     @cached_property

@@ -13,8 +13,8 @@ normalizes, so equal data compares equal and anything else is a real difference:
 - a date or timestamp the client cannot represent (BC, year 10000+, infinity): its text, so a
   row holding one is reported, never a crash;
 - strings: Unicode NFC, surrounding whitespace trimmed (the cleansing rule);
-- arrays element by element, an empty one as NULL (Phoenix stores no empty array), and an empty
-  string element as NULL: Phoenix reads a NULL element of a VARCHAR ARRAY back as an empty one;
+- arrays element by element, an empty one as NULL (Phoenix stores no empty array; a row with a
+  NULL element is dead-lettered, so the ODS holds none);
 - an empty string or binary value as itself (the ODS reader restores those its row's CDC_EMPTY
   names: Phoenix stores them as NULL), so an empty value and NULL differ;
 - a MySQL-family geometry as Debezium sends it, {"srid", "wkb"} (JSON text in the ODS).
@@ -166,11 +166,5 @@ def canonical(column: Column, value: Any) -> Any:
     if source_type == "bit" and isinstance(value, bytes | bytearray):  # MySQL family: big-endian
         value = int.from_bytes(value, "big")
     if column.is_array:  # Phoenix has no empty array: it stores NULL
-        return [_empty_element_as_null(_scalar(column.base_type, v)) for v in value] or None
+        return [_scalar(column.base_type, v) for v in value] or None
     return _scalar(column.base_type, value)
-
-
-def _empty_element_as_null(value: Any) -> Any:
-    """Phoenix reads a NULL element of a VARCHAR ARRAY back as an empty string (CDC_EMPTY marks
-    columns, not elements): an empty element and a NULL one compare as NULL."""
-    return None if value == "" else value
