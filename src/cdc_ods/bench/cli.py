@@ -24,10 +24,19 @@ def bench(
 ) -> None:
     """Run producers at rising rates with latency probes; report throughput and p50/p95/p99."""
     from cdc_ods.bench.run import run_bench
+    from cdc_ods.stack.context import StackContext
+    from cdc_ods.stack.manager import StackManager
+
+    config = ctx.obj.config()
+    manager = StackManager(StackContext(config), lambda _message: None)
+
+    def pids() -> dict[str, int]:
+        """The local stack's processes; none when it does not run here (no cost figures)."""
+        return {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
 
     offered = [float(r) for r in rates.split(",") if r.strip()]
     result = run_bench(
-        ctx.obj.config(), offered, step_seconds, out, report=lambda m: err.print(f"[cyan]•[/] {m}")
+        config, offered, step_seconds, out, report=lambda m: err.print(f"[cyan]•[/] {m}"), pids=pids
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -55,4 +64,16 @@ def bench(
                 *(f"{lat[q]:,.0f}" if lat[q] is not None else "-" for q in ("p50", "p95", "p99")),
             )  # fmt: skip
     Console().print(table)
+    for step in result["steps"]:
+        if not step["cost"]:
+            continue
+        cost = Table(
+            title=f"{step['offered_per_s']:,.0f}/s: what a change costs"
+            f" (stack: {step['stack_cpu_us_per_change']:,.0f} CPU-µs per change)"
+        )
+        for column in ("process", "CPU s", "CPU µs / change", "RSS MB"):
+            cost.add_column(column, justify="right")
+        for name, c in sorted(step["cost"].items(), key=lambda item: -item[1]["cpu_s"]):
+            cost.add_row(name, f"{c['cpu_s']:,.1f}", f"{c['cpu_us_per_change']:,.0f}", f"{c['rss_mb']:,.0f}")
+        Console().print(cost)
     err.print(f"written: {out / 'bench.json'}, {out / 'bench.png'}")

@@ -4,12 +4,15 @@ Per step: the producers write at the offered rate (split evenly over the relatio
 sources) for a fixed time while probes time source commit -> visible in Phoenix; then the
 step waits until the pipeline has caught up. Sustained end-to-end throughput is what was
 committed at the sources divided by the time from the step's start until the ODS had all
-of it, so a pipeline that falls behind shows a lower figure, not the offered one.
+of it, so a pipeline that falls behind shows a lower figure, not the offered one. With the
+local stack's process ids, each step also records what a change costs every process
+(`cost`): CPU time per change and resident memory, the producers and the probes apart.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cdc_ods.bench.cost import CpuMeter, ProcessCost
 from cdc_ods.bench.probes import Prober
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
@@ -27,6 +31,7 @@ from cdc_ods.reconcile.catchup import wait_caught_up
 from cdc_ods.topology import stages
 
 Report = Callable[[str], None]
+Pids = Callable[[], dict[str, int]]  # service -> main process id, read at each step
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -52,9 +57,20 @@ class Step:
     catch_up_s: float
     throughput_per_s: float
     sources: dict[str, SourceFigures] = field(default_factory=dict)
+    # process -> CPU and memory over the step and its catch-up (empty without process ids)
+    cost: dict[str, ProcessCost] = field(default_factory=dict)
+    stack_cpu_us_per_change: float | None = None
 
 
-def run_step(config: Config, offered: float, seconds: float, seed: int, report: Report) -> Step:
+def _own_cpu_s() -> tuple[float, float]:
+    """(this process's CPU seconds: the probes and the catch-up wait, its children's: producers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def run_step(
+    config: Config, offered: float, seconds: float, seed: int, report: Report, pids: Pids | None = None
+) -> Step:
     if config.file is None:
         raise CdcError("cdc bench needs the configuration read from a file")
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
@@ -64,6 +80,9 @@ def run_step(config: Config, offered: float, seconds: float, seed: int, report: 
         prober.ensure_row()
     with tempfile.TemporaryDirectory() as scratch:
         ledger = Path(scratch) / "ledger.json"
+        meter = CpuMeter(pids() if pids else {})
+        meter.start()
+        own_before = _own_cpu_s()
         started = time.monotonic()
         for prober in probers:
             prober.start()
@@ -87,7 +106,15 @@ def run_step(config: Config, offered: float, seconds: float, seed: int, report: 
     counts = {
         name: sum(sum(t["counts"].values()) for t in tables.values()) for name, tables in written.items()
     }
-    step = Step(offered, seconds, round(elapsed - seconds, 1), round(sum(counts.values()) / elapsed, 1))
+    total = sum(counts.values())
+    step = Step(offered, seconds, round(elapsed - seconds, 1), round(total / elapsed, 1))
+    if meter.pids:
+        step.cost = meter.stop(total)
+        step.stack_cpu_us_per_change = round(sum(c.cpu_us_per_change for c in step.cost.values()), 1)
+        own_after = _own_cpu_s()
+        for name, before, after in zip(("bench probes", "producers"), own_before, own_after, strict=True):
+            cpu = after - before
+            step.cost[name] = ProcessCost(round(cpu, 2), round(cpu * 1e6 / total, 1) if total else 0.0, 0.0)
     for prober in probers:
         lat = prober.latencies_ms
         step.sources[prober.source.name] = SourceFigures(
@@ -97,6 +124,7 @@ def run_step(config: Config, offered: float, seconds: float, seed: int, report: 
                 "p50": percentile(lat, 50),
                 "p95": percentile(lat, 95),
                 "p99": percentile(lat, 99),
+                "max": max(lat) if lat else None,
                 "mean": round(statistics.fmean(lat), 1) if lat else None,
             },
             probes=len(lat),
@@ -133,10 +161,13 @@ def chart(steps: list[Step], path: Path) -> None:
     plt.close(fig)
 
 
-def run_bench(config: Config, rates: list[float], seconds: float, out: Path, report: Report) -> dict:
+def run_bench(
+    config: Config, rates: list[float], seconds: float, out: Path, report: Report, pids: Pids | None = None
+) -> dict:
+    """`pids`: the stack's process ids, for the cost of a change (none: no cost figures)."""
     steps = []
     for i, rate in enumerate(rates):
-        steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report))
+        steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report, pids=pids))
         s = steps[-1]
         report(
             f"{rate:,.0f}/s offered -> {s.throughput_per_s:,.0f}/s achieved, caught up {s.catch_up_s} s after"

@@ -3,11 +3,12 @@
 Batches: phoenixdb's `Cursor.executemany` builds one TypedValue message per parameter and then copies
 each into the request (appending a protobuf message copies it): for batches of thousands of
 rows that is the largest CPU cost of the loader, whose throughput is bound by one Python
-thread. `execute_batch` sends the same request, but creates every value inside its parent
-(`add()`), once. It uses phoenixdb 1.2's cursor internals (the prepared statement's id and
-parameter types, the client's request method); tests/unit/test_avatica.py checks that
-the request is byte for byte the one phoenixdb builds, so a phoenixdb upgrade that changes
-them fails there.
+thread. `execute_prepared` sends the same request, but creates every value inside its parent
+(`add()`), once, for a statement `prepare`d once and reused (phoenixdb prepares and closes the
+statement around every batch: two more round trips). It uses phoenixdb 1.2's cursor internals
+(the prepared statement's id and parameter types, the client's request method);
+tests/unit/test_avatica.py checks that the request is byte for byte the one phoenixdb builds,
+so a phoenixdb upgrade that changes them fails there.
 
 One deliberate difference: a TIMESTAMP parameter given as text ('YYYY-MM-DD HH:MM:SS.ffffff',
 UTC: what cdc_ods.ods.schema converts timestamps to) travels as text, where phoenixdb would
@@ -73,16 +74,25 @@ def _add_array(typed: common_pb2.TypedValue, field: str, rep: int, to_wire: Any,
     typed.component_type = rep
 
 
-def execute_batch(cursor: phoenixdb.cursor.Cursor, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-    """`cursor.executemany(statement, rows)`, with the request built in place (and text
-    TIMESTAMP values sent as text, see the module's docstring)."""
+class MissingStatement(phoenixdb.errors.DatabaseError):
+    """The Query Server no longer knows a prepared statement (Avatica expires idle ones)."""
+
+
+def prepare(cursor: phoenixdb.cursor.Cursor, statement: str) -> None:
+    """Prepare `statement` on the server as `cursor`'s statement (its id and parameter types);
+    the cursor can then run any number of batches until it is closed."""
     connection = cursor._connection
-    client = connection._client
-    prepared = client.prepare(connection._id, statement, max_rows_total=0)
+    prepared = connection._client.prepare(connection._id, statement, max_rows_total=0)
     cursor._set_id(prepared.id)
     cursor._set_signature(prepared.signature)
-    request = build_request(connection._id, prepared.id, cursor._parameter_data_types, rows)
+
+
+def execute_prepared(cursor: phoenixdb.cursor.Cursor, rows: Sequence[Sequence[Any]]) -> None:
+    """`cursor.executemany(<its prepared statement>, rows)`, with the request built in place (and
+    text TIMESTAMP values sent as text, see the module's docstring): one round trip."""
+    connection = cursor._connection
+    request = build_request(connection._id, cursor._id, cursor._parameter_data_types, rows)
     response = responses_pb2.ExecuteBatchResponse()
-    response.ParseFromString(client._apply(request))
+    response.ParseFromString(connection._client._apply(request))
     if response.missing_statement:
-        raise phoenixdb.errors.DatabaseError("ExecuteBatch reported missing statement", -1)
+        raise MissingStatement("ExecuteBatch reported missing statement", -1)

@@ -24,7 +24,7 @@ import requests
 from cdc_ods import contract
 from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.ods import metrics, sequence
-from cdc_ods.ods.avatica import execute_batch
+from cdc_ods.ods.avatica import MissingStatement, execute_prepared, prepare
 from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, add_metadata_ddl, create_table_ddl
 from cdc_ods.runtime import retry_transient
@@ -126,6 +126,8 @@ class PhoenixWriter:
         self.url = url
         self.delete_mode = delete_mode
         self._conn: phoenixdb.connection.Connection | None = None
+        # statement -> its cursor, prepared once on this connection and reused for every batch
+        self._prepared: dict[str, phoenixdb.cursor.Cursor] = {}
         self._sequence_table_ready = False
 
     def _connection(self) -> phoenixdb.connection.Connection:
@@ -135,6 +137,7 @@ class PhoenixWriter:
 
     def reset(self) -> None:
         """Drop the connection after a failure; the next call reconnects."""
+        self._prepared.clear()  # statements of the connection: gone with it
         if self._conn is not None:
             with contextlib.suppress(Exception):  # the server may already be gone
                 self._conn.close()
@@ -161,17 +164,28 @@ class PhoenixWriter:
                 conn.close()
 
     def _execute(self, statement: str, rows: Sequence[Sequence[Any]] | None = None) -> None:
-        cursor = self._connection().cursor()
+        """Run a statement: with `rows`, as a batch of its prepared form (one row too:
+        phoenixdb's own execute cannot send text TIMESTAMPs)."""
         try:
             if rows is None:
-                cursor.execute(statement)
-            else:  # one row too: phoenixdb's own execute cannot send text TIMESTAMPs
-                execute_batch(cursor, statement, rows)
+                with contextlib.closing(self._connection().cursor()) as cursor:
+                    cursor.execute(statement)
+                return
+            try:
+                execute_prepared(self._prepared_cursor(statement), rows)
+            except MissingStatement:  # expired on the server while idle: prepared again
+                self._prepared.pop(statement)
+                execute_prepared(self._prepared_cursor(statement), rows)
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
             raise self._failure(exc, "") from None
-        finally:
-            with contextlib.suppress(Exception):  # closing a cursor of a dead connection
-                cursor.close()
+
+    def _prepared_cursor(self, statement: str) -> phoenixdb.cursor.Cursor:
+        cursor = self._prepared.get(statement)
+        if cursor is None:
+            cursor = self._connection().cursor()
+            prepare(cursor, statement)
+            self._prepared[statement] = cursor
+        return cursor
 
     def ensure_table(self, schema: TableSchema) -> None:
         """Create the table, or give one an earlier version created the metadata columns it lacks."""
