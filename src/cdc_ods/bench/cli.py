@@ -22,7 +22,8 @@ def bench(
     out: Annotated[Path, typer.Option(help="Where bench.json and bench.png go.")] = Path("bench-results"),
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
 ) -> None:
-    """Run producers at rising rates with latency probes; report throughput and p50/p95/p99."""
+    """Run producers at rising rates with latency probes; report throughput, p50/p95/p99 and,
+    with the local stack, what a change costs each process (CPU time per change, memory)."""
     from cdc_ods.bench.run import run_bench
     from cdc_ods.stack.context import StackContext
     from cdc_ods.stack.manager import StackManager
