@@ -118,6 +118,7 @@ def status(
 ) -> None:
     """Connector and task states, and the trace of every failed task."""
     from cdc_ods.connectors.failures import (
+        CONNECTOR_INSTANCE,
         UNPARSEABLE_DDL_WAY_OUT,
         failed_instances,
         story,
@@ -145,7 +146,7 @@ def status(
             name, _styled(entry["connector"]["state"]), entry["connector"]["worker_id"], _tasks_cell(entry)
         )
         failed += [
-            (name if ident == "connector" else f"{name} task {ident}", trace)
+            (name if ident == CONNECTOR_INSTANCE else f"{name} task {ident}", trace)
             for ident, trace in failed_instances(entry)
         ]
     console.print(table)

@@ -56,7 +56,7 @@ def diagnosis(trace: str | None) -> str:
     statement = unparseable_statement(trace)
     if statement is None:
         return root_cause(trace)
-    return f"Debezium cannot parse the DDL statement {statement!r}: {UNPARSEABLE_DDL_WAY_OUT}"
+    return f"Debezium cannot parse or apply the DDL statement {statement!r}: {UNPARSEABLE_DDL_WAY_OUT}"
 
 
 def instances(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -24,6 +24,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Pipeline health: connectors, backlog per stage, end-to-end latency, dead letters."""
+    from cdc_ods.connectors.failures import CONNECTOR_INSTANCE
     from cdc_ods.monitoring.status import collect
 
     health = collect(ctx.obj.config())
@@ -41,7 +42,7 @@ def status(
     console.print(connectors)
     for name, c in sorted(health["connectors"].items()):
         for ident, why in c["failures"].items():
-            what = name if ident == "connector" else f"{name} task {ident}"
+            what = name if ident == CONNECTOR_INSTANCE else f"{name} task {ident}"
             console.print(f"[red]{what} FAILED:[/] {escape(why)}", highlight=False, soft_wrap=True)
     m = health["metrics"]
     flow = Table(title="flow")

@@ -137,11 +137,11 @@ class PhoenixWriter:
 
     def reset(self) -> None:
         """Drop the connection after a failure; the next call reconnects."""
-        self._prepared.clear()  # statements of the connection: gone with it
         if self._conn is not None:
             with contextlib.suppress(Exception):  # the server may already be gone
-                self._conn.close()
+                self._conn.close()  # closes its prepared statements' cursors too
             self._conn = None
+        self._prepared.clear()
 
     def close(self) -> None:
         self.reset()

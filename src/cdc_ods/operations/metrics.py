@@ -16,7 +16,7 @@ GAVE_UP = Gauge(
 )
 UNPARSEABLE_DDL = Gauge(
     "cdc_connector_unparseable_ddl",
-    "1 while a connector task is FAILED on a DDL statement Debezium's parser cannot read"
+    "1 while a connector task is FAILED on a DDL statement Debezium cannot parse or apply"
     " (restarts cannot help: it reads the same statement again).",
     ["connector", "task"],
 )
