@@ -294,6 +294,47 @@ def test_postgres_placeholders_and_infinity_are_refused_never_stored() -> None:
     assert outputs == [] and "at: not a timestamp the ODS can hold" in rejects[0]
 
 
+MARIADB_MOMENTS = (
+    CatalogColumn("id", "int"),
+    CatalogColumn("d", "date"),
+    CatalogColumn("at", "datetime", datetime_precision=6),
+)
+POSTGRES_MOMENTS = (
+    CatalogColumn("id", "integer"),
+    CatalogColumn("d", "date"),
+    CatalogColumn("at", "timestamp with time zone"),
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "namespace", "columns", "before", "first"),
+    [
+        ("mariadb", "db", MARIADB_MOMENTS, -12212553600000001, -12212553600000000),  # epoch µs
+        ("postgres", "public", POSTGRES_MOMENTS, "1582-12-31T23:59:59.999999Z", "1583-01-01T00:00:00Z"),
+    ],
+)
+def test_dates_and_timestamps_before_1583_are_refused_never_stored_shifted(
+    kind: str, namespace: str, columns: tuple[CatalogColumn, ...], before: object, first: object
+) -> None:
+    """Phoenix's calendar is Julian before 1582: such a value would be stored days off, and a
+    PostgreSQL BC date arrives from Debezium as the same day AD."""
+    script = generate_script(kind, TableCatalog("shop", namespace, "t", columns, ("id",)), "shop")
+    engine = Engine(plan_text(DLQ_HEADER, script))
+
+    def run(**after: object) -> tuple[list, list]:
+        image = {"id": 1, "d": -141349, "at": first, **after}  # 1583-01-01, the first day carried
+        source = {"ts_ms": 1, "lsn": 7, "file": "b.000001", "pos": 4, "row": 0}
+        value = orjson.dumps({"before": None, "after": image, "source": source, "op": "c"})
+        result = engine.process(f"shop.{namespace}.t", b'{"id": 1}', value, 0, 0, 0)
+        return result.outputs, result.rejects
+
+    outputs, rejects = run()
+    assert rejects == [] and orjson.loads(outputs[0].value)["d"] == "1583-01-01"
+    for column, value in (("d", -141350), ("at", before)):
+        outputs, rejects = run(**{column: value})
+        assert outputs == [] and f"{column}: before 1583-01-01 (Phoenix's calendar" in rejects[0]
+
+
 def test_a_table_with_a_column_that_cannot_be_carried_gets_no_script() -> None:
     columns = (CatalogColumn("id", "integer"), CatalogColumn("price", "money"))
     with pytest.raises(CdcError, match=r"cannot carry column price \(Debezium carries money"):

@@ -82,11 +82,28 @@ def refused(reason: str) -> ColumnType:
 TIME_AS_MICROSECONDS = ColumnType("BIGINT", "BIGINT")
 
 
+# Phoenix reads and writes dates and timestamps through java.util's calendar, which is Julian
+# before 1582-10-15: an earlier value would be stored shifted by days (and Debezium 3.5 sends a
+# PostgreSQL BC date as the same day AD). Such values are refused, with the reason.
+GREGORIAN_FROM = "1583-01-01"
+_GREGORIAN_FROM_DAYS = -141_349  # 1583-01-01 in days since 1970-01-01
+_BEFORE_GREGORIAN = (
+    f"{{name}}: before {GREGORIAN_FROM} (Phoenix's calendar is Julian before 1582: it would be"
+    " stored shifted by days; Debezium sends a BC date as the same day AD)"
+)
+
+
 def epoch_timestamp(fraction_digits: int) -> ColumnType:
     """A timestamp without zone (MicroTimestamp above 3 fractional digits, else Timestamp:
     epoch µs or ms) as the contract's ISO timestamp."""
     micros = fraction_digits > 3
-    return ColumnType("BIGINT", "TIMESTAMP", "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})")
+    first = _GREGORIAN_FROM_DAYS * 86_400 * (1_000_000 if micros else 1_000)
+    return ColumnType(
+        "BIGINT",
+        "TIMESTAMP",
+        "CDC_TS_MICROS({v})" if micros else "CDC_TS_MILLIS({v})",
+        rejects=((f"{{v}} < {first}", _BEFORE_GREGORIAN),),
+    )
 
 
 # A ZonedTimestamp (ISO text in UTC) as the contract's timestamp; text that is none (PostgreSQL's
@@ -95,7 +112,15 @@ ZONED_TIMESTAMP = ColumnType(
     "STRING",
     "TIMESTAMP",
     "CDC_TS_ISO({v})",
-    rejects=(("{v} IS NOT NULL AND CDC_TS_ISO({v}) IS NULL", "{name}: not a timestamp the ODS can hold"),),
+    rejects=(
+        ("{v} IS NOT NULL AND CDC_TS_ISO({v}) IS NULL", "{name}: not a timestamp the ODS can hold"),
+        (f"CDC_TS_ISO({{v}}) < '{GREGORIAN_FROM}'", _BEFORE_GREGORIAN),
+    ),
 )
 # DATE is the number of days since 1970-01-01: the contract's form is the ISO date.
-DATE = ColumnType("INT", "DATE", "CAST(FROM_DAYS({v}) AS STRING)")
+DATE = ColumnType(
+    "INT",
+    "DATE",
+    "CAST(FROM_DAYS({v}) AS STRING)",
+    rejects=((f"{{v}} < {_GREGORIAN_FROM_DAYS}", _BEFORE_GREGORIAN),),
+)
