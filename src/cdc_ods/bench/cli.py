@@ -20,6 +20,14 @@ def bench(
     ] = "1000,2500,5000,10000",
     step_seconds: Annotated[float, typer.Option(help="How long the producers write at each rate.")] = 20,
     out: Annotated[Path, typer.Option(help="Where bench.json and bench.png go.")] = Path("bench-results"),
+    drain: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="After the steps: commit this many changes with capture paused, release them and"
+            " time the drain into the ODS (0: no drain). Use --rates '' for the drain alone.",
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
 ) -> None:
     """Run producers at rising rates with latency probes; report throughput, p50/p95/p99 and,
@@ -35,13 +43,40 @@ def bench(
         """The local stack's processes; none when it does not run here (no cost figures)."""
         return {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
 
-    offered = [float(r) for r in rates.split(",") if r.strip()]
+    try:
+        offered = [float(r) for r in rates.split(",") if r.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a comma-separated list of numbers: {rates!r}", param_hint="--rates"
+        ) from None
+    if not offered and not drain:
+        raise typer.BadParameter("no rate and no drain: nothing to measure", param_hint="--rates")
     result = run_bench(
-        config, offered, step_seconds, out, report=lambda m: err.print(f"[cyan]•[/] {m}"), pids=pids
+        config,
+        offered,
+        step_seconds,
+        out,
+        report=lambda m: err.print(f"[cyan]•[/] {m}"),
+        pids=pids,
+        drain=drain,
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
+    if result["steps"]:
+        Console().print(_latency_table(result["steps"]))
+        Console().print(_stages_table(result["steps"]))
+    spans = [(f"{step['offered_per_s']:,.0f}/s", step) for step in result["steps"]]
+    if result["drain"] is not None:
+        d = result["drain"]
+        spans.append((f"drain of {d['changes']:,} changes: {d['per_s']:,.0f}/s in {d['seconds']} s", d))
+    for title, span in spans:
+        if span["cost"]:
+            Console().print(_cost_table(title, span))
+    err.print(f"written: {out / 'bench.json'}" + (f", {out / 'bench.png'}" if result["steps"] else ""))
+
+
+def _latency_table(steps: list[dict]) -> Table:
     table = Table(title="cdc bench: source commit -> ODS")
     for column in (
         "offered/s",
@@ -54,7 +89,7 @@ def bench(
         "p99 ms",
     ):
         table.add_column(column, justify="right")
-    for step in result["steps"]:
+    for step in steps:
         for i, (name, s) in enumerate(step["sources"].items()):
             lat = s["latency_ms"]
             table.add_row(
@@ -64,17 +99,30 @@ def bench(
                 name, f"{s['changes']:,}",
                 *(f"{lat[q]:,.0f}" if lat[q] is not None else "-" for q in ("p50", "p95", "p99")),
             )  # fmt: skip
-    Console().print(table)
-    for step in result["steps"]:
-        if not step["cost"]:
-            continue
-        cost = Table(
-            title=f"{step['offered_per_s']:,.0f}/s: what a change costs"
-            f" (stack: {step['stack_cpu_us_per_change']:,.0f} CPU-µs per change)"
-        )
-        for column in ("process", "CPU s", "CPU µs / change", "RSS MB"):
-            cost.add_column(column, justify="right")
-        for name, c in sorted(step["cost"].items(), key=lambda item: -item[1]["cpu_s"]):
-            cost.add_row(name, f"{c['cpu_s']:,.1f}", f"{c['cpu_us_per_change']:,.0f}", f"{c['rss_mb']:,.0f}")
-        Console().print(cost)
-    err.print(f"written: {out / 'bench.json'}, {out / 'bench.png'}")
+    return table
+
+
+def _stages_table(steps: list[dict]) -> Table:
+    """The probes' latency split by stage (bench.breakdown), p50 / p99 ms."""
+    from cdc_ods.bench.breakdown import HOPS
+
+    table = Table(title="where a probe's milliseconds go: p50 / p99 ms")
+    for column in ("offered/s", "source", *HOPS):
+        table.add_column(column, justify="right")
+    for step in steps:
+        for i, (name, s) in enumerate(step["sources"].items()):
+            hops = [s["stages_ms"].get(hop, {}) for hop in HOPS]
+            cells = ["-" if h.get("p50") is None else f"{h['p50']:,.0f} / {h['p99']:,.0f}" for h in hops]
+            table.add_row(f"{step['offered_per_s']:,.0f}" if i == 0 else "", name, *cells)
+    return table
+
+
+def _cost_table(title: str, span: dict) -> Table:
+    table = Table(
+        title=f"{title}: what a change costs (stack: {span['stack_cpu_us_per_change']:,.0f} CPU-µs)"
+    )
+    for column in ("process", "CPU s", "CPU µs / change", "RSS MB"):
+        table.add_column(column, justify="right")
+    for name, c in sorted(span["cost"].items(), key=lambda item: -item[1]["cpu_s"]):
+        table.add_row(name, f"{c['cpu_s']:,.1f}", f"{c['cpu_us_per_change']:,.0f}", f"{c['rss_mb']:,.0f}")
+    return table

@@ -9,9 +9,12 @@ that falls behind pays for its whole backlog.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
+
+Pids = Callable[[], dict[str, int]]  # service -> main process id, read when a measurement starts
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
@@ -36,6 +38,17 @@ PROBE_ROWS = {
 }
 
 
+@dataclass(frozen=True)
+class ProbeTiming:
+    """One probe's wall-clock times (epoch ms): sent (its UPDATE issued, commit included),
+    handed to Phoenix (the row's CDC_LOADED_AT: when the loader built its UPSERT) and seen."""
+
+    token: str
+    sent_ms: float
+    loaded_ms: float
+    visible_ms: float
+
+
 class Prober:
     """Writes probes into one source and times their arrival in the ODS, on its own thread."""
 
@@ -51,6 +64,7 @@ class Prober:
         ]
         self.ods_table = contract.ods_table(source.name, source.database, self.table)
         self.latencies_ms: list[float] = []
+        self.timings: list[ProbeTiming] = []
         self.lost = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"probe-{source.name}", daemon=True)
@@ -91,23 +105,30 @@ class Prober:
             while not self._stop.is_set():
                 n += 1
                 token = f"probe {self.source.name} {n} {time.time_ns()}"
-                started = time.monotonic()
+                sent_ms, started = time.time() * 1000, time.monotonic()
                 run(self.update_sql, (token,))  # autocommit: committed when this returns
-                if not self._wait_visible(phoenix, token, deadline=started + 60):
+                loaded_ms = self._wait_visible(phoenix, token, deadline=started + 60)
+                if loaded_ms is None:
                     self.lost += 1
                     continue
                 self.latencies_ms.append((time.monotonic() - started) * 1000)
+                self.timings.append(ProbeTiming(token, sent_ms, loaded_ms, time.time() * 1000))
                 self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
         finally:
             close()
             phoenix.close()
 
-    def _wait_visible(self, phoenix, token: str, deadline: float) -> bool:
+    def _wait_visible(self, phoenix, token: str, deadline: float) -> float | None:
+        """The row's CDC_LOADED_AT (epoch ms) once the token is visible; None after the deadline."""
         cursor = phoenix.cursor()
+        query = (
+            f'SELECT "TITLE", CAST({contract.CDC_LOADED_AT} AS DECIMAL) FROM {self.ods_table}'
+            f' WHERE "ID" = {PROBE_ID}'
+        )
         while time.monotonic() < deadline:
-            cursor.execute(f'SELECT "TITLE" FROM {self.ods_table} WHERE "ID" = {PROBE_ID}')
+            cursor.execute(query)
             row = cursor.fetchone()
             if row and row[0] == token:
-                return True
+                return float(Decimal(row[1]))
             time.sleep(0.01)
-        return False
+        return None

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cdc_ods.bench.cost import CpuMeter, ProcessCost
+from cdc_ods.bench.breakdown import hop_times
+from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
+from cdc_ods.bench.drain import run_drain
 from cdc_ods.bench.probes import Prober
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
@@ -31,7 +33,6 @@ from cdc_ods.reconcile.catchup import wait_caught_up
 from cdc_ods.topology import stages
 
 Report = Callable[[str], None]
-Pids = Callable[[], dict[str, int]]  # service -> main process id, read at each step
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -48,6 +49,8 @@ class SourceFigures:
     latency_ms: dict[str, float | None]
     probes: int
     probes_lost: int
+    # the probes' latency split by stage (bench.breakdown.HOPS): p50/p95/p99 ms of each
+    stages_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,8 +77,9 @@ def run_step(
     if config.file is None:
         raise CdcError("cdc bench needs the configuration read from a file")
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
-    url = Endpoints.from_config(config).phoenix_url
-    probers = [Prober(config, s, url) for s in sources]
+    endpoints = Endpoints.from_config(config)
+    bootstrap = endpoints.kafka_bootstrap
+    probers = [Prober(config, s, endpoints.phoenix_url) for s in sources]
     for prober in probers:
         prober.ensure_row()
     with tempfile.TemporaryDirectory() as scratch:
@@ -83,7 +87,7 @@ def run_step(
         meter = CpuMeter(pids() if pids else {})
         meter.start()
         own_before = _own_cpu_s()
-        started = time.monotonic()
+        since_ms, started = time.time() * 1000, time.monotonic()
         for prober in probers:
             prober.start()
         report(f"offering {offered:,.0f} changes/s for {seconds:.0f} s")
@@ -129,6 +133,10 @@ def run_step(
             },
             probes=len(lat),
             probes_lost=prober.lost,
+            stages_ms={
+                hop: {q: percentile(times, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+                for hop, times in hop_times(bootstrap, prober, since_ms).items()
+            },
         )
     return step
 
@@ -162,9 +170,16 @@ def chart(steps: list[Step], path: Path) -> None:
 
 
 def run_bench(
-    config: Config, rates: list[float], seconds: float, out: Path, report: Report, pids: Pids | None = None
+    config: Config,
+    rates: list[float],
+    seconds: float,
+    out: Path,
+    report: Report,
+    pids: Pids | None = None,
+    drain: int = 0,
 ) -> dict:
-    """`pids`: the stack's process ids, for the cost of a change (none: no cost figures)."""
+    """The steps at `rates`, then a drain of `drain` changes (0: none). `pids`: the stack's
+    process ids, for the cost of a change (none: no cost figures)."""
     steps = []
     for i, rate in enumerate(rates):
         steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report, pids=pids))
@@ -172,8 +187,17 @@ def run_bench(
         report(
             f"{rate:,.0f}/s offered -> {s.throughput_per_s:,.0f}/s achieved, caught up {s.catch_up_s} s after"
         )
+    drained = run_drain(config, drain, seed=2000, report=report, pids=pids) if drain else None
+    if drained is not None:
+        report(f"drained {drained.changes:,} changes in {drained.seconds} s: {drained.per_s:,.0f}/s")
     out.mkdir(parents=True, exist_ok=True)
-    result = {"rates": rates, "step_seconds": seconds, "steps": [asdict(s) for s in steps]}
+    result = {
+        "rates": rates,
+        "step_seconds": seconds,
+        "steps": [asdict(s) for s in steps],
+        "drain": asdict(drained) if drained is not None else None,
+    }
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    chart(steps, out / "bench.png")
+    if steps:
+        chart(steps, out / "bench.png")
     return result

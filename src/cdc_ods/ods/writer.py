@@ -177,7 +177,17 @@ class PhoenixWriter:
                 self._prepared.pop(statement)
                 execute_prepared(self._prepared_cursor(statement), rows)
         except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            if rows is not None:
+                self._forget(statement)
             raise self._failure(exc, "") from None
+
+    def _forget(self, statement: str) -> None:
+        """Close a statement whose batch failed: Phoenix keeps a failed batch's rows in the
+        statement (it clears them only on success), and would send them again with the next."""
+        cursor = self._prepared.pop(statement, None)
+        if cursor is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                cursor.close()
 
     def _prepared_cursor(self, statement: str) -> phoenixdb.cursor.Cursor:
         cursor = self._prepared.get(statement)

@@ -1,0 +1,45 @@
+"""`cdc bench` on the running pipeline: its figures are there, and it leaves the pipeline as it
+found it (connectors running again after the drain, every change in the ODS)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cdc_ods.bench.breakdown import HOPS
+from cdc_ods.connectors.rest import ConnectClient
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.stack.context import StackContext
+
+from .conftest import cdc
+
+
+def test_a_short_bench_reports_latency_by_stage_cost_and_a_drain(
+    pipeline: StackContext, tmp_path: Path
+) -> None:
+    ran = cdc(
+        "bench", "--rates", "200", "--step-seconds", "8", "--drain", "3000", "--out", str(tmp_path), "--json",
+        timeout=600,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads(ran.stdout)
+    assert json.loads((tmp_path / "bench.json").read_text()) == result and (tmp_path / "bench.png").is_file()
+
+    (step,) = result["steps"]
+    for name, source in step["sources"].items():
+        assert source["probes"] > 0 and source["latency_ms"]["p50"] is not None, name
+        # every probe split into its stages; each stage takes time, none runs backwards
+        assert list(source["stages_ms"]) == list(HOPS), name
+        assert all(0 <= hop["p50"] < 60_000 for hop in source["stages_ms"].values()), source["stages_ms"]
+    for process in ("kafka", "connect", "cleansing", "loader", "phoenix-query-server", "hbase", "producers"):
+        assert step["cost"][process]["cpu_s"] > 0, (process, step["cost"])
+    assert step["stack_cpu_us_per_change"] > 0
+
+    drain = result["drain"]
+    assert drain["changes"] >= 3000 and drain["per_s"] > 0 and drain["cost"]["loader"]["cpu_s"] > 0, drain
+    assert "producers" not in drain["cost"]  # nothing but the stack ran while it drained
+    with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
+        states = {name: s["connector"]["state"] for name, s in connect.statuses().items()}
+    assert {states[s.name] for s in pipeline.config.sources if s.enabled and s.has_catalog} == {"RUNNING"}
+    reconciled = cdc("reconcile", "--json", timeout=600)
+    assert reconciled.returncode == 0, reconciled.stdout[-3000:]
