@@ -163,13 +163,21 @@ class PhoenixWriter:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _execute(self, statement: str, rows: Sequence[Sequence[Any]] | None = None) -> None:
+    def _execute(
+        self, statement: str, rows: Sequence[Sequence[Any]] | None = None, reuse: bool = True
+    ) -> None:
         """Run a statement: with `rows`, as a batch of its prepared form (one row too:
-        phoenixdb's own execute cannot send text TIMESTAMPs)."""
+        phoenixdb's own execute cannot send text TIMESTAMPs), kept for the next batch when
+        `reuse`."""
         try:
             if rows is None:
                 with contextlib.closing(self._connection().cursor()) as cursor:
                     cursor.execute(statement)
+                return
+            if not reuse:
+                with contextlib.closing(self._connection().cursor()) as cursor:
+                    prepare(cursor, statement)
+                    execute_prepared(cursor, rows)
                 return
             try:
                 execute_prepared(self._prepared_cursor(statement), rows)
@@ -238,6 +246,7 @@ class PhoenixWriter:
             self._execute(
                 f"DELETE FROM {schema.ods_name} WHERE {schema.key_condition}",
                 [schema.key_parameters(c.key) for c in deletes],
+                reuse=False,  # a reused DELETE misses rows written after it was prepared
             )
         elif deletes:
             names = ", ".join([*(f'"{name.upper()}"' for name in schema.primary_key), *SOFT_DELETE_METADATA])
