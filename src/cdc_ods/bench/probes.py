@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import phoenixdb.errors
+
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.ods.phoenix import connect
@@ -126,8 +128,11 @@ class Prober:
             f' WHERE "ID" = {PROBE_ID}'
         )
         while time.monotonic() < deadline:
-            cursor.execute(query)
-            row = cursor.fetchone()
+            try:
+                cursor.execute(query)
+                row = cursor.fetchone()
+            except phoenixdb.errors.ProgrammingError:  # the ODS table is not created yet
+                row = None
             if row and row[0] == token:
                 return float(Decimal(row[1]))
             time.sleep(0.01)
