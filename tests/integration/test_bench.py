@@ -18,8 +18,8 @@ def test_a_short_bench_reports_latency_by_stage_cost_and_a_drain(
     pipeline: StackContext, tmp_path: Path
 ) -> None:
     ran = cdc(
-        "bench", "--rates", "200", "--step-seconds", "10", "--drain", "3000", "--out", str(tmp_path), "--json",
-        timeout=600,
+        "bench", "--rates", "200", "--step-seconds", "10", "--drain", "3000",
+        "--out", str(tmp_path), "--json", timeout=600,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
     result = json.loads(ran.stdout)
