@@ -88,6 +88,8 @@ CREATE TABLE empties (
 );
 INSERT INTO empties VALUES (1, '', '', '', '', x'', x''), (2, NULL, NULL, NULL, NULL, NULL, NULL),
  (3, ' ', '  ', 'a', 'x', x'00', x'00');
+CREATE TABLE years (id INT PRIMARY KEY, yr YEAR);
+INSERT INTO years VALUES (1, 0), (2, 2000);
 """
 
 POSTGRES_SCHEMA = """
@@ -304,6 +306,11 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
         assert prepared.returncode == 0, prepared.stdout + prepared.stderr
     checked = cdc(config, "sources", "check", PG)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # a snapshot reads YEAR 0000 as 2000: refused before the snapshot, column named
+    checked = cdc(config, "sources", "check", MY)
+    errors = [line for line in checked.stdout.splitlines() if line.startswith("error")]
+    assert checked.returncode == 1 and len(errors) == 1, checked.stdout + checked.stderr
+    assert f"table {DATABASE}.years: column yr YEAR holds 0000 in 1 row(s)" in errors[0], errors
     synced = cdc(config, "sources", "sync")
     assert synced.returncode == 0, synced.stdout + synced.stderr
 
@@ -326,14 +333,20 @@ def test_every_type_arrives_exactly_and_refused_values_are_dead_lettered(
     measurements = _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_MEASUREMENTS", ("taken", "sensor"))
     assert len(measurements) == 3  # the partitions' rows once, under the parent's name
 
-    # updates that leave the TOASTed text untouched, and the keyless table's UPDATE/DELETE at the source
-    mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1 WHERE id = 4;")
+    # snapshot: 0000 became 2000, which reconcile tells (the refusal above said so)
+    code, reports = reconcile(config, f"{MY}.years")
+    assert code == 1 and reports[f"{MY}.{DATABASE}.years"]["different_keys"] == [[1]], not_ok(reports)
+
+    # updates that leave the TOASTed text untouched (one streams YEAR 0000: the binlog's 1900),
+    # and the keyless table's UPDATE/DELETE at the source
+    mariadb(pipeline, f"USE {DATABASE}; UPDATE extremes SET i = i + 1, yr = 0 WHERE id = 4;")
     psql(pipeline, DATABASE, "UPDATE extremes SET i = i + 1 WHERE id = 4;"
                               " UPDATE keyless SET note = 'changed' WHERE code = 'a';"
                               " DELETE FROM keyless WHERE code = 'b';")  # fmt: skip
     code, reports = reconcile(config, *tables)
     assert code == 0, not_ok(reports)
     assert _ods(pipeline, f"ODS.{PG.upper()}_{DATABASE.upper()}_EXTREMES")[4]["tx"] == BIG_TEXT.strip()
+    assert _ods(pipeline, f"ODS.{MY.upper()}_{DATABASE.upper()}_EXTREMES")[4]["yr"] == 0
 
     # every refused row is missing from the ODS, none stored different (a BC date used to be
     # stored as the same day AD: Debezium 3.5 drops the era)

@@ -41,7 +41,8 @@ def mapped(kind: str, data_type: str, **catalog: object) -> tuple[str, str, str]
         ("timestamp", {}, ("STRING", "CDC_TS_ISO({v})", "TIMESTAMP")),
         ("time", {}, ("BIGINT", "{v}", "BIGINT")),  # microseconds: +-838 h, exact
         ("date", {}, ("INT", "CAST(FROM_DAYS({v}) AS STRING)", "DATE")),
-        ("year", {}, ("INT", "{v}", "INTEGER")),
+        # a streamed YEAR 0000 arrives as 1900, which a YEAR column cannot hold
+        ("year", {}, ("INT", "CASE WHEN {v} = 1900 THEN 0 ELSE {v} END", "INTEGER")),
         ("enum", {"column_type": "enum('a','b')"}, ("STRING", "TRIM(CDC_NFC({v}))", "VARCHAR")),
         ("set", {}, ("STRING", "TRIM(CDC_NFC({v}))", "VARCHAR")),
         ("longtext", {"json": True}, ("STRING", "{v}", "VARCHAR")),

@@ -544,7 +544,7 @@ class MySqlSource(Source):
             except UnknownTableError as exc:
                 found.append(self.finding(f"table {db}.{table}", str(exc).split(": ", 1)[-1], _KEY_FIX))
                 continue
-            found += self.column_findings(catalog)
+            found += self.column_findings(catalog) + self._year_zero_findings(catalog)
         tables_set = set(tables)
         for child, constraint, parent, on_delete, on_update in self._query(_CASCADES, (db,)):
             if child in tables_set or parent in tables_set:
@@ -567,6 +567,25 @@ class MySqlSource(Source):
         return found
 
     # --- preparation ---------------------------------------------------------------------
+
+    def _year_zero_findings(self, catalog: TableCatalog) -> list[Finding]:
+        """A YEAR column that holds 0000: a snapshot would carry it as 2000 (`mysql_types._YEAR`)."""
+        table = f"{quote(self.source.database)}.{quote(catalog.name)}"
+        found = []
+        for column in (c for c in catalog.columns if c.data_type == "year"):
+            ((rows,),) = self._query(f"SELECT COUNT(*) FROM {table} WHERE {quote(column.name)} = 0")
+            if rows:
+                found.append(
+                    self.finding(
+                        f"table {catalog.qualified}",
+                        f"column {column.name} YEAR holds 0000 in {rows} row(s): a snapshot reads 0000"
+                        " as 2000 (Debezium applies its two-digit-year rule to a YEAR read through"
+                        " JDBC); 0000 written after the snapshot streams exactly",
+                        f"leave {catalog.name} out of `tables`, or store NULL or a real year in those"
+                        f" rows before the table is snapshot ({table}.{quote(column.name)} = 0)",
+                    )
+                )
+        return found
 
     def preparation(self, tables: list[str]) -> Preparation:
         db = quote(self.source.database)

@@ -66,6 +66,12 @@ _REFUSED = {
     "inet4": "Debezium 3.5's MariaDB DDL parser does not know INET4",
     "uuid": "Debezium 3.5's MariaDB DDL parser does not know MariaDB's UUID type",
 }
+# The binlog stores YEAR as the year minus 1900 in one byte, and 0 for YEAR 0000: Debezium's
+# binlog reader turns that 0 into 1900, a year a YEAR column cannot hold (1901-2155 and 0000),
+# so 1900 in a streamed change is 0000. A snapshot reads 0000 through JDBC as 0, which Debezium
+# turns into 2000 like a two-digit year: `MySqlSource.check` refuses a YEAR column that holds
+# 0000 before its table is snapshot.
+_YEAR = ColumnType("INT", "INTEGER", "CASE WHEN {v} = 1900 THEN 0 ELSE {v} END")
 # the types whose DDL Debezium's parser fails on: statements of tables it does not capture that
 # declare them are not parsed at all (see MySqlSource.connector_config)
 PARSER_UNKNOWN_TYPES = ("inet4", "inet6", "uuid")
@@ -104,7 +110,7 @@ def column_type(column: CatalogColumn) -> ColumnType:
     if t == "time":
         return TIME_AS_MICROSECONDS
     if t == "year":
-        return carried("INT", "INTEGER")
+        return _YEAR
     if t in GEOMETRY:  # Debezium's {"srid", "wkb"} struct, kept as its JSON text
         return carried("STRING", "VARCHAR")
     return refused(f"the pipeline has no mapping for {t} ({column.column_type})")
