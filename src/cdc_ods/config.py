@@ -322,6 +322,12 @@ class Config(_Model):
             return self.data_dir / "lib"
         return path if path.is_absolute() else (self.root / path).resolve()
 
+    @property
+    def scripts_dir(self) -> Path:
+        """The cleansing scripts (`ksql/` next to cdc.yaml): what `cdc ksql generate` writes and
+        the cleansing stage runs."""
+        return self.root / "ksql"
+
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
             if src.name == name:

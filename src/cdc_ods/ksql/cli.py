@@ -48,7 +48,7 @@ def generate(
 
     config = ctx.obj.config()
     write_scripts(
-        config, directory or config.root / "ksql", force, update, lambda m: console.print(m, highlight=False)
+        config, directory or config.scripts_dir, force, update, lambda m: console.print(m, highlight=False)
     )
 
 
@@ -75,7 +75,7 @@ def apply(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Apply the scripts: submit to a ksqlDB server, or run them embedded until SIGTERM/Ctrl-C."""
-    directory = directory or ctx.obj.config().root / "ksql"
+    directory = directory or ctx.obj.config().scripts_dir
     if backend is Backend.ksqldb:
         from cdc_ods.settings import KsqlDb
 
@@ -95,7 +95,7 @@ def run(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run the scripts with the embedded backend until SIGTERM/Ctrl-C (= apply --backend embedded)."""
-    _run_embedded(ctx, directory or ctx.obj.config().root / "ksql", False, group, idle_exit, metrics_port)
+    _run_embedded(ctx, directory or ctx.obj.config().scripts_dir, False, group, idle_exit, metrics_port)
 
 
 def _apply_ksqldb(ctx: typer.Context, directory: Path, url: str) -> None:

@@ -8,7 +8,9 @@ behind. So, stage by stage in pipeline order:
    (no COMMIT event) keeps it there until the next change: a binlog whose rest from the
    committed position touches no captured table counts as reached;
 2. then, for each consumer stage (cleansing, loader), take the end offsets of its input
-   topics and wait until the stage's consumer group has committed them.
+   topics and wait until the stage's consumer group has committed them. The cleansing
+   stage's inputs are the raw topics its scripts read: a table with no script (refused by
+   its column types) has a raw topic nobody reads.
 Changes committed at the source before step 1 are then in the ODS.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -25,8 +28,9 @@ from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.kafka import client_config
+from cdc_ods.ksql.plan import build_plan, script_files
 from cdc_ods.sources import Source, source_for
-from cdc_ods.topology import Stage
+from cdc_ods.topology import Stage, stages
 
 Report = Callable[[str], None]
 
@@ -85,13 +89,26 @@ def wait_caught_up(
     wait_stages_consumed(config, stages, deadline - time.monotonic(), report)
 
 
+def _read_by(config: Config, stage: Stage) -> Stage:
+    """The stage with the input topics it reads: for the cleansing stage, those its scripts declare."""
+    if stage.name != "cleansing" or not config.scripts_dir.is_dir():
+        return stage
+    declared = {s.topic for s in build_plan(script_files(config.scripts_dir)).sources}
+    return replace(stage, topics=[t for t in stage.topics if t in declared])
+
+
+def stages_read(config: Config) -> list[Stage]:
+    """The consumer stages in pipeline order, each with the input topics it reads."""
+    return [_read_by(config, s) for s in stages(config)]
+
+
 def wait_stages_consumed(
     config: Config, stages: list[Stage], timeout_s: float = 300, report: Report = lambda _m: None
 ) -> None:
     """Wait until each stage, in order, has committed everything now in its input topics."""
     endpoints = Endpoints.from_config(config)
     deadline = time.monotonic() + timeout_s
-    for stage in stages:
+    for stage in (_read_by(config, s) for s in stages):
         report(f"waiting for {stage.name} to consume its input")
         targets, _ = stage_progress(endpoints.kafka_bootstrap, stage)  # what it must reach, from now
         while True:

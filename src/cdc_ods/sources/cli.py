@@ -149,7 +149,7 @@ def sync(
         applying.apply(connect, planned, timeout, report)
     refused: CdcError | None = None
     try:
-        written = write_scripts(config, config.root / "ksql", force=False, update=False, report=report)
+        written = write_scripts(config, config.scripts_dir, force=False, update=False, report=report)
     except CdcError as exc:  # the tables that got a script still flow; the refusal is raised below
         refused, written = exc, []
     manager = StackManager(StackContext(config), report)
