@@ -93,9 +93,10 @@ def test_a_poison_row_is_dead_lettered_while_the_other_tables_keep_loading(
 ) -> None:
     """A row the ODS cannot hold exactly (a NULL element in tv_series' text[]) arrives while the
     producers stream into every demo table. It goes to the dead-letter topic with its reason;
-    every other change of every table still loads (reconcile: only that row missing). Fixed at
-    the source, its next change loads and reconcile is clean. (A data error used to be retried
-    as an outage: the loader stopped for every table.)"""
+    every other change of every table still loads: reconcile reports only that row, as rejected
+    by the loader with the reason (exit 3), nothing lost. Fixed at the source, its next change
+    loads and reconcile is clean. (A data error used to be retried as an outage: the loader
+    stopped for every table.)"""
     start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
     poison = 900_000_000 + int(uuid.uuid4().int % 1_000_000)
     producer = background_producers(rate=200, duration_s=20, seed=108)
@@ -114,11 +115,13 @@ def test_a_poison_row_is_dead_lettered_while_the_other_tables_keep_loading(
     result = cdc("reconcile", "--json", "--timeout", "400", timeout=600)
     reports = {r["table"]: r for r in json.loads(result.stdout)}
     assert [t for t, r in reports.items() if not r["ok"]] == ["postgres.maf.tv_series"], result.stdout
-    assert reports["postgres.maf.tv_series"]["missing_keys"] == [[poison]], reports["postgres.maf.tv_series"]
+    assert result.returncode == 3 and not any(r["lost"] for r in reports.values()), result.stdout
+    [rejected] = reports["postgres.maf.tv_series"]["rejected_keys"]
+    assert rejected["key"] == [poison] and rejected["kind"] == "missing", rejected
+    assert rejected["stage"] == "loader", rejected
+    assert "a NULL element: Phoenix's VARCHAR ARRAY reads one back as an empty string" in rejected["reason"]
     letters = [x for x in letters_since(endpoints.kafka_bootstrap, start) if x.stage == "loader"]
-    reasons = [x.reason for x in letters if str(poison) in (x.key or b"").decode()]
-    assert len(reasons) == 1, [x.reason for x in letters]
-    assert "a NULL element: Phoenix's VARCHAR ARRAY reads one back as an empty string" in reasons[0]
+    assert [x for x in letters if str(poison) in (x.key or b"").decode()], [x.reason for x in letters]
 
     with source_for(pipeline.config, "postgres").connect("admin") as pg:
         pg.execute("UPDATE maf.tv_series SET genres = ARRAY['Drama'] WHERE id = %s", (poison,))

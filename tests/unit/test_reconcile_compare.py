@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from cdc_ods.dlq import DeadLetter
 from cdc_ods.ods.schema import Column, TableSchema
 from cdc_ods.reconcile import readers
 from cdc_ods.reconcile.canonical import canonical
 from cdc_ods.reconcile.compare import compare
+from cdc_ods.reconcile.rejections import letter_key, rejections
 
 SCHEMA = TableSchema(
     "mysql",
@@ -49,6 +51,59 @@ def test_compare_names_missing_extra_and_different_keys() -> None:
     assert report.missing == [[3]] and report.extra == [[4]] and report.different == [[2]]
     assert not report.ok
     assert compare(SCHEMA, lambda: source, lambda: list(reversed(source)), buckets=4).ok
+
+
+def _letter(topic: str, key: bytes, reason: str, at_ms: int, stage: str = "loader") -> DeadLetter:
+    return DeadLetter(stage, reason, topic, 0, 0, key, b"{}", at_ms)
+
+
+def test_a_difference_a_stage_dead_lettered_is_rejected_and_the_others_are_lost() -> None:
+    source = [(1, "a", None), (2, "b", None), (3, "c", None)]
+    ods = [(1, "a", None), (3, "C", None)]
+    topics = {"mysql.maf.t", "ods.mysql.maf.t"}
+    letters = [
+        _letter("ods.mysql.maf.t", b'{"ID": 3}', "older reason", 1),
+        _letter("ods.mysql.maf.t", b'{"ID": 3}', "newest reason", 2),
+        _letter("mysql.maf.other", b'{"id": 2}', "another table's key 2", 3),
+    ]
+    report = compare(
+        SCHEMA, lambda: source, lambda: ods, rejected=lambda: rejections(SCHEMA, topics, letters)
+    )
+    assert report.missing == [[2]] and report.lost  # no letter of this table names key 2
+    assert report.rejected == [
+        {"key": [3], "kind": "different", "stage": "loader", "reason": "newest reason"}
+    ]
+    assert (report.missing_count, report.different_count, report.rejected_count) == (1, 0, 1)
+
+    rejected_only = compare(
+        SCHEMA, lambda: source[::2], lambda: ods, rejected=lambda: rejections(SCHEMA, topics, letters)
+    )
+    assert not rejected_only.lost and not rejected_only.ok
+    assert rejected_only.as_dict()["rejected"] == 1
+
+
+def test_dead_letters_are_read_only_when_a_table_differs() -> None:
+    rows = [(1, "a", None)]
+
+    def unreachable() -> dict:
+        raise AssertionError("the DLQ was read for an equal table")
+
+    assert compare(SCHEMA, lambda: rows, lambda: rows, rejected=unreachable).ok
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (b'{"id": 7}', (7,)),
+        (b'{"schema": {}, "payload": {"id": 7}}', (7,)),  # the JSON converter with schemas
+        (b'{"other": 7}', None),
+        (b"not json", None),
+        (None, None),
+        (b"[7]", None),
+    ],
+)
+def test_a_letters_key_in_reconciles_form(key: bytes | None, expected: tuple | None) -> None:
+    assert letter_key(SCHEMA, key) == expected
 
 
 def test_equal_rows_with_a_sequence_gap_are_not_ok() -> None:

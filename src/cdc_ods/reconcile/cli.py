@@ -1,8 +1,13 @@
-"""`cdc reconcile`: every source table against its ODS table; non-zero exit on any difference."""
+"""`cdc reconcile`: every source table against its ODS table.
+
+Exit status: 0 every table equal; 1 a row lost (a difference no dead letter explains, or a
+sequence gap); 3 only rows a stage rejected differ (each has a dead letter with its reason).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,9 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from cdc_ods.config import Config
+    from cdc_ods.dlq import DeadLetter
     from cdc_ods.ods.sequence import Totals
 
 err = Console(stderr=True)
+LOST, REJECTED = 1, 3  # exit statuses (module docstring)
 
 
 def reconcile(
@@ -31,14 +39,17 @@ def reconcile(
     ] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline to catch up.")] = 300,
 ) -> None:
-    """Compare source tables with the ODS: row counts and per-row content hashes."""
+    """Compare source tables with the ODS: row counts and per-row content hashes. A difference whose
+    key a stage dead-lettered is reported as rejected, with the stage and reason; one without is
+    lost. Exit 0: equal; 1: rows lost; 3: only rejected rows differ."""
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import ConfigError
     from cdc_ods.ods.source_schema import read_table_schema
     from cdc_ods.reconcile.catchup import wait_caught_up
     from cdc_ods.reconcile.compare import compare
     from cdc_ods.reconcile.readers import ods_rows, sequence_totals, source_rows
-    from cdc_ods.topology import source_tables, stages
+    from cdc_ods.reconcile.rejections import rejections
+    from cdc_ods.topology import FlowingTable, source_tables, stages
 
     config = ctx.obj.config()
     url = Endpoints.from_config(config).phoenix_url
@@ -60,9 +71,12 @@ def reconcile(
         with err.status("waiting for the pipeline to catch up with the sources") as status:
             wait_caught_up(config, stages(config), timeout, report=lambda m: status.update(m))
     sequences = sequence_totals(url)
+    letters = _dead_letters(config)
     reports = []
     for source, name in chosen:
         schema = read_table_schema(config, source, name)
+        flowing = FlowingTable(source.name, source.database, name, source)
+        topics = {flowing.raw_topic, flowing.cleansed_topic}
         with err.status(f"comparing {source.name}.{name} with {schema.ods_name}"):
             reports.append(
                 compare(
@@ -70,6 +84,7 @@ def reconcile(
                     lambda source=source, schema=schema: source_rows(config, source, schema),
                     lambda schema=schema: ods_rows(url, schema),
                     limit=limit,
+                    rejected=lambda schema=schema, topics=topics: rejections(schema, topics, letters()),
                 )
             )
         reports[-1].sequence = sequences.get(schema.ods_name)
@@ -78,24 +93,51 @@ def reconcile(
     else:
         view = Table(title="reconcile: source vs ODS")
         for column in (
-            "table", "ODS table", "source rows", "ODS rows", "missing", "extra", "different", "sequence", "",
+            "table", "ODS table", "source rows", "ODS rows", "missing", "extra", "different", "rejected",
+            "sequence", "",
         ):  # fmt: skip
             view.add_column(column)
         for r in reports:
+            verdict = "[green]ok[/]" if r.ok else "[red]LOST[/]" if r.lost else "[yellow]REJECTED[/]"
             view.add_row(
                 r.table, r.ods_table, str(r.source_rows), str(r.ods_rows), str(r.missing_count),
-                str(r.extra_count), str(r.different_count), _sequence_cell(r.sequence),
-                "[green]ok[/]" if r.ok else "[red]DIFF[/]",
+                str(r.extra_count), str(r.different_count), str(r.rejected_count),
+                _sequence_cell(r.sequence), verdict,
             )  # fmt: skip
         Console().print(view)
         for r in reports:
             for kind, keys in (("missing", r.missing), ("extra", r.extra), ("different", r.different)):
                 if keys:
-                    err.print(f"{r.table}: {kind} keys (first {len(keys)}): {keys}")
+                    err.print(f"{r.table}: lost: {kind} keys (first {len(keys)}): {keys}")
+            for rejected in r.rejected:
+                err.print(
+                    f"{r.table}: rejected: {rejected['kind']} key {rejected['key']}:"
+                    f" {rejected['stage']}: {rejected['reason']}",
+                    highlight=False, markup=False,
+                )  # fmt: skip
             if not r.sequence_ok and r.sequence is not None:
                 err.print(f"{r.table}: sequence integrity: {r.sequence.last_problem}")
+    if any(r.lost for r in reports):
+        raise typer.Exit(LOST)
     if not all(r.ok for r in reports):
-        raise typer.Exit(1)
+        raise typer.Exit(REJECTED)
+
+
+def _dead_letters(config: Config) -> Callable[[], list[DeadLetter]]:
+    """The dead-letter topic's letters, read once when first asked for (only a table that
+    differs asks)."""
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.operations.dlq import Selection, read_dead_letters
+
+    read: list[list[DeadLetter]] = []
+
+    def letters() -> list[DeadLetter]:
+        if not read:
+            bootstrap = Endpoints.from_config(config).kafka_bootstrap
+            read.append([e.letter for e in read_dead_letters(bootstrap, Selection()).entries])
+        return read[0]
+
+    return letters
 
 
 def _sequence_cell(totals: Totals | None) -> str:

@@ -4,14 +4,15 @@ Pass 1 streams both sides once and keeps, per key bucket (hash of the key modulo
 `buckets`), a row count and the sum of per-row content hashes: memory is O(buckets), not
 O(rows). Buckets that agree are equal with overwhelming probability. Pass 2 streams both
 sides again and keeps only the rows of disagreeing buckets, key -> row hash, to name the
-missing, extra and different keys.
+missing, extra and different keys. A difference whose key a stage rejected (a dead letter,
+`rejections.py`) is counted apart as rejected, with the stage and the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import orjson
 from cdc_ods.ods.schema import TableSchema
 from cdc_ods.ods.sequence import Totals
 from cdc_ods.reconcile.canonical import canonical
+from cdc_ods.reconcile.rejections import Key, Rejection
 
 Row = tuple[tuple[Any, ...], tuple[Any, ...]]  # (key values, all column values) as read
 RowSource = Callable[[], Iterable[tuple[Any, ...]]]  # yields rows: key columns first, then the rest
@@ -41,6 +43,9 @@ class TableReport:
     missing_count: int = 0
     extra_count: int = 0
     different_count: int = 0
+    # differences whose key has a dead letter: {key, kind (missing/extra/different), stage, reason}
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected_count: int = 0
     sequence: Totals | None = None  # the loader's sequence checks; None: not tracked yet
 
     @property
@@ -48,8 +53,13 @@ class TableReport:
         return self.sequence is None or not (self.sequence.gaps or self.sequence.regressions)
 
     @property
+    def lost(self) -> bool:
+        """A difference no dead letter explains, or a gap in the loader's sequence checks."""
+        return bool(self.missing_count or self.extra_count or self.different_count) or not self.sequence_ok
+
+    @property
     def ok(self) -> bool:
-        return not (self.missing_count or self.extra_count or self.different_count) and self.sequence_ok
+        return not self.lost and not self.rejected_count
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,9 +71,12 @@ class TableReport:
             "missing": self.missing_count,
             "extra": self.extra_count,
             "different": self.different_count,
+            "rejected": self.rejected_count,
+            "lost": self.lost,
             "missing_keys": self.missing,
             "extra_keys": self.extra,
             "different_keys": self.different,
+            "rejected_keys": self.rejected,
             "sequence": None if self.sequence is None else dataclasses.asdict(self.sequence),
         }
 
@@ -98,8 +111,14 @@ class _Side:
 
 
 def compare(
-    schema: TableSchema, source: RowSource, ods: RowSource, buckets: int = 1024, limit: int = 20
+    schema: TableSchema,
+    source: RowSource,
+    ods: RowSource,
+    buckets: int = 1024,
+    limit: int = 20,
+    rejected: Callable[[], Mapping[Key, Rejection]] = dict,
 ) -> TableReport:
+    """`rejected` gives the table's rejections by key; it is called only when a difference is found."""
     report = TableReport(f"{schema.source}.{schema.database}.{schema.table}", schema.ods_name)
     src, dst = _Side(schema, source, buckets), _Side(schema, ods, buckets)
     report.source_rows, src_digests = src.digests()
@@ -108,17 +127,27 @@ def compare(
     if not differing:
         return report
     left, right = src.detail(differing), dst.detail(differing)
-    for key in sorted(left.keys() - right.keys(), key=repr):
-        report.missing_count += 1
-        if len(report.missing) < limit:
-            report.missing.append(list(key))
-    for key in sorted(right.keys() - left.keys(), key=repr):
-        report.extra_count += 1
-        if len(report.extra) < limit:
-            report.extra.append(list(key))
-    for key in sorted(left.keys() & right.keys(), key=repr):
-        if left[key] != right[key]:
-            report.different_count += 1
-            if len(report.different) < limit:
-                report.different.append(list(key))
+    rejections = rejected()
+    both = left.keys() & right.keys()
+    for kind, keys in (
+        ("missing", left.keys() - right.keys()),
+        ("extra", right.keys() - left.keys()),
+        ("different", (k for k in both if left[k] != right[k])),
+    ):
+        for key in sorted(keys, key=repr):
+            _count(report, kind, key, rejections.get(key), limit)
     return report
+
+
+def _count(report: TableReport, kind: str, key: Key, rejection: Rejection | None, limit: int) -> None:
+    if rejection is not None:
+        report.rejected_count += 1
+        if len(report.rejected) < limit:
+            report.rejected.append(
+                {"key": list(key), "kind": kind, "stage": rejection.stage, "reason": rejection.reason}
+            )
+        return
+    setattr(report, f"{kind}_count", getattr(report, f"{kind}_count") + 1)
+    listed: list[Any] = getattr(report, kind)
+    if len(listed) < limit:
+        listed.append(list(key))
