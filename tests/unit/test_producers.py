@@ -22,7 +22,7 @@ from cdc_ods.producers.mongodb import MongoOps, MongoTarget, ascii_fold, mongo_u
 from cdc_ods.producers.mysql import MySQLOps, MySQLTarget, statement
 from cdc_ods.producers.ops import Mix, Op, OpGenerator, WorkingSet, merge
 from cdc_ods.producers.postgres import PostgresOps, PostgresTarget
-from cdc_ods.producers.runner import MAX_BATCH, Limit, Pacer, produce, run
+from cdc_ods.producers.runner import MAX_BATCH, ConnectionLost, Limit, Pacer, produce, run
 
 GENERATORS = [MySQLOps, PostgresOps, MongoOps]
 
@@ -339,6 +339,59 @@ def test_a_failed_transaction_is_not_in_the_ledger() -> None:
         run(generator, writer.write, ledger, Pacer(1000), Limit(count=1000), threading.Event(),
             clock=time.clock, wait=time.wait)  # fmt: skip
     assert ledger.total == sum(map(len, writer.batches[:3]))
+
+
+def _losing_connection(time: FakeTime, lost_on: int, reconnect_fails: int):
+    """A writer whose connection breaks at batch `lost_on`, and a reconnect that fails
+    `reconnect_fails` times first (each attempt takes a second of fake time)."""
+    writer = Recorder(time)
+    attempts = []
+
+    def write(ops: Sequence[Op]) -> None:
+        if len(writer.batches) == lost_on and not attempts:
+            raise ConnectionLost("lost connection to server during query")
+        writer.write(ops)
+
+    def reconnect() -> None:
+        time.now += 1
+        attempts.append(time.now)
+        if len(attempts) <= reconnect_fails:
+            raise ServiceError("mysql: cannot connect to 127.0.0.1:3306: connection refused")
+
+    return writer, write, reconnect, attempts
+
+
+def test_a_lost_connection_is_reconnected_and_its_transaction_counted_in_doubt() -> None:
+    time = FakeTime()
+    writer, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=4)
+    generator = MySQLOps(1, {})
+    ledger = Ledger(generator.mix.tables)
+    result = run(generator, write, ledger, Pacer(100), Limit(count=1000), threading.Event(),
+                 clock=time.clock, wait=time.wait, reconnect=reconnect, reconnect_s=30)  # fmt: skip
+    assert len(attempts) == 5  # four refused, the fifth connects
+    assert result.in_doubt > 0 and result.done == 1000 == ledger.total
+    assert sum(map(len, writer.batches)) == 1000  # the batch in doubt is not written again
+
+
+def test_without_a_reconnect_window_a_lost_connection_ends_the_run() -> None:
+    time = FakeTime()
+    _, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=0)
+    generator = MySQLOps(1, {})
+    with pytest.raises(ConnectionLost):
+        run(generator, write, Ledger(generator.mix.tables), Pacer(100), Limit(count=1000),
+            threading.Event(), clock=time.clock, wait=time.wait, reconnect=reconnect)  # fmt: skip
+    assert attempts == []
+
+
+def test_the_reconnect_window_is_bounded() -> None:
+    time = FakeTime()
+    _, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=1000)
+    generator = MySQLOps(1, {})
+    with pytest.raises(ServiceError, match="connection refused"):
+        run(generator, write, Ledger(generator.mix.tables), Pacer(100), Limit(count=1000),
+            threading.Event(), clock=time.clock, wait=time.wait, reconnect=reconnect,
+            reconnect_s=10)  # fmt: skip
+    assert 5 <= len(attempts) <= 10
 
 
 def test_limit_needs_exactly_one_bound() -> None:

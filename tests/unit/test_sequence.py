@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from cdc_ods.ods.sequence import SequenceChecker
+from cdc_ods.ods.sequence import SUSPECT_GRACE_S, SequenceChecker
 
 TABLE, TOPIC = "ODS.MYSQL_MAF_MOVIES", "ods.mysql.maf.movies"
 
 
-def totals(checker: SequenceChecker) -> dict[int, list]:
+def totals(checker: SequenceChecker, final: bool = False) -> dict[int, list]:
     """partition -> [checked, gaps, regressions, duplicates] of the pending totals."""
-    rows, _problems = checker.take()
+    rows, _problems = checker.take(final)
     return {row[2]: row[3:7] for row in rows}
 
 
@@ -64,15 +64,34 @@ def test_unknown_start_checks_from_the_first_record() -> None:
     assert totals(checker) == {1: [2, 0, 0, 0]}
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_position_going_down_for_a_key_is_a_regression() -> None:
-    checker = SequenceChecker()
+    clock = Clock()
+    checker = SequenceChecker(clock=clock)
     checker.position(TABLE, TOPIC, 0, (1,), 100, offset=0)
     checker.position(TABLE, TOPIC, 0, (2,), 50, offset=1)  # another key may be older
     checker.position(TABLE, TOPIC, 0, (1,), 100, offset=2)  # the same change again: a duplicate
     checker.position(TABLE, TOPIC, 0, (1,), 90, offset=3)
+    assert not checker.due()  # a suspect until the key's newest change comes again, or not
+    clock.now += SUSPECT_GRACE_S
+    assert checker.due()
     rows, problems = checker.take()
     assert rows[0][3:7] == [0, 0, 1, 1]
-    assert "key [1] at position 90 after 100" in problems[0][3]
+    assert f"key [1] at position 90 after 100 ({TOPIC}[0]@3)" in problems[0][3]
+
+
+def test_a_newer_change_that_is_not_the_newest_again_makes_the_suspect_a_regression() -> None:
+    checker = SequenceChecker()
+    for offset, position in enumerate([10, 30, 20, 40]):
+        checker.position(TABLE, TOPIC, 0, (1,), position, offset=offset)
+    assert totals(checker) == {0: [0, 0, 1, 0]}
 
 
 def test_a_stretch_sent_again_after_a_crash_is_duplicates_not_regressions() -> None:
@@ -81,7 +100,25 @@ def test_a_stretch_sent_again_after_a_crash_is_duplicates_not_regressions() -> N
     for offset, position in enumerate([10, 20, 30, 20, 30, 40]):
         checker.position(TABLE, TOPIC, 0, (1,), position, offset=offset)
     checker.position(TABLE, TOPIC, 0, (1,), 15, offset=6)  # never seen: a real regression
-    assert totals(checker) == {0: [0, 0, 1, 2]}
+    assert totals(checker, final=True) == {0: [0, 0, 1, 2]}
+
+
+def test_a_stretch_sent_again_to_a_restarted_loader_is_duplicates() -> None:
+    """Everything crashed at once: the restarted loader reads key 1's change at 30 (already
+    loaded before the crash, not in its memory), then Debezium's re-sent stretch 10, 20, 30.
+    The older changes are suspects until 30 comes again: duplicates, not regressions."""
+    checker = SequenceChecker()
+    for offset, position in enumerate([30, 10, 20, 30, 40]):
+        checker.position(TABLE, TOPIC, 0, (1,), position, offset=offset)
+    assert totals(checker, final=True) == {0: [0, 0, 0, 3]}
+
+
+def test_a_suspect_left_when_the_loader_stops_is_a_regression() -> None:
+    checker = SequenceChecker()
+    checker.position(TABLE, TOPIC, 0, (1,), 30, offset=0)
+    checker.position(TABLE, TOPIC, 0, (1,), 10, offset=1)
+    assert totals(checker) == {}
+    assert totals(checker, final=True) == {0: [0, 0, 1, 0]}
 
 
 def test_only_recent_keys_are_remembered() -> None:
@@ -90,7 +127,7 @@ def test_only_recent_keys_are_remembered() -> None:
         checker.position(TABLE, TOPIC, 0, (key,), 10, offset=key)
     checker.position(TABLE, TOPIC, 0, (0,), 5, offset=3)  # key 0 was forgotten
     checker.position(TABLE, TOPIC, 0, (2,), 5, offset=4)
-    assert totals(checker) == {0: [0, 0, 1, 0]}
+    assert totals(checker, final=True) == {0: [0, 0, 1, 0]}
 
 
 def test_problems_are_due_at_once_clean_counts_only_after_the_interval() -> None:

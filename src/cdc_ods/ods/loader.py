@@ -175,7 +175,7 @@ class Loader:
     def _write_sequence_totals(self, give_up: Callable[[], bool], force: bool) -> None:
         """Persist the sequence checks' counts; problems always before their offsets are committed."""
         if force or self.sequence.due():
-            totals, problems = self.sequence.take()
+            totals, problems = self.sequence.take(final=force)
             if not (totals or problems):
                 return
             try:

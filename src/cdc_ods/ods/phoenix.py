@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import pprint
@@ -9,6 +10,7 @@ from typing import Any
 
 import phoenixdb
 import phoenixdb.avatica.client
+import phoenixdb.connection
 import phoenixdb.errors
 
 from cdc_ods.errors import CdcError, TransientError
@@ -34,10 +36,23 @@ class _DeferredPformat:
 phoenixdb.avatica.client.pprint = _DeferredPformat()  # type: ignore[assignment]
 
 
+class _Connection(phoenixdb.connection.Connection):  # type: ignore[misc]
+    """phoenixdb's connection, whose finalizer stays quiet when opening failed: phoenixdb's
+    `__del__` then calls the dead Query Server again and Python prints that error's
+    traceback as "Exception ignored" (a page of noise per health check of a starting one)."""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            super().__del__()
+
+
 def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connection:
-    """A Phoenix connection; a dead Query Server is named, not a traceback."""
+    """A Phoenix connection; a dead Query Server is named, not a traceback. (What
+    `phoenixdb.connect` does for a URL without authentication, with the quiet finalizer.)"""
     try:
-        return phoenixdb.connect(url, autocommit=autocommit, max_retries=0)
+        client = phoenixdb.avatica.client.AvaticaClient(url, max_retries=0)
+        client.connect()
+        return _Connection(client, autocommit=autocommit)
     except phoenixdb.errors.Error as exc:
         raise TransientError(f"Phoenix Query Server at {url}: {error_message(exc)}") from None
     except OSError as exc:

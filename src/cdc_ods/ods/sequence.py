@@ -13,7 +13,11 @@ Two checks run on every record the loader consumes, before it is applied:
   deliver at least once, so after a crash Debezium or the cleansing runner send a stretch
   of changes again; they are counted, not failures. Recent keys and changes are
   remembered (bounded: reorders and re-sent stretches are close together; memory stays
-  bounded on any table size). Records `cdc dlq replay` sent back are exempt: they are old
+  bounded on any table size). When the loader restarted too (everything crashed at once),
+  it has not seen the older change before: such a change is held as a *suspect* until the
+  key's newest position arrives again (the re-sent stretch reaches it: duplicates) or does
+  not (a newer unseen change comes first, or `SUSPECT_GRACE_S` pass, or the loader stops:
+  a regression). Records `cdc dlq replay` sent back are exempt: they are old
   by design, and the replay guard keeps them from overtaking newer changes.
 
 Records below the next expected offset are the loader's own redeliveries (a restart
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +43,7 @@ TABLE = "CDC.SEQUENCE_INTEGRITY"
 FLUSH_INTERVAL_S = 5.0
 REMEMBERED_KEYS = 100_000
 REMEMBERED_CHANGES = 200_000
+SUSPECT_GRACE_S = 30.0  # a re-sent stretch reaches the key's newest change well within this
 
 CREATE_TABLE = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
@@ -77,16 +83,40 @@ class Totals:
 
 
 @dataclass
+class _Suspect:
+    """Changes older than their key's newest one, not seen before (see the module docstring)."""
+
+    topic: str
+    partition: int
+    offset: int
+    position: int
+    newest: int
+    since: float
+    changes: int = 1
+
+    def problem(self, key: tuple[Any, ...]) -> str:
+        return (
+            f"regression: key {list(key)} at position {self.position} after {self.newest}"
+            f" ({self.topic}[{self.partition}]@{self.offset})"
+        )
+
+
+@dataclass
 class SequenceChecker:
     """In-memory checks of one loader; `take()` hands over the totals to persist."""
 
     remembered_keys: int = REMEMBERED_KEYS
     remembered_changes: int = REMEMBERED_CHANGES
+    clock: Callable[[], float] = time.monotonic
     _expected: dict[tuple[str, int], int] = field(default_factory=dict)
     _positions: OrderedDict[tuple[str, tuple[Any, ...]], int] = field(default_factory=OrderedDict)
     _changes: OrderedDict[int, None] = field(default_factory=OrderedDict)  # hashes of (table, key, pos)
+    _suspects: dict[tuple[str, tuple[Any, ...]], _Suspect] = field(default_factory=dict)
     _pending: dict[tuple[str, str, int], Totals] = field(default_factory=dict)
-    _last_flush: float = field(default_factory=time.monotonic)
+    _last_flush: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._last_flush = self.clock()
 
     def assigned(self, topic: str, partition: int, committed: int) -> None:
         """The partition starts at `committed` (negative: the group never committed)."""
@@ -117,21 +147,43 @@ class SequenceChecker:
         remembered = (table, key)
         change = hash((table, key, position))
         previous = self._positions.get(remembered)
-        if previous is not None and position <= previous and change in self._changes:
+        seen = change in self._changes
+        suspect = self._suspects.get(remembered)
+        if suspect is not None and position >= suspect.newest:
+            del self._suspects[remembered]
+            self._judge(table, key, suspect, resent=position == suspect.newest and seen)
+        if previous is not None and position <= previous and seen:
             self._totals(table, topic, partition).duplicates += 1
             metrics.SEQUENCE_DUPLICATES.labels(table).inc()
             return
         if previous is not None and position < previous:
-            totals = self._totals(table, topic, partition)
-            totals.regressions += 1
-            totals.last_problem = (
-                f"regression: key {list(key)} at position {position} after {previous}"
-                f" ({topic}[{partition}]@{offset})"
-            )
-            metrics.SEQUENCE_REGRESSIONS.labels(table).inc()
+            if suspect is not None and remembered in self._suspects:
+                suspect.changes += 1  # more of the same stretch
+            else:
+                now = self.clock()
+                self._suspects[remembered] = _Suspect(topic, partition, offset, position, previous, now)
             return
         _remember(self._positions, remembered, position, self.remembered_keys)
         _remember(self._changes, change, None, self.remembered_changes)
+
+    def _judge(self, table: str, key: tuple[Any, ...], suspect: _Suspect, resent: bool) -> None:
+        """A suspect's verdict: a re-sent stretch (duplicates) or a regression."""
+        totals = self._totals(table, suspect.topic, suspect.partition)
+        if resent:
+            totals.duplicates += suspect.changes
+            metrics.SEQUENCE_DUPLICATES.labels(table).inc(suspect.changes)
+            return
+        totals.regressions += suspect.changes
+        totals.last_problem = suspect.problem(key)
+        metrics.SEQUENCE_REGRESSIONS.labels(table).inc(suspect.changes)
+
+    def _expire(self, everything: bool) -> None:
+        """Suspects whose key's newest change did not come again in time are regressions."""
+        limit = self.clock() - SUSPECT_GRACE_S
+        for remembered, suspect in list(self._suspects.items()):
+            if everything or suspect.since <= limit:
+                del self._suspects[remembered]
+                self._judge(remembered[0], remembered[1], suspect, resent=False)
 
     def _totals(self, table: str, topic: str, partition: int) -> Totals:
         totals = self._pending.get((table, topic, partition))
@@ -141,12 +193,15 @@ class SequenceChecker:
 
     def due(self) -> bool:
         """Totals should be written now: a problem is pending or the interval has passed."""
+        self._expire(everything=False)
         if any(t.gaps or t.regressions for t in self._pending.values()):
             return True
-        return bool(self._pending) and time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+        return bool(self._pending) and self.clock() - self._last_flush >= FLUSH_INTERVAL_S
 
-    def take(self) -> tuple[list[list[Any]], list[list[Any]]]:
-        """The pending totals as (ADD_TOTALS rows, SET_PROBLEM rows); pending restarts at zero."""
+    def take(self, final: bool = False) -> tuple[list[list[Any]], list[list[Any]]]:
+        """The pending totals as (ADD_TOTALS rows, SET_PROBLEM rows); pending restarts at zero.
+        `final` (the loader stops): every suspect still waiting is a regression."""
+        self._expire(everything=final)
         totals, problems = [], []
         for (table, topic, partition), t in self._pending.items():
             metrics.SEQUENCE_CHECKED.labels(table).inc(t.checked)
@@ -156,7 +211,7 @@ class SequenceChecker:
             if t.last_problem:
                 problems.append([table, topic, partition, t.last_problem])
         self._pending = {}
-        self._last_flush = time.monotonic()
+        self._last_flush = self.clock()
         return totals, problems
 
 

@@ -40,6 +40,15 @@ def produce(
         Path | None,
         typer.Option("--ledger", help="Write what was committed (counts, expected final rows) as JSON."),
     ] = None,
+    reconnect_s: Annotated[
+        float,
+        typer.Option(
+            "--reconnect-s",
+            min=0,
+            help="When a source's connection is lost, reconnect for up to this many seconds and go on"
+            " (crash and failover drills); the lost transaction is counted as in doubt. 0: stop.",
+        ),
+    ] = 0,
 ) -> None:
     """Write a seeded mix of inserts, updates and deletes at a steady rate (Ctrl-C stops cleanly).
 
@@ -73,8 +82,9 @@ def produce(
         progress_bars(console, [t.name for t in chosen], limit.expected(rate)) as advance,
     ):
         outcomes = run_producers(
-            chosen, Pacer(rate), limit, seed, stop, track_rows=ledger is not None, progress=advance
-        )
+            chosen, Pacer(rate), limit, seed, stop, track_rows=ledger is not None, progress=advance,
+            reconnect_s=reconnect_s,
+        )  # fmt: skip
     console.print(summary(outcomes))
     if ledger is not None:
         write_ledgers(ledger, seed, {name: outcome.ledger for name, outcome in outcomes.items()})

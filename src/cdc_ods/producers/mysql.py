@@ -24,6 +24,7 @@ from cdc_ods.errors import CdcError, ServiceError
 from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
+from cdc_ods.producers.runner import ConnectionLost
 
 EVENTS = ["click_timeline", "click_transaction", "change_category", "back"]
 EVENT_WEIGHTS = [45, 10, 25, 20]
@@ -162,6 +163,11 @@ def statement(op: Op) -> tuple[str, list[Any]]:
     return query(op.kind, op.table, tuple(op.values)), params
 
 
+# client errors of a connection that broke: 2003 cannot connect, 2006 server gone away,
+# 2013 lost connection during query, 2055 lost connection (pymysql's error numbers)
+_CONNECTION_LOST = frozenset({2003, 2006, 2013, 2055})
+
+
 class MySQLTarget:
     name = "mysql"
 
@@ -234,7 +240,10 @@ class MySQLTarget:
                 self.conn.commit()
             except pymysql.MySQLError as exc:
                 self._rollback()
-                raise CdcError(f"mysql at {self.address}: transaction failed: {exc.args[-1]}") from None
+                message = f"mysql at {self.address}: transaction failed: {exc.args[-1]}"
+                if exc.args and exc.args[0] in _CONNECTION_LOST:
+                    raise ConnectionLost(message) from None
+                raise CdcError(message) from None
 
     def _rollback(self) -> None:
         # if the connection is gone, the server discards the transaction itself
@@ -243,5 +252,6 @@ class MySQLTarget:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(pymysql.MySQLError):  # a broken connection is closed already
+                self._conn.close()
             self._conn = None

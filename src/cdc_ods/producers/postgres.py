@@ -27,6 +27,7 @@ from cdc_ods.errors import CdcError, ServiceError
 from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
+from cdc_ods.producers.runner import ConnectionLost
 
 SERIES_UUIDS = UUID("5d0c6a52-3b8e-4f0e-9c47-7f1d2a9e8b31")  # uuid5 namespace of tv_series.uuid
 
@@ -251,7 +252,10 @@ class PostgresTarget:
                     cur.execute(*statement(op))
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0]
-            raise CdcError(f"postgres at {self.address}: transaction failed: {reason}") from None
+            message = f"postgres at {self.address}: transaction failed: {reason}"
+            if self.conn.broken:  # the connection is gone, not the transaction refused
+                raise ConnectionLost(message) from None
+            raise CdcError(message) from None
 
     def close(self) -> None:
         if self._conn is not None:

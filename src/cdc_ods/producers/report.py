@@ -66,6 +66,7 @@ def summary(outcomes: Mapping[str, Outcome]) -> Table:
         result = outcome.result
         rates.append(
             f"{name}: {result.rate:,.0f} changes/s over {result.elapsed_s:.1f} s"
+            + (f"; {result.in_doubt:,} in doubt (connection lost at commit)" if result.in_doubt else "")
             if result
             else f"{name}: failed"
         )

@@ -8,6 +8,12 @@ producer that falls behind catches up 500 at a time. Committing per batch rather
 per change is what makes thousands of changes per second reachable. A stop request
 (Ctrl-C) is seen between transactions, so the one under way always finishes and the
 ledger matches the database.
+
+With a reconnect window (`cdc produce --reconnect-s`, for failover and crash drills), a
+transaction whose connection is lost does not end the run: the producer reconnects until
+the window closes and goes on. The lost transaction is *in doubt* (its COMMIT may have
+reached the server): it is counted apart and not in the ledger, and the changes after it
+that touch its rows find them or not; reconcile compares whatever the source holds.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from cdc_ods.errors import CdcError
 from cdc_ods.producers.ledger import Ledger
 from cdc_ods.producers.ops import Op, OpGenerator
 
 MAX_BATCH = 500
+RECONNECT_PAUSE_S = 0.5
+
+
+class ConnectionLost(CdcError):
+    """The database connection broke during a transaction: its outcome is unknown."""
 
 
 class Target(Protocol):
@@ -84,6 +96,7 @@ class RunResult:
     done: int
     elapsed_s: float
     interrupted: bool
+    in_doubt: int = 0  # changes of transactions whose connection was lost (module docstring)
 
     @property
     def rate(self) -> float:
@@ -100,14 +113,18 @@ def run(
     progress: Callable[[int], None] = lambda _n: None,
     clock: Callable[[], float] = time.monotonic,
     wait: Callable[[float], object] | None = None,
+    reconnect: Callable[[], None] | None = None,
+    reconnect_s: float = 0.0,
 ) -> RunResult:
     """Write due operations in transactions until the limit is reached or `stop` is set.
 
-    `clock` and `wait` are injectable so the pacing can be tested without sleeping.
+    `clock` and `wait` are injectable so the pacing can be tested without sleeping. With
+    `reconnect_s` > 0, a `ConnectionLost` is followed by `reconnect()` calls until one
+    succeeds or `reconnect_s` have passed.
     """
     wait = wait or stop.wait
     start = clock()
-    done = 0
+    done = in_doubt = 0
     while not stop.is_set():
         elapsed = clock() - start
         left_s = math.inf if limit.duration_s is None else limit.duration_s - elapsed
@@ -119,11 +136,41 @@ def run(
             wait(min(pacer.delay(elapsed, done), left_s))
             continue
         ops = [next(generator) for _ in range(int(due))]
-        write(ops)
+        try:
+            write(ops)
+        except ConnectionLost:
+            if reconnect is None or reconnect_s <= 0:
+                raise
+            in_doubt += len(ops)
+            _reconnect(reconnect, clock() + reconnect_s, clock, wait, stop)
+            continue
         ledger.commit(ops)
         done += len(ops)
         progress(len(ops))
-    return RunResult(done, clock() - start, stop.is_set())
+    return RunResult(done, clock() - start, stop.is_set(), in_doubt)
+
+
+def _reopen(target: Target) -> None:
+    target.close()
+    target.open()
+
+
+def _reconnect(
+    reconnect: Callable[[], None],
+    deadline: float,
+    clock: Callable[[], float],
+    wait: Callable[[float], object],
+    stop: threading.Event,
+) -> None:
+    """`reconnect()` until it succeeds, `stop` is set or the deadline passes (then its error)."""
+    while True:
+        try:
+            reconnect()
+            return
+        except CdcError:
+            if clock() >= deadline or stop.is_set():
+                raise
+            wait(RECONNECT_PAUSE_S)
 
 
 @dataclass
@@ -158,11 +205,13 @@ def produce(
     stop: threading.Event,
     track_rows: bool = True,
     progress: Callable[[str, int], None] = lambda _name, _n: None,
+    reconnect_s: float = 0.0,
 ) -> dict[str, Outcome]:
     """Run one producer per opened target, concurrently, each at the full rate and limit.
 
     A target that fails stops the others after their current transaction; the caller
-    reports the outcomes, then the error.
+    reports the outcomes, then the error. A lost connection is retried for `reconnect_s`
+    (`run`) by closing and opening the target again.
     """
     # seeded per source, so `all` does not write the same values everywhere
     generators = {t.name: t.generator(f"{t.name}:{seed}") for t in targets}
@@ -179,6 +228,8 @@ def produce(
                 limit,
                 stop,
                 progress=lambda n: progress(target.name, n),
+                reconnect=lambda: _reopen(target),
+                reconnect_s=reconnect_s,
             )
         except BaseException as exc:
             outcome.error = exc
