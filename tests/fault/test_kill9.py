@@ -1,15 +1,22 @@
-"""kill -9 each pipeline component under a steady producer load; the pipeline recovers alone.
+"""kill -9 under a steady producer load; the pipeline recovers and loses nothing.
 
-For each of Kafka, Kafka Connect, the cleansing runner, the loader, HBase and the Query
-Server, one at a time: producers write to both sources, the component's process gets
-SIGKILL, supervisord restarts it (autorestart=unexpected; the test restarts it with
-`StackManager.up` only if supervisord does not), the other stages retry on their own, and
-once the ODS has caught up `cdc reconcile` must find every table equal to its source.
+For each of the source databases (MariaDB, PostgreSQL), Kafka, Kafka Connect, the cleansing
+runner, the loader, HBase and the Query Server, one at a time: producers write to both
+sources, the component's process gets SIGKILL, supervisord restarts it
+(autorestart=unexpected; the test restarts it with `StackManager.up` only if supervisord
+does not), the other stages retry on their own, and once the ODS has caught up
+`cdc reconcile` must find every table equal to its source with no sequence gap or
+regression. A killed source takes its connections with it: the producers reconnect
+(`cdc produce --reconnect-s`) and the transaction whose commit was cut off is in doubt,
+which reconcile settles by comparing what the source holds. Last, every process of the
+stack (supervisord included) is killed in the same instant, like a power cut that spares
+the disks' caches, and `cdc stack up --pipeline` brings it all back.
 Every wait is bounded here (pytest-timeout is not installed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from cdc_ods.config import Config
@@ -36,11 +44,15 @@ from tests.integration.test_pipeline_e2e import letters_since
 from .conftest import Recovery
 
 # In pipeline order; each test leaves the stack whole for the next one.
-COMPONENTS = ["kafka", "connect", "cleansing", "loader", "hbase", "phoenix-query-server"]
+COMPONENTS = [
+    "mariadb", "postgres", "kafka", "connect", "cleansing", "loader", "hbase", "phoenix-query-server",
+]  # fmt: skip
 
 RATE = 200  # changes per second, per source
 WARMUP_S = 8  # load flowing through every stage before the kill
 PRODUCER_MAX_S = 420  # the producers' own --duration: an upper bound; they are stopped earlier
+RECONNECT_S = 300  # the producers' reconnect window (a source killed, or everything)
+STACK_UP_TIMEOUT_S = 600  # everything killed -> `cdc stack up --pipeline` has brought it back
 SUPERVISORD_GRACE_S = 90  # kill -> a new process from supervisord, else the test starts it
 HEALTHY_TIMEOUT_S = 240  # kill -> the service passes its health check
 CATCH_UP_TIMEOUT_S = 300  # service back -> the ODS has caught up with the sources
@@ -48,7 +60,8 @@ RECONCILE_TIMEOUT_S = 400  # `cdc reconcile --timeout` (its own catch-up after t
 
 
 def _start_producers(seed: int, log: Path) -> subprocess.Popen[bytes]:
-    load = ["--rate", str(RATE), "--duration", str(PRODUCER_MAX_S), "--seed", str(seed)]
+    load = ["--rate", str(RATE), "--duration", str(PRODUCER_MAX_S), "--seed", str(seed),
+            "--reconnect-s", str(RECONNECT_S)]  # fmt: skip
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cdc_ods", "produce", "all", *load],
@@ -125,14 +138,23 @@ def _reconcile() -> tuple[bool, str, str]:
         return False, f"FAILED (exit {result.returncode}): {result.stderr.strip()[-200:]}", output
     rows = sum(r["source_rows"] for r in reports)
     diffs = {
-        r["table"]: (r["missing_count"], r["extra_count"], r["different_count"])
+        r["table"]: (r["missing"], r["extra"], r["different"], r["rejected"], _sequence(r["sequence"]))
         for r in reports
         if not r["ok"]
     }
     if result.returncode == 0 and not diffs:
-        return True, f"ok: {len(reports)} tables, {rows} rows, 0 differences", output
-    detail = ", ".join(f"{t} missing/extra/different {m}/{e}/{d}" for t, (m, e, d) in diffs.items())
+        sent_again = sum((r["sequence"] or {}).get("duplicates", 0) for r in reports)
+        return True, f"ok: {len(reports)} tables, {rows} rows, 0 differences, {sent_again} sent again", output
+    detail = ", ".join(
+        f"{t} missing/extra/different/rejected {m}/{e}/{d}/{x}, {q}" for t, (m, e, d, x, q) in diffs.items()
+    )
     return False, f"FAILED: {detail or f'exit {result.returncode}'}", output
+
+
+def _sequence(totals: dict | None) -> str:
+    if not totals:
+        return "sequence not tracked"
+    return f"sequence gaps/regressions {totals['gaps']}/{totals['regressions']}"
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -168,9 +190,54 @@ def test_kill9_under_load_then_reconcile(
         if producer.poll() is None:
             producer.kill()
             producer.wait()
+    _reconcile_clean(record, endpoints, dlq_start)
+
+
+def _reconcile_clean(record: Recovery, endpoints: Endpoints, dlq_start: dict[int, int]) -> None:
     ok, summary, output = _reconcile()
     record.reconcile = summary
-    print(f"RECONCILE {component} {summary}")
+    print(f"RECONCILE {record.component} {summary}")
     assert ok, output[-4000:]
     letters = [x for x in letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage == "loader"]
     assert letters == [], [x.reason for x in letters]
+
+
+def _stack_processes(ctx: StackContext) -> list[psutil.Process]:
+    """supervisord and every process under it."""
+    supervisord = psutil.Process(int((ctx.run / "supervisord.pid").read_text()))
+    return [supervisord, *supervisord.children(recursive=True)]
+
+
+def test_everything_killed_at_once_then_stack_up(
+    pipeline: StackContext, endpoints: Endpoints, recoveries: list[Recovery], tmp_path: Path
+) -> None:
+    """Every process of the stack dies in the same instant (the OS and its caches survive: what a
+    power cut does to a machine whose disks honour fsync is described in README, "Durability")."""
+    record = Recovery("everything at once", restarted_by="cdc stack up --pipeline")
+    recoveries.append(record)
+    dlq_start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
+    log = tmp_path / "producers.log"
+    producer = _start_producers(930, log)
+    try:
+        time.sleep(WARMUP_S)
+        assert producer.poll() is None, f"producers died before the kill:\n{log.read_text(errors='replace')}"
+        processes = _stack_processes(pipeline)
+        killed_at = time.monotonic()
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=30)
+        print(f"killed {len(processes)} processes")
+        started = cdc("stack", "up", "--pipeline", timeout=STACK_UP_TIMEOUT_S)
+        assert started.returncode == 0, started.stdout + started.stderr
+        record.restart_s = time.monotonic() - killed_at
+        _wait_caught_up(pipeline.config)
+        record.recovery_s = time.monotonic() - killed_at
+        print(f"RECOVERY everything {record.recovery_s:.1f} s (stack up after {record.restart_s:.1f} s)")
+        assert producer.poll() is None, f"producers died under the fault:\n{log.read_text(errors='replace')}"
+        _stop_producers(producer, log)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+    _reconcile_clean(record, endpoints, dlq_start)

@@ -479,6 +479,8 @@ def test_a_misconfigured_mariadb_is_named_with_each_fix(
     assert "log_bin_compress is ON" in out and "set `log-bin-compress=OFF`" in out
     assert "warning myshop: server: this server replicates (gtid_slave_pos 0-1-42; its own GTID" in out
     assert "set `gtid-strict-mode=ON`" in out
+    # MariaDB's default: the binlog is not synced at commit
+    assert "warning myshop: server: sync_binlog=0: a machine crash can lose transactions" in out
     assert "capture user shop_capture: lacks RELOAD, REPLICATION SLAVE, REPLICATION CLIENT" in out
     assert "GRANT RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT ON *.*" in out
     # the read user does not even see shop.items, so "*" would leave it out: named all the same

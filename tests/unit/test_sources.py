@@ -164,7 +164,8 @@ def test_a_plain_text_refusal_says_which_setting_to_add(tmp_path: Path) -> None:
 
 GOOD_BINLOG = {
     "log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL", "server_id": "1",
-    "expire_logs_days": "0", "binlog_expire_logs_seconds": "259200",
+    "expire_logs_days": "0", "binlog_expire_logs_seconds": "259200", "sync_binlog": "1",
+    "innodb_flush_log_at_trx_commit": "1",
 }  # fmt: skip
 MYSQL = {**GOOD_BINLOG, "version": "8.4.3", "gtid_mode": "ON", "enforce_gtid_consistency": "ON"}
 MARIADB = {
@@ -191,6 +192,15 @@ def test_binlog_settings_as_show_variables_reports_them() -> None:
         "binlogs are kept only 12.0 h",
     ]
     assert [severity for severity, _, _ in found] == ["error", "error", "error", "warning"]
+
+
+def test_a_binlog_a_machine_crash_can_lose_is_a_warning_with_the_my_cnf_fix() -> None:
+    unsafe = {**MARIADB, "sync_binlog": "0", "innodb_flush_log_at_trx_commit": "2"}
+    ((severity, problem, fix),) = _server(unsafe)
+    assert severity == "warning"
+    assert problem.startswith("sync_binlog=0 and innodb_flush_log_at_trx_commit=2: a machine crash can lose")
+    assert fix.startswith("set `sync-binlog=1` and `innodb-flush-log-at-trx-commit=1` in the server's my.cnf")
+    assert _server({**MYSQL, "sync_binlog": "1"}) == []
 
 
 def test_mysql_gtids_inconsistent_are_an_error_and_off_a_warning_with_the_my_cnf_fix() -> None:

@@ -143,7 +143,8 @@ def open_connection(
 # What `server_findings` looks at (SHOW GLOBAL VARIABLES: a variable the server lacks is absent)
 SERVER_VARIABLES = (
     "version", "log_bin", "binlog_format", "binlog_row_image", "server_id", "expire_logs_days",
-    "binlog_expire_logs_seconds", "gtid_mode", "enforce_gtid_consistency",  # MySQL
+    "binlog_expire_logs_seconds", "sync_binlog", "innodb_flush_log_at_trx_commit",
+    "gtid_mode", "enforce_gtid_consistency",  # MySQL
     "gtid_strict_mode", "gtid_domain_id", "gtid_slave_pos", "log_bin_compress", "binlog_legacy_event_pos",
 )  # fmt: skip
 _CNF = "in the server's my.cnf [mysqld] section, then restart it"
@@ -193,9 +194,32 @@ def server_findings(source: str, variables: dict[str, str]) -> list[Finding]:
                 "warning",
             )
         )
+    found += _durability_findings(server, variables)
     if "mariadb" in variables.get("version", "").lower():
         return found + _mariadb_findings(server, variables)
     return found + _mysql_gtid_findings(server, variables)
+
+
+def _durability_findings(server: Callable[..., Finding], variables: dict[str, str]) -> list[Finding]:
+    """A machine crash (power, kernel) must not take committed transactions out of the binlog:
+    Debezium would never see them and the ODS would keep the rows' old state for good."""
+    unsafe = [
+        f"{name}={variables[name]}"
+        for name in ("sync_binlog", "innodb_flush_log_at_trx_commit")
+        if name in variables and str(variables[name]) != "1"
+    ]
+    if not unsafe:
+        return []
+    return [
+        server(
+            f"{' and '.join(unsafe)}: a machine crash can lose transactions the server had committed"
+            " from its binlog (or keep binlog events of ones InnoDB lost): Debezium never sees them"
+            " and the ODS keeps the old rows, which only `cdc reconcile` finds",
+            f"set `sync-binlog=1` and `innodb-flush-log-at-trx-commit=1` {_CNF}"
+            " (SET GLOBAL works until the restart)",
+            "warning",
+        )
+    ]
 
 
 def _mysql_gtid_findings(server: Callable[..., Finding], variables: dict[str, str]) -> list[Finding]:

@@ -59,6 +59,10 @@ class MariaDB(Service):
                     "binlog-row-image=FULL",
                     "log-bin-compress=0",
                     "expire-logs-days=3",
+                    # a machine crash keeps every committed transaction in the binlog
+                    # (sources check warns about a server without these)
+                    "sync-binlog=1",
+                    "innodb-flush-log-at-trx-commit=1",
                     "character-set-server=utf8mb4",
                     "collation-server=utf8mb4_unicode_ci",
                     "default-time-zone=+00:00",
