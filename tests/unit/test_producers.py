@@ -341,57 +341,63 @@ def test_a_failed_transaction_is_not_in_the_ledger() -> None:
     assert ledger.total == sum(map(len, writer.batches[:3]))
 
 
-def _losing_connection(time: FakeTime, lost_on: int, reconnect_fails: int):
-    """A writer whose connection breaks at batch `lost_on`, and a reconnect that fails
-    `reconnect_fails` times first (each attempt takes a second of fake time)."""
+def _losing_connection(time: FakeTime, lost_on: int, reconnect_fails: int, committed: bool | None):
+    """A writer whose connection breaks at batch `lost_on` (after its commit reached the server
+    or not), and a recovery that fails `reconnect_fails` times first (a second each)."""
     writer = Recorder(time)
     attempts = []
 
     def write(ops: Sequence[Op]) -> None:
         if len(writer.batches) == lost_on and not attempts:
+            if committed:
+                writer.write(ops)
             raise ConnectionLost("lost connection to server during query")
         writer.write(ops)
 
-    def reconnect() -> None:
+    def recover(ops: Sequence[Op]) -> bool | None:
         time.now += 1
         attempts.append(time.now)
         if len(attempts) <= reconnect_fails:
             raise ServiceError("mysql: cannot connect to 127.0.0.1:3306: connection refused")
+        return committed
 
-    return writer, write, reconnect, attempts
+    return writer, write, recover, attempts
 
 
-def test_a_lost_connection_is_reconnected_and_its_transaction_counted_in_doubt() -> None:
+def _run_losing(committed: bool | None, reconnect_fails: int = 4, reconnect_s: float = 30):
     time = FakeTime()
-    writer, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=4)
+    writer, write, recover, attempts = _losing_connection(time, 3, reconnect_fails, committed)
     generator = MySQLOps(1, {})
     ledger = Ledger(generator.mix.tables)
     result = run(generator, write, ledger, Pacer(100), Limit(count=1000), threading.Event(),
-                 clock=time.clock, wait=time.wait, reconnect=reconnect, reconnect_s=30)  # fmt: skip
+                 clock=time.clock, wait=time.wait, recover=recover, reconnect_s=reconnect_s)  # fmt: skip
+    return result, writer, ledger, attempts
+
+
+@pytest.mark.parametrize("committed", [True, False])
+def test_a_lost_connection_is_reconnected_and_the_transaction_settled(committed: bool) -> None:
+    """Committed: counted once. Not committed: written again, so what follows finds its rows."""
+    result, writer, ledger, attempts = _run_losing(committed)
     assert len(attempts) == 5  # four refused, the fifth connects
+    assert result.done == 1000 == ledger.total == sum(map(len, writer.batches))
+    assert result.in_doubt == 0
+    assert [op for b in writer.batches for op in b] == list(itertools.islice(MySQLOps(1, {}), 1000))
+
+
+def test_a_transaction_the_server_cannot_settle_is_in_doubt() -> None:
+    result, writer, ledger, _ = _run_losing(None)
     assert result.in_doubt > 0 and result.done == 1000 == ledger.total
     assert sum(map(len, writer.batches)) == 1000  # the batch in doubt is not written again
 
 
 def test_without_a_reconnect_window_a_lost_connection_ends_the_run() -> None:
-    time = FakeTime()
-    _, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=0)
-    generator = MySQLOps(1, {})
     with pytest.raises(ConnectionLost):
-        run(generator, write, Ledger(generator.mix.tables), Pacer(100), Limit(count=1000),
-            threading.Event(), clock=time.clock, wait=time.wait, reconnect=reconnect)  # fmt: skip
-    assert attempts == []
+        _run_losing(None, reconnect_s=0)
 
 
 def test_the_reconnect_window_is_bounded() -> None:
-    time = FakeTime()
-    _, write, reconnect, attempts = _losing_connection(time, lost_on=3, reconnect_fails=1000)
-    generator = MySQLOps(1, {})
     with pytest.raises(ServiceError, match="connection refused"):
-        run(generator, write, Ledger(generator.mix.tables), Pacer(100), Limit(count=1000),
-            threading.Event(), clock=time.clock, wait=time.wait, reconnect=reconnect,
-            reconnect_s=10)  # fmt: skip
-    assert 5 <= len(attempts) <= 10
+        _run_losing(None, reconnect_fails=1000, reconnect_s=10)
 
 
 def test_limit_needs_exactly_one_bound() -> None:

@@ -10,6 +10,8 @@ refused by choice and only counted.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +30,20 @@ from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.errors import Rejected, TransientError
 
 RETRY_AFTER_S = 5
+MAX_JSON_DEPTH = 1024  # orjson.loads refuses a body nesting deeper
 
 
 class Sink(Protocol):
     async def send(self, records: Sequence[Record]) -> None:
         """Return once every record is acknowledged; raise `TransientError` otherwise."""
+
+
+class ServiceSink(Sink, Protocol):
+    """The sink of the running service: also says whether Kafka is up, and is closed at the end."""
+
+    up: bool
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,12 +59,27 @@ def error_answer(status: int, reason: str) -> Answer:
     return Answer(status, {"error": reason}, headers)
 
 
+def _event_json(event: object) -> bytes:
+    """A rejected event as JSON. orjson stops at 254 levels of nesting, and a rejected event
+    may nest as deep as the decoder let in (1,024 levels): the standard library's encoder
+    goes as deep as the interpreter's recursion limit, raised for it."""
+    try:
+        return orjson.dumps(event)
+    except TypeError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 4 * MAX_JSON_DEPTH))
+        try:
+            return json.dumps(event).encode()
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def _dead_letter(event: object, rejection: Rejection, now_ms: int) -> Record:
     uid = event.get("uid") if isinstance(event, dict) else None
     key = uid.encode() if isinstance(uid, str) else None
     # the topic it was headed for; it never was in Kafka, hence no partition or offset
     rejected = Rejected(f"event {rejection.index}: {rejection.reason}", STAGE, EVENTS_TOPIC)
-    letter = DeadLetter.of(rejected, key, orjson.dumps(event), now_ms)
+    letter = DeadLetter.of(rejected, key, _event_json(event), now_ms)
     return Record(DLQ_TOPIC, key, letter.to_json(), tuple(letter.headers()))
 
 

@@ -13,7 +13,7 @@ collector's `received_at_ms`):
     app_version  str
     os           str
     device       str
-    props        object optional, event-specific properties
+    props        object optional, event-specific properties (nesting at most 32 levels)
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 PLATFORMS = ("ios", "android", "web")
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_SEQ = 2**63 - 1
+MAX_PROPS_DEPTH = 32  # deeper props are refused: no analytics query reads them, and JSON
+# writers give up somewhere above (orjson at 254 levels)
 
 _STRINGS: dict[str, tuple[int, re.Pattern[str] | None]] = {
     # field: (max length, pattern)
@@ -58,6 +60,18 @@ def _type_name(value: object) -> str:
     )
 
 
+def _depth(value: object) -> int:
+    """How deep a JSON value nests (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _problems(event: dict[str, Any], now_ms: int, max_skew_ms: int) -> list[tuple[str, str]]:
     missing = [f for f in REQUIRED if f not in event]
     if missing:
@@ -80,6 +94,8 @@ def _problems(event: dict[str, Any], now_ms: int, max_skew_ms: int) -> list[tupl
             problems.append(("invalid_value", f"{name} {value!r} does not match {pattern.pattern}"))
     if "props" in event and not isinstance(event["props"], dict):
         problems.append(("invalid_type", f"props must be an object (got {_type_name(event['props'])})"))
+    elif "props" in event and _depth(event["props"]) > MAX_PROPS_DEPTH:
+        problems.append(("invalid_value", f"props nest deeper than {MAX_PROPS_DEPTH} levels"))
     if problems:
         return problems
     if event["platform"] not in PLATFORMS:

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cdc_ods.collector import metrics
 from cdc_ods.collector.blocklist import Blocklist
-from cdc_ods.collector.ingest import Answer, Ingest
+from cdc_ods.collector.ingest import Answer, Ingest, ServiceSink
 from cdc_ods.collector.settings import EVENTS_TOPIC
 from cdc_ods.collector.sink import KafkaSink
 from cdc_ods.config import CollectorConfig
@@ -41,13 +41,21 @@ def _json(answer: Answer) -> web.Response:
 class CollectorServer:
     """The service on `host:port` (port 0: any free port, see `port` once started)."""
 
-    def __init__(self, settings: CollectorConfig, bootstrap: str, host: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: CollectorConfig,
+        bootstrap: str,
+        host: str,
+        port: int | None = None,
+        sink: ServiceSink | None = None,
+    ) -> None:
+        """`sink`: where accepted events and dead letters go (default: Kafka at `bootstrap`)."""
         self.settings = settings
         self.bootstrap = bootstrap
         self.host = host
         self.port = settings.port if port is None else port
         self.blocklist = Blocklist(settings.blocklist_file)
-        self._sink: KafkaSink | None = None
+        self._sink: ServiceSink | None = sink
         self._ingest: Ingest | None = None
         self._runner: web.AppRunner | None = None
 
@@ -64,7 +72,8 @@ class CollectorServer:
         return app
 
     async def start(self) -> None:
-        self._sink = KafkaSink(self.bootstrap, self.settings.kafka_timeout_ms)
+        if self._sink is None:
+            self._sink = KafkaSink(self.bootstrap, self.settings.kafka_timeout_ms)
         self._ingest = Ingest(self.settings, self._sink, self.blocklist)
         self._runner = web.AppRunner(self._app(), auto_decompress=False, access_log=None)
         await self._runner.setup()

@@ -25,7 +25,7 @@ import orjson
 from pydantic import SecretStr
 
 from cdc_ods.errors import ConfigError
-from cdc_ods.ksql.values import EPOCH, EPOCH_DATE, to_json
+from cdc_ods.ksql.values import EPOCH, EPOCH_DATE, json_text, to_json
 from cdc_ods.secrets import lookup_secret
 
 PII_KEY_ENV = "CDC_PII_HASH_KEY"
@@ -147,7 +147,7 @@ def _extract_json_field(text: str, path: str) -> str | None:
             return None
     if node is None:
         return None
-    return node if isinstance(node, str) else orjson.dumps(node).decode()
+    return node if isinstance(node, str) else json_text(node, f"EXTRACTJSONFIELD({path!r})")
 
 
 def _is_json_string(text: str | None) -> bool:
@@ -175,7 +175,7 @@ def _json_array(text: str) -> list[str | None] | None:
         return None
     if not isinstance(node, list):
         return None
-    return [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in node]
+    return [v if v is None or isinstance(v, str) else json_text(v, "a JSON array element") for v in node]
 
 
 # ---- dates and times ----

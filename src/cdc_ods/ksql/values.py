@@ -33,7 +33,20 @@ _INT_RANGE = {"INT": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1)}
 
 def _describe(value: Any) -> str:
     kind = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return f"{kind.get(type(value), type(value).__name__)} {orjson.dumps(value).decode()[:40]}"
+    try:
+        shown = orjson.dumps(value).decode()[:40]
+    except TypeError:  # nested deeper than orjson writes (254 levels), or an integer beyond 64 bits
+        shown = "(too deep or too large to show)"
+    return f"{kind.get(type(value), type(value).__name__)} {shown}"
+
+
+def json_text(value: Any, path: str) -> str:
+    """Nested JSON kept as its text (what ksqlDB does); refused when nested deeper than orjson
+    writes (254 levels, of the 1,024 the decoder takes)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        raise Rejected(f"{path}: JSON nested deeper than 254 levels") from None
 
 
 def _mismatch(path: str, sql_type: SqlType, value: Any) -> Rejected:
@@ -62,7 +75,7 @@ def decoder(sql_type: SqlType) -> Decoder:
             if value is None or type(value) is str:
                 return value
             if isinstance(value, dict | list):
-                return orjson.dumps(value).decode()  # ksqlDB keeps nested JSON as its text
+                return json_text(value, path)
             if isinstance(value, bool):
                 return "true" if value else "false"
             return str(value)

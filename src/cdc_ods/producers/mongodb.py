@@ -204,6 +204,10 @@ class MongoTarget:
     def generator(self, seed: int | str) -> MongoOps:
         return MongoOps(seed, self.next_ids())
 
+    def committed(self, ops: Sequence[Op]) -> bool | None:
+        """Never asked: a failed MongoDB transaction ends the run (no `ConnectionLost`)."""
+        return None
+
     def write(self, ops: Sequence[Op]) -> None:
         requests = [request(op) for op in ops]
         try:

@@ -245,6 +245,22 @@ class MySQLTarget:
                     raise ConnectionLost(message) from None
                 raise CdcError(message) from None
 
+    def committed(self, ops: Sequence[Op]) -> bool | None:
+        """By the last row the transaction inserted and kept: present if it committed."""
+        deleted = {(op.table, op.key) for op in ops if op.kind == "delete"}
+        kept = [op for op in ops if op.kind == "insert" and (op.table, op.key) not in deleted]
+        if not kept:
+            return None
+        last = kept[-1]
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT 1 FROM `{last.table}` WHERE id = %s", (last.key,))
+                found = cur.fetchone() is not None
+            self.conn.commit()
+        except pymysql.MySQLError as exc:
+            raise CdcError(f"mysql at {self.address}: reading {last.table} failed: {exc.args[-1]}") from None
+        return found
+
     def _rollback(self) -> None:
         # if the connection is gone, the server discards the transaction itself
         with contextlib.suppress(pymysql.MySQLError):

@@ -197,6 +197,7 @@ class PostgresTarget:
         self.database = database
         self.schema = schema
         self._conn: psycopg.Connection | None = None
+        self._xid: int | None = None  # of the transaction `write` is in, or was last in
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -246,16 +247,29 @@ class PostgresTarget:
         return PostgresOps(seed, self.next_ids())
 
     def write(self, ops: Sequence[Op]) -> None:
+        self._xid = None
         try:
-            with self.conn.transaction(), self.conn.pipeline(), self.conn.cursor() as cur:
-                for op in ops:
-                    cur.execute(*statement(op))
+            with self.conn.transaction():
+                # the transaction's id: after a lost connection, txid_status says if it committed
+                (self._xid,) = self.conn.execute("SELECT txid_current()").fetchone() or (None,)
+                with self.conn.pipeline(), self.conn.cursor() as cur:
+                    for op in ops:
+                        cur.execute(*statement(op))
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0]
             message = f"postgres at {self.address}: transaction failed: {reason}"
             if self.conn.broken:  # the connection is gone, not the transaction refused
                 raise ConnectionLost(message) from None
             raise CdcError(message) from None
+
+    def committed(self, ops: Sequence[Op]) -> bool | None:
+        if self._xid is None:  # lost before its first statement ran
+            return False
+        try:
+            (status,) = self.conn.execute("SELECT txid_status(%s)", (self._xid,)).fetchone() or (None,)
+        except psycopg.Error as exc:
+            raise CdcError(f"postgres at {self.address}: txid_status failed: {exc}") from None
+        return {"committed": True, "aborted": False}.get(status)
 
     def close(self) -> None:
         if self._conn is not None:

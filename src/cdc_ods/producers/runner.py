@@ -11,9 +11,10 @@ ledger matches the database.
 
 With a reconnect window (`cdc produce --reconnect-s`, for failover and crash drills), a
 transaction whose connection is lost does not end the run: the producer reconnects until
-the window closes and goes on. The lost transaction is *in doubt* (its COMMIT may have
-reached the server): it is counted apart and not in the ledger, and the changes after it
-that touch its rows find them or not; reconcile compares whatever the source holds.
+the window closes, asks the server whether that transaction committed
+(`Target.committed`), writes it again if it did not, and goes on. Only when the server
+cannot tell is it *in doubt*: counted apart, not in the ledger; reconcile compares whatever
+the source holds.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Target(Protocol):
 
     def write(self, ops: Sequence[Op]) -> None:
         """Apply `ops` in order in one transaction and commit it."""
+
+    def committed(self, ops: Sequence[Op]) -> bool | None:
+        """After a `ConnectionLost` in `write(ops)` and a new `open()`: whether that transaction
+        committed (None: the server cannot tell)."""
 
     def close(self) -> None: ...
 
@@ -96,7 +101,7 @@ class RunResult:
     done: int
     elapsed_s: float
     interrupted: bool
-    in_doubt: int = 0  # changes of transactions whose connection was lost (module docstring)
+    in_doubt: int = 0  # changes of transactions whose outcome is unknown (module docstring)
 
     @property
     def rate(self) -> float:
@@ -113,18 +118,19 @@ def run(
     progress: Callable[[int], None] = lambda _n: None,
     clock: Callable[[], float] = time.monotonic,
     wait: Callable[[float], object] | None = None,
-    reconnect: Callable[[], None] | None = None,
+    recover: Callable[[Sequence[Op]], bool | None] | None = None,
     reconnect_s: float = 0.0,
 ) -> RunResult:
     """Write due operations in transactions until the limit is reached or `stop` is set.
 
     `clock` and `wait` are injectable so the pacing can be tested without sleeping. With
-    `reconnect_s` > 0, a `ConnectionLost` is followed by `reconnect()` calls until one
-    succeeds or `reconnect_s` have passed.
+    `reconnect_s` > 0, a `ConnectionLost` is followed by `recover(ops)` calls (reconnect, then
+    say whether `ops` committed) until one succeeds or `reconnect_s` have passed.
     """
     wait = wait or stop.wait
     start = clock()
     done = in_doubt = 0
+    again: list[Op] = []  # a transaction that did not commit, written again next
     while not stop.is_set():
         elapsed = clock() - start
         left_s = math.inf if limit.duration_s is None else limit.duration_s - elapsed
@@ -132,41 +138,47 @@ def run(
         if left_s <= 0 or left_n <= 0:
             break
         due = min(pacer.due(elapsed, done), MAX_BATCH, left_n)
-        if due <= 0:
+        if due <= 0 and not again:
             wait(min(pacer.delay(elapsed, done), left_s))
             continue
-        ops = [next(generator) for _ in range(int(due))]
+        ops, again = again or [next(generator) for _ in range(int(due))], []
         try:
             write(ops)
         except ConnectionLost:
-            if reconnect is None or reconnect_s <= 0:
+            if recover is None or reconnect_s <= 0:
                 raise
-            in_doubt += len(ops)
-            _reconnect(reconnect, clock() + reconnect_s, clock, wait, stop)
-            continue
+            committed = _recover(recover, ops, clock() + reconnect_s, clock, wait, stop)
+            if committed is False:
+                again = ops
+                continue
+            if committed is None:
+                in_doubt += len(ops)
+                continue
         ledger.commit(ops)
         done += len(ops)
         progress(len(ops))
     return RunResult(done, clock() - start, stop.is_set(), in_doubt)
 
 
-def _reopen(target: Target) -> None:
+def _reopened(target: Target, ops: Sequence[Op]) -> bool | None:
+    """Connect again, then whether the transaction of `ops` committed."""
     target.close()
     target.open()
+    return target.committed(ops)
 
 
-def _reconnect(
-    reconnect: Callable[[], None],
+def _recover(
+    recover: Callable[[Sequence[Op]], bool | None],
+    ops: Sequence[Op],
     deadline: float,
     clock: Callable[[], float],
     wait: Callable[[float], object],
     stop: threading.Event,
-) -> None:
-    """`reconnect()` until it succeeds, `stop` is set or the deadline passes (then its error)."""
+) -> bool | None:
+    """`recover(ops)` until it succeeds, `stop` is set or the deadline passes (then its error)."""
     while True:
         try:
-            reconnect()
-            return
+            return recover(ops)
         except CdcError:
             if clock() >= deadline or stop.is_set():
                 raise
@@ -228,7 +240,7 @@ def produce(
                 limit,
                 stop,
                 progress=lambda n: progress(target.name, n),
-                reconnect=lambda: _reopen(target),
+                recover=lambda ops: _reopened(target, ops),
                 reconnect_s=reconnect_s,
             )
         except BaseException as exc:
