@@ -67,7 +67,8 @@ stack-up: setup ## start the local stack
 stack-down: ## stop the local stack
 	$(CDC) stack down
 
-fault: setup ## kill -9 each component under load, then reconcile (writes bench-results/faults.md)
+fault: setup ## kill -9 each component, then all at once, under load, then reconcile (writes bench-results/faults.md); fuzzing with 2,000 examples per property
+	HYPOTHESIS_PROFILE=fault $(BIN)/pytest tests/unit/test_fuzz.py
 	$(BIN)/pytest tests/fault -s
 
 bench: setup ## latency at 100, 1,000 and 5,000/s (60 s each), a 300k-change drain, cost per process (~10 min; after make demo)

@@ -46,6 +46,7 @@ class Recovery:
     recovery_s: float | None = None  # kill -> the ODS has caught up with the sources again
     restarted_by: str = "supervisord"
     reconcile: str = "not reached"
+    alerts: str = "-"  # the alerts Prometheus fired meanwhile (outages)
 
 
 @pytest.fixture(scope="session")
@@ -66,23 +67,26 @@ def _seconds(value: float | None) -> str:
 def _markdown(results: list[Recovery]) -> str:
     memory_gb = psutil.virtual_memory().total / 2**30
     lines = [
-        "# Fault tests: kill -9 under load",
+        "# Fault tests: kill -9 and outages under load",
         "",
         f"`pytest tests/fault -s`, {time.strftime('%Y-%m-%d %H:%M %Z')}, on {platform.node()} "
         f"({psutil.cpu_count()} CPUs, {memory_gb:.0f} GiB, shared with other stacks).",
         "",
-        "Producers write `cdc produce all --rate 200` (per source) throughout. Each component in",
-        "turn is killed with SIGKILL; *restart* is kill -> the service passes its health check",
-        "again, *recovery* is kill -> the ODS has caught up with the sources' log positions taken",
-        "once the service was back (the catch-up `cdc reconcile` performs); then the producers",
-        "stop and `cdc reconcile` compares every table row by row.",
+        "Producers write `cdc produce all --rate 200 --reconnect-s 300` (per source) throughout.",
+        "Each component in turn is killed with SIGKILL (the source databases too), then every",
+        "process of the stack at once; then Kafka and the Query Server are each stopped for five",
+        "minutes. *restart* is kill -> the service passes its health check again (everything: ->",
+        "`cdc stack up --pipeline` returned; an outage: its length), *recovery* is kill (or the",
+        "outage's start) -> the ODS has caught up with the sources' log positions taken once the",
+        "service was back; then the producers stop and `cdc reconcile` compares every table row",
+        "by row (and fails on a sequence gap or regression).",
         "",
-        "| component | recovery time (s) | restart (s) | restarted by | reconcile |",
-        "|---|---|---|---|---|",
+        "| component | recovery time (s) | restart (s) | restarted by | reconcile | alerts fired |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r.component} | {_seconds(r.recovery_s)} | {_seconds(r.restart_s)} | {r.restarted_by} "
-        f"| {r.reconcile} |"
+        f"| {r.reconcile} | {r.alerts} |"
         for r in results
     ]
     return "\n".join(lines) + "\n"

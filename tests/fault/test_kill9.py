@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -82,6 +83,30 @@ def _stop_producers(producer: subprocess.Popen[bytes], log: Path) -> None:
         producer.wait()
         pytest.fail("the producers did not stop within 60 s of SIGTERM")
     assert code == 0, f"producers exited {code}:\n{log.read_text(errors='replace')[-2000:]}"
+
+
+@contextlib.contextmanager
+def under_load(seed: int, log: Path) -> Iterator[None]:
+    """Producers writing to both sources: started and warmed up before the body, checked alive
+    and stopped after it (killed if the body failed)."""
+    producer = _start_producers(seed, log)
+    try:
+        time.sleep(WARMUP_S)
+        assert producer.poll() is None, f"producers died before the fault:\n{log.read_text(errors='replace')}"
+        yield
+        assert producer.poll() is None, f"producers died under the fault:\n{log.read_text(errors='replace')}"
+        _stop_producers(producer, log)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+
+
+def caught_up(config: Config, record: Recovery, since: float) -> None:
+    """Wait until the ODS has caught up; the record's recovery time counts from `since`."""
+    _wait_caught_up(config)
+    record.recovery_s = time.monotonic() - since
+    print(f"RECOVERY {record.component} {record.recovery_s:.1f} s (back after {record.restart_s or 0:.1f} s)")
 
 
 def _wait_back(manager: StackManager, name: str, killed_pid: int, killed_at: float) -> str:
@@ -170,36 +195,26 @@ def test_kill9_under_load_then_reconcile(
     recoveries.append(record)
     assert manager.supervisor.state(component) == "RUNNING", f"{component} is not running before the kill"
     dlq_start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
-    log = tmp_path / "producers.log"
-    producer = _start_producers(910 + COMPONENTS.index(component), log)
-    try:
-        time.sleep(WARMUP_S)
-        assert producer.poll() is None, f"producers died before the kill:\n{log.read_text(errors='replace')}"
+    with under_load(910 + COMPONENTS.index(component), tmp_path / "producers.log"):
         pid = manager.supervisor.info(component)["pid"]
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         record.restarted_by = _wait_back(manager, component, pid, killed_at)
         record.restart_s = time.monotonic() - killed_at
-        print(f"{component}: back after {record.restart_s:.1f} s ({record.restarted_by})")
-        _wait_caught_up(pipeline.config)
-        record.recovery_s = time.monotonic() - killed_at
-        print(f"RECOVERY {component} {record.recovery_s:.1f} s")
-        assert producer.poll() is None, f"producers died under the fault:\n{log.read_text(errors='replace')}"
-        _stop_producers(producer, log)
-    finally:
-        if producer.poll() is None:
-            producer.kill()
-            producer.wait()
-    _reconcile_clean(record, endpoints, dlq_start)
+        caught_up(pipeline.config, record, killed_at)
+    reconcile_clean(record, endpoints, dlq_start)
 
 
-def _reconcile_clean(record: Recovery, endpoints: Endpoints, dlq_start: dict[int, int]) -> None:
+def reconcile_clean(
+    record: Recovery, endpoints: Endpoints, dlq_start: dict[int, int], stages: tuple[str, ...] = ("loader",)
+) -> None:
+    """`cdc reconcile` finds every table equal, and `stages` dead-lettered nothing since `dlq_start`."""
     ok, summary, output = _reconcile()
     record.reconcile = summary
     print(f"RECONCILE {record.component} {summary}")
     assert ok, output[-4000:]
-    letters = [x for x in letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage == "loader"]
-    assert letters == [], [x.reason for x in letters]
+    letters = [x for x in letters_since(endpoints.kafka_bootstrap, dlq_start) if x.stage in stages]
+    assert letters == [], [(x.stage, x.reason) for x in letters]
 
 
 def _stack_processes(ctx: StackContext) -> list[psutil.Process]:
@@ -216,11 +231,7 @@ def test_everything_killed_at_once_then_stack_up(
     record = Recovery("everything at once", restarted_by="cdc stack up --pipeline")
     recoveries.append(record)
     dlq_start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
-    log = tmp_path / "producers.log"
-    producer = _start_producers(930, log)
-    try:
-        time.sleep(WARMUP_S)
-        assert producer.poll() is None, f"producers died before the kill:\n{log.read_text(errors='replace')}"
+    with under_load(930, tmp_path / "producers.log"):
         processes = _stack_processes(pipeline)
         killed_at = time.monotonic()
         for process in processes:
@@ -231,13 +242,5 @@ def test_everything_killed_at_once_then_stack_up(
         started = cdc("stack", "up", "--pipeline", timeout=STACK_UP_TIMEOUT_S)
         assert started.returncode == 0, started.stdout + started.stderr
         record.restart_s = time.monotonic() - killed_at
-        _wait_caught_up(pipeline.config)
-        record.recovery_s = time.monotonic() - killed_at
-        print(f"RECOVERY everything {record.recovery_s:.1f} s (stack up after {record.restart_s:.1f} s)")
-        assert producer.poll() is None, f"producers died under the fault:\n{log.read_text(errors='replace')}"
-        _stop_producers(producer, log)
-    finally:
-        if producer.poll() is None:
-            producer.kill()
-            producer.wait()
-    _reconcile_clean(record, endpoints, dlq_start)
+        caught_up(pipeline.config, record, killed_at)
+    reconcile_clean(record, endpoints, dlq_start)
