@@ -10,6 +10,7 @@ again, every stage resumes by itself, and `cdc reconcile` must find every table 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.integration.conftest import end_offsets
 from .conftest import Recovery
 from .test_kill9 import caught_up, reconcile_clean, under_load
 
-OUTAGE_S = 300
+OUTAGE_S = int(os.environ.get("CDC_FAULT_OUTAGE_S", "300"))  # a shorter one to reproduce a finding
 STAGES = ("connect", "cleansing", "loader", "collector", "watchdog")
 # service -> the alerts that must fire while it is down (alert name, label that must match)
 EXPECTED = {

@@ -53,6 +53,10 @@ class Connect(Service):
             "offset.storage.replication.factor": 1,
             "status.storage.replication.factor": 1,
             "offset.flush.interval.ms": 1000,
+            # A worker that lost Kafka for longer than its session rejoins as a new member, and
+            # the group holds back the old member's connectors and tasks for this long in case it
+            # returns (default 5 minutes). One worker: nobody else will, so reassign them at once.
+            "scheduled.rebalance.max.delay.ms": 10_000,
             "listeners": f"HTTP://{host}:{port}",
             "rest.advertised.host.name": host,
             "rest.advertised.port": port,
