@@ -46,7 +46,8 @@ def produce(
             "--reconnect-s",
             min=0,
             help="When a source's connection is lost, reconnect for up to this many seconds and go on"
-            " (crash and failover drills); the lost transaction is counted as in doubt. 0: stop.",
+            " (crash and failover drills): the transaction cut off is written again if it did not"
+            " commit, counted in doubt if the server cannot tell. 0: stop.",
         ),
     ] = 0,
 ) -> None:
