@@ -6,6 +6,7 @@ sequence gap); 3 only rows a stage rejected differ (each has a dead letter with 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
@@ -129,15 +130,8 @@ def _dead_letters(config: Config) -> Callable[[], list[DeadLetter]]:
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.operations.dlq import Selection, read_dead_letters
 
-    read: list[list[DeadLetter]] = []
-
-    def letters() -> list[DeadLetter]:
-        if not read:
-            bootstrap = Endpoints.from_config(config).kafka_bootstrap
-            read.append([e.letter for e in read_dead_letters(bootstrap, Selection()).entries])
-        return read[0]
-
-    return letters
+    bootstrap = Endpoints.from_config(config).kafka_bootstrap
+    return functools.cache(lambda: [e.letter for e in read_dead_letters(bootstrap, Selection()).entries])
 
 
 def _sequence_cell(totals: Totals | None) -> str:
