@@ -75,7 +75,8 @@ def _add_array(typed: common_pb2.TypedValue, field: str, rep: int, to_wire: Any,
 
 
 class MissingStatement(phoenixdb.errors.DatabaseError):
-    """The Query Server no longer knows a prepared statement (Avatica expires idle ones)."""
+    """The Query Server no longer knows a prepared statement (Avatica expires one idle for
+    `avatica.statementcache.expiryduration`, 5 minutes by default)."""
 
 
 def prepare(cursor: phoenixdb.cursor.Cursor, statement: str) -> None:
@@ -89,10 +90,20 @@ def prepare(cursor: phoenixdb.cursor.Cursor, statement: str) -> None:
 
 def execute_prepared(cursor: phoenixdb.cursor.Cursor, rows: Sequence[Sequence[Any]]) -> None:
     """`cursor.executemany(<its prepared statement>, rows)`, with the request built in place (and
-    text TIMESTAMP values sent as text, see the module's docstring): one round trip."""
+    text TIMESTAMP values sent as text, see the module's docstring): one round trip.
+
+    A statement the Query Server no longer knows raises MissingStatement. The Query Server
+    (PQS 6.0.0) does not say so the way Avatica's protocol describes (`missing_statement` stays
+    false): it answers with no update count at all and executes nothing, and a commit after it
+    succeeds with none of the rows. Hence one update count per row is required; a loader whose
+    statements had expired while Kafka was down lost every row it "applied" that way."""
     connection = cursor._connection
     request = build_request(connection._id, cursor._id, cursor._parameter_data_types, rows)
     response = responses_pb2.ExecuteBatchResponse()
     response.ParseFromString(connection._client._apply(request))
-    if response.missing_statement:
-        raise MissingStatement("ExecuteBatch reported missing statement", -1)
+    if response.missing_statement or len(response.update_counts) != len(rows):
+        raise MissingStatement(
+            f"the Query Server executed {len(response.update_counts)} of {len(rows)} rows"
+            f" (statement {cursor._id} unknown to it: expired or closed)",
+            -1,
+        )

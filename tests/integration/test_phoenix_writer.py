@@ -1,0 +1,60 @@
+"""The loader's writer against the real Query Server: a batch it says it wrote is in Phoenix.
+
+The writer prepares each UPSERT once and reuses it. The Query Server forgets a statement
+idle for five minutes (Avatica's statement cache) and then answers a batch on it with no
+update count and no error, executing nothing; a loader that waited out a Kafka outage lost
+every row it wrote that way until it was restarted. Closing the statement on the server is
+what that expiry does to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import phoenixdb
+
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.ods.schema import Column, TableSchema
+from cdc_ods.ods.writer import Change, PhoenixWriter
+from cdc_ods.reconcile.readers import ods_rows
+
+
+def change(key: int) -> Change:
+    return Change(
+        key=(key,),
+        values={"id": key, "title": f"row {key}"},
+        op="c",
+        source_ts_ms=1_700_000_000_000,
+        source_pos=key,
+        deleted=False,
+    )
+
+
+def test_a_statement_the_query_server_forgot_is_prepared_again(endpoints: Endpoints) -> None:
+    schema = TableSchema(
+        "itest",
+        "maf",
+        f"forgot_{uuid.uuid4().hex[:8]}",
+        (Column("id", "BIGINT", False), Column("title", "VARCHAR")),
+        ("id",),
+    )
+    writer = PhoenixWriter(endpoints.phoenix_url)
+    try:
+        writer.ensure_table(schema)
+        writer.stage(schema, [change(1)])
+        writer.commit()
+        prepared = list(writer._prepared.values())
+        assert prepared, "the UPSERT is kept prepared for the next batch"
+        for cursor in prepared:  # what five idle minutes in Avatica's statement cache do
+            cursor._connection._client.close_statement(cursor._connection._id, cursor._id)
+
+        writer.stage(schema, [change(2), change(3)])
+        writer.commit()
+        writer.stage(schema, [change(4)])  # and the statement prepared again is kept
+        writer.commit()
+
+        assert dict(ods_rows(endpoints.phoenix_url, schema)) == {k: f"row {k}" for k in (1, 2, 3, 4)}
+    finally:
+        writer.close()
+        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {schema.ods_name}")
