@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.failures import diagnosis, root_cause, unparseable_statement
+from cdc_ods.connectors.offsets import snapshotting
 from cdc_ods.dlq import DeadLetter
 from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
@@ -216,3 +217,45 @@ def test_an_unparseable_ddl_statement_is_named_with_the_way_out_and_raises_its_g
     assert sample("cdc_connector_unparseable_ddl", {"connector": "ddl", "task": "0"}) == 1
     assert sample("cdc_connector_unparseable_ddl", {"connector": "other", "task": "0"}) == 0
     assert sample("cdc_connector_unparseable_ddl", {"connector": "ddl", "task": "connector"}) == 0
+
+
+# Debezium 3.5 at task start (BaseSourceTask), and PostgreSQL refusing an invalidated slot
+PURGED_TRACE = (
+    "org.apache.kafka.connect.errors.ConnectException: Unable to start the connector\n"
+    "Caused by: io.debezium.DebeziumException: The connector is trying to read change stream starting at"
+    " BinlogOffsetContext{file=mariadb-bin.000003, pos=4213}, but this is no longer available on the"
+    " server. Reconfigure the connector to use a snapshot mode when needed.\n"
+)
+INVALIDATED_TRACE = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
+    "Caused by: org.postgresql.util.PSQLException: ERROR: cannot read from logical replication slot"
+    ' "cdc_postgres"\n  Detail: This slot has been invalidated because it exceeded the maximum'
+    " reserved size.\n"
+)
+
+
+def test_a_lost_log_is_named_with_the_recover_command_and_raises_its_gauge() -> None:
+    for trace, connector in ((PURGED_TRACE, "mysql"), (INVALIDATED_TRACE, "postgres")):
+        why = diagnosis(trace, connector)
+        assert why.startswith("the source no longer has the log"), why
+        assert f"`cdc connectors recover {connector}`" in why
+    connect = _Connect()
+
+    def failed(trace: str) -> dict:
+        return {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED", "trace": trace}]}
+
+    connect.statuses = lambda: {"lost": failed(INVALIDATED_TRACE), "ddl": failed(UNPARSEABLE_TRACE)}  # type: ignore[method-assign]
+    Watchdog(connect, OperationsConfig()).check(0)  # type: ignore[arg-type]
+    sample = REGISTRY.get_sample_value
+    assert sample("cdc_connector_log_lost", {"connector": "lost", "task": "0"}) == 1
+    assert sample("cdc_connector_log_lost", {"connector": "ddl", "task": "0"}) == 0
+    assert sample("cdc_connector_unparseable_ddl", {"connector": "lost", "task": "0"}) == 0
+
+
+def test_a_snapshots_offsets_are_told_from_streamings() -> None:
+    assert snapshotting([{"file": "mariadb-bin.000004", "pos": 4, "snapshot": "INITIAL"}])
+    assert snapshotting([{"lsn": 10, "snapshot": "INITIAL", "last_snapshot_record": False}])
+    assert not snapshotting([{"lsn": 10, "snapshot": "INITIAL", "snapshot_completed": True}])
+    assert not snapshotting([{"file": "mariadb-bin.000004", "pos": 4, "ts_sec": 1}])
+    assert not snapshotting([{"lsn": 10, "snapshot": False}])
+    assert not snapshotting([])

@@ -6,7 +6,7 @@ component knows, and the tables it names (see `validation`). Then each is create
 updated and watched until its tasks are RUNNING. When a task fails or the wait times out,
 the apply undoes itself: a connector it created is deleted, one it updated gets its
 previous config back. An update (and its undo) stops the connector around the new config, so
-that the tasks it judges are the ones that run that config (see `_replace_config`).
+that the tasks it judges are the ones that run that config (see `replace_config`).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _same(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     }
 
 
-def _replace_config(connect: ConnectClient, name: str, config: dict[str, Any], timeout_s: float) -> None:
+def replace_config(connect: ConnectClient, name: str, config: dict[str, Any], timeout_s: float) -> None:
     """Give a registered connector `config` so that every task status read afterwards is of a
     task that runs it.
 
@@ -188,7 +188,7 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
         action = "created" if connect.put(item.name, wanted) else "updated"
         settle = SETTLE_S
     else:
-        _replace_config(connect, item.name, wanted, timeout_s)
+        replace_config(connect, item.name, wanted, timeout_s)
         action, settle = "updated", SETTLE_S
     report(f"{item.name}: {action}; waiting for its tasks to run (up to {timeout_s:.0f}s)")
     try:
@@ -198,7 +198,7 @@ def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: R
             connect.delete(item.name)
             raise ConnectorFailed(f"{exc}; deleted the connector this apply created") from None
         if action == "updated" and previous is not None:
-            _replace_config(connect, item.name, previous, timeout_s)
+            replace_config(connect, item.name, previous, timeout_s)
             still = _back_to_running(connect, item.name, timeout_s)
             raise ConnectorFailed(f"{exc}; restored its previous config{still}") from None
         raise ConnectorFailed(f"{exc} (config unchanged; see `cdc connectors status {item.name}`)") from None

@@ -117,13 +117,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Connect's statuses as JSON on stdout.")] = False,
 ) -> None:
     """Connector and task states, and the trace of every failed task."""
-    from cdc_ods.connectors.failures import (
-        CONNECTOR_INSTANCE,
-        UNPARSEABLE_DDL_WAY_OUT,
-        failed_instances,
-        story,
-        unparseable_statement,
-    )
+    from cdc_ods.connectors.failures import CONNECTOR_INSTANCE, failed_instances, story, way_out
 
     _, _, connect = _setup(ctx)
     with connect:
@@ -136,7 +130,7 @@ def status(
         err.print("no connector is registered in Kafka Connect")
         return
     table = Table("connector", "state", "worker", "tasks")
-    failed: list[tuple[str, str]] = []
+    failed: list[tuple[str, str, str]] = []  # (connector, which instance, trace)
     for name in chosen:
         entry = statuses.get(name)
         if entry is None:
@@ -146,15 +140,15 @@ def status(
             name, _styled(entry["connector"]["state"]), entry["connector"]["worker_id"], _tasks_cell(entry)
         )
         failed += [
-            (name if ident == CONNECTOR_INSTANCE else f"{name} task {ident}", trace)
+            (name, name if ident == CONNECTOR_INSTANCE else f"{name} task {ident}", trace)
             for ident, trace in failed_instances(entry)
         ]
     console.print(table)
-    for what, trace in failed:
+    for name, what, trace in failed:
         console.print(f"[red]{what} FAILED:[/]", highlight=False)
         lines = story(trace)
-        if unparseable_statement(trace) is not None:
-            lines.append(f"way out: {UNPARSEABLE_DDL_WAY_OUT}")
+        if (how := way_out(trace, name)) is not None:
+            lines.append(f"way out: {how}")
         for line in lines:
             console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
@@ -244,3 +238,29 @@ def snapshot(
     _report(f"rows arrive as op 'r' events on {request.topic}")
     if state != "RUNNING":
         err.print(f"[yellow]warning:[/] {connector} is {state}: the snapshot starts once it runs")
+
+
+@connectors_app.command(
+    help="Re-read every table of a connector whose log is gone (binlog purged, replication slot "
+    "invalidated), and remove from the ODS the rows deleted at the source meanwhile.\n\n"
+    "The changes in the lost log cannot be read any more; the tables' current state can: the "
+    "connector snapshots every captured table (PostgreSQL: its invalidated slot is dropped first), "
+    "streams on from the snapshot, and once every stage has consumed it, the rows of the source's "
+    "ODS tables that the snapshot did not write again are deleted (ods.delete_mode). Safe to run "
+    "again. Then `cdc reconcile`."
+)
+def recover(
+    ctx: typer.Context,
+    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
+    timeout: Annotated[float, typer.Option(help="Seconds for the snapshot and the catch-up.")] = 1800.0,
+) -> None:
+    from cdc_ods.operations.recover import recover as run_recover
+
+    config, _, connect = _setup(ctx)
+    with connect:
+        result = run_recover(connect, config, connector, timeout, _report)
+    removed = sum(result.removed.values())
+    _report(
+        f"{connector}: recovered in {result.snapshot_s:.0f}s; {removed} row(s) deleted at the source"
+        f" meanwhile removed from {len(result.removed)} ODS table(s). Check with `cdc reconcile`."
+    )

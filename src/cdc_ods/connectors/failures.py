@@ -2,10 +2,14 @@
 
 Every reader of Connect's failed statuses (`cdc connectors status`, `cdc status`, the
 watchdog, `apply` when it waits) goes through here, so they name a failure the same way.
-One failure gets a name of its own: a DDL statement Debezium cannot read (its parser does not
-know the syntax) or cannot apply (it changes a column Debezium never saw, whose declaration it
-skipped). It stops every table of the source, a restart cannot help (the task reads the same
-statement again), and the way out is the operator's (README, runbook).
+Two failures get a name of their own, because a restart cannot help and the way out is the
+operator's (README, runbook):
+- a DDL statement Debezium cannot read (its parser does not know the syntax) or cannot apply
+  (it changes a column Debezium never saw, whose declaration it skipped): the task reads the
+  same statement again;
+- a lost log: the binlog file or the WAL the connector must read next is gone (purged while
+  the connector was stopped, its replication slot invalidated by `max_slot_wal_keep_size` or
+  dropped). The changes in it can no longer be read; `cdc connectors recover` re-snapshots.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ CONNECTOR_INSTANCE = "connector"  # the connector instance, next to its tasks "0
 _UNPARSEABLE = (
     re.compile(r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL),
     re.compile(r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"),
+)
+
+# Debezium's check of the stored offset at start (BaseSourceTask), and PostgreSQL refusing
+# to stream from a slot it invalidated
+_LOG_LOST = re.compile(
+    r"but this is no longer available on the server|replication slot \S+ cannot be used because it has been"
+    r" invalidated|This slot has been invalidated|requested WAL segment \S+ has already been removed"
 )
 
 UNPARSEABLE_DDL_WAY_OUT = (
@@ -51,12 +62,37 @@ def unparseable_statement(trace: str | None) -> str | None:
     return None
 
 
-def diagnosis(trace: str | None) -> str:
-    """One line for an operator: the unparseable statement and the way out, or the root cause."""
+def log_lost(trace: str | None) -> bool:
+    """Whether the task failed because the source no longer has the log it must read next."""
+    return bool(_LOG_LOST.search(trace or ""))
+
+
+def log_lost_way_out(connector: str) -> str:
+    return (
+        f"the changes in the lost log cannot be read any more: `cdc connectors recover {connector}`"
+        " re-reads every captured table (a snapshot) and removes from the ODS the rows deleted"
+        " meanwhile; then `cdc reconcile`. README, runbook"
+    )
+
+
+def diagnosis(trace: str | None, connector: str = "<connector>") -> str:
+    """One line for an operator: a named failure (unparseable DDL, lost log) and the way out,
+    or the root cause."""
     statement = unparseable_statement(trace)
-    if statement is None:
-        return root_cause(trace)
-    return f"Debezium cannot parse or apply the DDL statement {statement!r}: {UNPARSEABLE_DDL_WAY_OUT}"
+    if statement is not None:
+        return f"Debezium cannot parse or apply the DDL statement {statement!r}: {UNPARSEABLE_DDL_WAY_OUT}"
+    if log_lost(trace):
+        return f"the source no longer has the log the connector must read next: {log_lost_way_out(connector)}"
+    return root_cause(trace)
+
+
+def way_out(trace: str | None, connector: str) -> str | None:
+    """The operator's way out of a named failure, None for any other."""
+    if unparseable_statement(trace) is not None:
+        return UNPARSEABLE_DDL_WAY_OUT
+    if log_lost(trace):
+        return log_lost_way_out(connector)
+    return None
 
 
 def instances(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

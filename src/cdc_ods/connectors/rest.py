@@ -168,11 +168,10 @@ class ConnectClient:
                 tasks = status.get("tasks", [])
                 for task in tasks:
                     if task.get("state") == "FAILED":
-                        raise ServiceError(
-                            f"connector {name} task {task.get('id')} FAILED: {diagnosis(task.get('trace'))}"
-                        )
+                        why = diagnosis(task.get("trace"), name)
+                        raise ServiceError(f"connector {name} task {task.get('id')} FAILED: {why}")
                 if status["connector"]["state"] == "FAILED":
-                    why = diagnosis(status["connector"].get("trace"))
+                    why = diagnosis(status["connector"].get("trace"), name)
                     raise ServiceError(f"connector {name} FAILED: {why}")
                 if (
                     status["connector"]["state"] == "RUNNING"

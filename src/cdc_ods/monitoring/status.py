@@ -60,7 +60,7 @@ def collect(config: Config) -> dict[str, Any]:
                     "state": status["connector"]["state"],
                     "tasks": {str(t["id"]): t["state"] for t in status.get("tasks", [])},
                     # FAILED instance (`connector` or a task id) -> why, for an operator
-                    "failures": {ident: diagnosis(trace) for ident, trace in failed_instances(status)},
+                    "failures": {ident: diagnosis(trace, name) for ident, trace in failed_instances(status)},
                 }
     except CdcError as exc:
         health["unavailable"]["connectors"] = str(exc)

@@ -150,10 +150,12 @@ def watch(
         int | None, typer.Option(help="Prometheus port (default: operations.metrics_port; 0: any free port).")
     ] = None,
 ) -> None:
-    """Restart FAILED connector tasks (backoff, capped) and measure freshness, until Ctrl-C / SIGTERM."""
+    """Restart FAILED connector tasks (backoff, capped), measure freshness and the sources' log
+    retention, until Ctrl-C / SIGTERM."""
     from cdc_ods.endpoints import Endpoints
     from cdc_ods.errors import TransientError
     from cdc_ods.operations.freshness import FreshnessProbe
+    from cdc_ods.operations.log_retention import LogRetentionProbe
     from cdc_ods.operations.settings import operations_config
     from cdc_ods.operations.watchdog import WatchClient, Watchdog
     from cdc_ods.runtime import stage_process
@@ -170,12 +172,14 @@ def watch(
     ):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
         watchdog = Watchdog(client, settings)
+        retention = LogRetentionProbe(config, client)
         log.info("watching %s every %.0fs", endpoints.connect_url, settings.interval_s)
         while not stop.is_set():
             try:
                 fresh = probe.measure()
                 # connectors are named as their sources: heartbeat ages find stalled ones
                 actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
+                retention.measure()
             except TransientError as exc:
                 if once:
                     raise

@@ -20,6 +20,12 @@ UNPARSEABLE_DDL = Gauge(
     " (restarts cannot help: it reads the same statement again).",
     ["connector", "task"],
 )
+LOG_LOST = Gauge(
+    "cdc_connector_log_lost",
+    "1 while a connector task is FAILED because the source no longer has the log it must read"
+    " next (binlog purged, replication slot invalidated or dropped): `cdc connectors recover`.",
+    ["connector", "task"],
+)
 BACKLOG_RECORDS = Gauge(
     "cdc_pipeline_backlog_records",
     "Records of a table waiting in Kafka for a stage (cleansing: raw topic, loader: cleansed topic).",
@@ -40,5 +46,27 @@ HEARTBEAT_AGE_SECONDS = Gauge(
     "cdc_source_heartbeat_age_seconds",
     "Seconds since the source connector's last heartbeat record: small while it is connected,"
     " even when the source is idle; grows when the connector is stuck or down.",
+    ["source"],
+)
+LOG_AVAILABLE = Gauge(
+    "cdc_source_log_available",
+    "1 while the log a source's connector must read next (its binlog file, the WAL its replication"
+    " slot retains) is on the server; 0 once it is gone: the connector cannot resume.",
+    ["source"],
+)
+LOG_BEHIND_BYTES = Gauge(
+    "cdc_source_log_behind_bytes",
+    "Bytes of log the source wrote after its connector's position (PostgreSQL: WAL its slot retains).",
+    ["source"],
+)
+LOG_SAFE_BYTES = Gauge(
+    "cdc_source_log_safe_bytes",
+    "PostgreSQL with max_slot_wal_keep_size: WAL that may still be written before the connector's"
+    " slot is invalidated (its safe_wal_size). No series without that limit.",
+    ["source"],
+)
+LOG_RETENTION_SECONDS = Gauge(
+    "cdc_source_log_retention_seconds",
+    "MariaDB/MySQL: the binlog expiry (binlog_expire_logs_seconds). No series when binlogs never expire.",
     ["source"],
 )

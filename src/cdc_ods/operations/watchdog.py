@@ -31,6 +31,7 @@ from cdc_ods.connectors.failures import (
     diagnosis,
     failed_instances,
     instances,
+    log_lost,
     unparseable_statement,
 )
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
@@ -101,11 +102,11 @@ class RestartPolicy:
             return []
         if history.attempts >= self.settings.restart_max_attempts:
             history.gave_up = True
-            return [Action("give_up", *ident, history.attempts, diagnosis(trace))]
+            return [Action("give_up", *ident, history.attempts, diagnosis(trace, ident[0]))]
         history.attempts += 1
         history.restarted_at = now
         history.next_at = now + self._backoff(history.attempts)
-        return [Action("restart", *ident, history.attempts, diagnosis(trace))]
+        return [Action("restart", *ident, history.attempts, diagnosis(trace, ident[0]))]
 
 
 class StallDetector:
@@ -147,7 +148,7 @@ class Watchdog:
         self.policy = RestartPolicy(settings)
         self.stalls = StallDetector(settings.stalled_after_s)
         self._exported: set[tuple[str, str]] = set()
-        self._unparseable_series: set[tuple[str, str]] = set()
+        self._named_series: set[tuple[str, str]] = set()
 
     def check(self, now: float, heartbeat_ages: Mapping[str, float] | None = None) -> list[Action]:
         """One look at every connector: restart what is due, report what was done.
@@ -159,7 +160,7 @@ class Watchdog:
                 self.stalls.disarm(connector)  # paused or failed: no heartbeat expected until it runs again
         stalled = self.stalls.stalled(heartbeat_ages or {})
         actions = self.policy.decide(statuses, now, stalled)
-        self._export_unparseable(statuses)
+        self._export_named_failures(statuses)
         for action in actions:
             labels = (action.connector, action.task)
             if action.kind == "restart":
@@ -188,23 +189,27 @@ class Watchdog:
         self._export()
         return actions
 
-    def _export_unparseable(self, statuses: dict[str, dict[str, Any]]) -> None:
-        """`cdc_connector_unparseable_ddl`: 1 for each instance FAILED on a DDL statement, 0 for
-        every other one Connect knows (series of deleted connectors go away)."""
-        failing = {
-            (connector, ident)
-            for connector, status in statuses.items()
-            for ident, trace in failed_instances(status)
-            if unparseable_statement(trace) is not None
-        }
+    def _export_named_failures(self, statuses: dict[str, dict[str, Any]]) -> None:
+        """`cdc_connector_unparseable_ddl` and `cdc_connector_log_lost`: 1 for each instance
+        FAILED that way, 0 for every other one Connect knows (series of deleted connectors go
+        away)."""
         known = {
             (connector, ident) for connector, status in statuses.items() for ident, _ in instances(status)
         }
-        for gone in self._unparseable_series - known:
-            metrics.UNPARSEABLE_DDL.remove(*gone)
-        for labels in known:
-            metrics.UNPARSEABLE_DDL.labels(*labels).set(int(labels in failing))
-        self._unparseable_series = known
+        failed = {
+            (connector, ident): trace
+            for connector, status in statuses.items()
+            for ident, trace in failed_instances(status)
+        }
+        for gauge, named in (
+            (metrics.UNPARSEABLE_DDL, lambda trace: unparseable_statement(trace) is not None),
+            (metrics.LOG_LOST, log_lost),
+        ):
+            for gone in self._named_series - known:
+                gauge.remove(*gone)
+            for labels in known:
+                gauge.labels(*labels).set(int(labels in failed and named(failed[labels])))
+        self._named_series = known
 
     def _export(self) -> None:
         """Every known task gets its series (0 until it happens), so increase() and alerts see

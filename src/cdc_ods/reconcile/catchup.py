@@ -19,27 +19,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from cdc_ods.config import Config, SourceConfig
+from cdc_ods.config import Config
+from cdc_ods.connectors.offsets import connector_position
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.kafka import client_config
 from cdc_ods.ksql.plan import build_plan, script_files
-from cdc_ods.sources import Source, source_for
+from cdc_ods.sources import source_for
 from cdc_ods.topology import Stage, stages
 
 Report = Callable[[str], None]
-
-
-def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
-    """Where the source's Debezium connector has committed its reading, or None if nowhere yet."""
-    body: dict[str, Any] = connect.offsets(source.name)
-    offsets = [entry.get("offset") or {} for entry in body.get("offsets", [])]
-    return max(filter(None, map(Source.offset_position, offsets)), default=None)
 
 
 def stage_progress(

@@ -124,6 +124,16 @@ class TableCatalog:
 
 
 @dataclass(frozen=True)
+class LogRetention:
+    """The log a connector must read next, seen from the source (`cdc watch` exports it)."""
+
+    available: bool  # still on the server: the connector can resume from its position
+    behind_bytes: int | None = None  # log written after the connector's position
+    safe_bytes: int | None = None  # PostgreSQL: WAL that may still be written before the slot is lost
+    retention_s: float | None = None  # MariaDB/MySQL: binlog expiry (None: never expires)
+
+
+@dataclass(frozen=True)
 class Finding:
     """One thing `cdc sources check` found: what stops (error) or endangers (warning)
     capture, where, and the statement or setting that fixes it."""
@@ -375,6 +385,18 @@ class Source(ABC):
         no change of a captured table, so the connector counts as caught up (see
         cdc_ods.reconcile.catchup). Only the MySQL family can tell; the others say no."""
         return False
+
+    def log_retention(self, reached: tuple[int, int] | None) -> LogRetention | None:
+        """Whether the log from `reached` (the connector's committed position; None: it has
+        none yet) is still on the server, and how close it is to being removed; None when this
+        kind cannot tell."""
+        return None
+
+    def release_lost_log(self) -> str | None:
+        """Before a re-snapshot (`cdc connectors recover`): free what holds the lost log's
+        place (PostgreSQL: drop the invalidated replication slot, so the connector creates it
+        again). What was done, or None."""
+        return None
 
     # --- Debezium ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from cdc_ods.sources.base import (
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
+    LogRetention,
     Preparation,
     Role,
     Source,
@@ -375,6 +376,25 @@ class MySqlSource(Source):
             return 0, 0
         file, pos = rows[0][:2]
         return binlog_number(file), int(pos)
+
+    def log_retention(self, reached: tuple[int, int] | None) -> LogRetention:
+        """The binlog files on the server against the connector's file; the expiry (MariaDB
+        10.6+ and MySQL 8: binlog_expire_logs_seconds, older: expire_logs_days)."""
+        listed = self._query("SHOW BINARY LOGS", role="capture")
+        files = {binlog_number(name): int(size) for name, size, *_ in listed}
+        try:
+            ((expiry,),) = self._query("SELECT @@binlog_expire_logs_seconds", role="capture")
+        except pymysql.err.OperationalError:  # an older server: days only
+            ((days,),) = self._query("SELECT @@expire_logs_days", role="capture")
+            expiry = float(days) * 86400
+        retention = float(expiry) or None  # 0: never expires
+        if reached is None:
+            return LogRetention(True, retention_s=retention)
+        number, pos = reached
+        if number not in files:
+            return LogRetention(False, retention_s=retention)
+        behind = files[number] - pos + sum(size for n, size in files.items() if n > number)
+        return LogRetention(True, behind_bytes=max(0, behind), retention_s=retention)
 
     def only_uncaptured_between(self, reached: tuple[int, int], target: tuple[int, int]) -> bool:
         """A connector commits the start of the event group it is in, and a DDL group (no

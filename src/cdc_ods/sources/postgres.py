@@ -33,6 +33,7 @@ from cdc_ods.sources.base import (
     SIGNAL_TABLE,
     CatalogColumn,
     Finding,
+    LogRetention,
     Preparation,
     Role,
     Source,
@@ -217,6 +218,32 @@ class PostgresSource(Source):
         ((lsn,),) = self._query("SELECT pg_current_wal_lsn()::text")
         high, _, low = lsn.partition("/")
         return (int(high, 16) << 32) + int(low, 16), 0
+
+    def log_retention(self, reached: tuple[int, int] | None) -> LogRetention:
+        """The connector's replication slot: `wal_status` 'lost' once max_slot_wal_keep_size made
+        PostgreSQL remove WAL it retained (invalidated), `safe_wal_size` the WAL that may still
+        be written before that (NULL: no limit). A connector with a position and no slot lost
+        its place too (Debezium refuses to start; a new slot would start after the gap)."""
+        rows = self._query(
+            "SELECT wal_status, safe_wal_size, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+            " FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,),
+        )
+        if not rows:
+            return LogRetention(reached is None)
+        status, safe, behind = rows[0]
+        return LogRetention(
+            status != "lost",
+            behind_bytes=None if behind is None else int(behind),
+            safe_bytes=None if safe is None else int(safe),
+        )
+
+    def release_lost_log(self) -> str | None:
+        rows = self._query("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (self.slot,))
+        if not rows or rows[0][0] != "lost":
+            return None
+        self._query("SELECT pg_drop_replication_slot(%s)", (self.slot,), role="admin")
+        return f"dropped the invalidated replication slot {self.slot} (the connector creates it again)"
 
     # --- Debezium ------------------------------------------------------------------------
 
