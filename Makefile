@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CDC := $(BIN)/cdc
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps java-deps ksqldb-udf demo test lint unit integration stack-up stack-down bench bench-capture bench-loader bench-collector fault measure-stack clean
+.PHONY: help setup system-deps java-deps ksqldb-udf demo test lint unit integration stack-up stack-down bench soak bench-capture bench-loader bench-collector fault measure-stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ fault: setup ## kill -9 each component, then all at once, under load, then recon
 
 bench: setup ## latency at 100, 1,000 and 5,000/s (60 s each), a 300k-change drain, cost per process (~10 min; after make demo)
 	$(CDC) bench --rates 100,1000,5000 --step-seconds 60 --drain 300000 --out bench-results
+
+soak: setup ## an hour at 1,000 changes/s and 100 events/s: memory, latency and backlog each minute, growth judged, reconcile (after make demo; writes bench-results/soak.json, soak.png)
+	$(CDC) soak --minutes 60 --rate 1000 --events-rate 100 --out bench-results
 
 bench-capture: setup ## capture rate and latency per source: commit -> raw topic (after make demo)
 	$(BIN)/python scripts/bench_capture.py

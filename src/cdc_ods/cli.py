@@ -69,7 +69,7 @@ def root(
 
 
 def _register() -> None:
-    from cdc_ods.bench.cli import bench
+    from cdc_ods.bench.cli import bench, soak
     from cdc_ods.collector.cli import collector_app
     from cdc_ods.connectors.cli import connectors_app
     from cdc_ods.ksql.cli import ksql_app
@@ -95,6 +95,7 @@ def _register() -> None:
     app.command(name="reconcile")(reconcile)
     app.command(name="status")(status)
     app.command(name="bench")(bench)
+    app.command(name="soak")(soak)
 
 
 _register()

@@ -1,14 +1,19 @@
-"""`cdc bench`: the pipeline's end-to-end throughput and latency at rising rates."""
+"""`cdc bench`: the pipeline's end-to-end throughput and latency at rising rates; `cdc soak`:
+an hour of steady load, judged for growth."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from cdc_ods.config import Config
 
 err = Console(stderr=True)
 
@@ -33,15 +38,9 @@ def bench(
     """Run producers at rising rates with latency probes; report throughput, p50/p95/p99 and,
     with the local stack, what a change costs each process (CPU time per change, memory)."""
     from cdc_ods.bench.run import run_bench
-    from cdc_ods.stack.context import StackContext
-    from cdc_ods.stack.manager import StackManager
 
     config = ctx.obj.config()
-    manager = StackManager(StackContext(config), lambda _message: None)
-
-    def pids() -> dict[str, int]:
-        """The local stack's processes; none when it does not run here (no cost figures)."""
-        return {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
+    pids = _stack_pids(config)
 
     try:
         offered = [float(r) for r in rates.split(",") if r.strip()]
@@ -74,6 +73,48 @@ def bench(
         if span["cost"]:
             Console().print(_cost_table(title, span))
     err.print(f"written: {out / 'bench.json'}" + (f", {out / 'bench.png'}" if result["steps"] else ""))
+
+
+def _stack_pids(config: Config) -> Callable[[], dict[str, int]]:
+    """The local stack's processes, read when called; none when it does not run here."""
+    from cdc_ods.stack.context import StackContext
+    from cdc_ods.stack.manager import StackManager
+
+    manager = StackManager(StackContext(config), lambda _message: None)
+    return lambda: {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
+
+
+def soak(
+    ctx: typer.Context,
+    minutes: Annotated[int, typer.Option(min=2, help="How long the load runs.")] = 60,
+    rate: Annotated[float, typer.Option(min=1, help="Changes/s, all relational sources together.")] = 1000,
+    events_rate: Annotated[float, typer.Option(min=0, help="Events/s the apps send the collector.")] = 100,
+    warmup: Annotated[int, typer.Option(min=0, help="Minutes left out of the growth verdict.")] = 10,
+    out: Annotated[Path, typer.Option(help="Where soak.json and soak.png go.")] = Path("bench-results"),
+) -> None:
+    """Steady load for a while; each minute every process's memory, the probes' latency and the
+    backlog; then reconcile. Exit 1 when a series grows beyond its bound or reconcile differs."""
+    from cdc_ods.bench.soak import run_soak
+
+    config = ctx.obj.config()
+    report = lambda m: err.print(f"[cyan]•[/] {m}")  # noqa: E731
+    result = run_soak(config, minutes, rate, events_rate, out, report, _stack_pids(config), warmup)
+    table = Table(title=f"cdc soak: {minutes} min at {rate:,.0f} changes/s + {events_rate:,.0f} events/s")
+    for column in ("series", "mean", "growth / h", "bound / h", ""):
+        table.add_column(column, justify="right")
+    for t in result["trends"]:
+        verdict = "[green]steady[/]" if t["ok"] else "[red]GROWS[/]"
+        figures = (f"{t[k]:,.1f}" for k in ("mean", "per_hour", "bound"))
+        table.add_row(t["series"], *figures, verdict)
+    Console().print(table)
+    reconciled = result["reconcile"]
+    err.print(
+        ("reconcile: ok" if reconciled["ok"] else "reconcile: DIFFERENCES")
+        + "".join(f"\n  {line}" for line in reconciled["tables"])
+    )
+    err.print(f"written: {out / 'soak.json'}, {out / 'soak.png'}")
+    if not (result["steady"] and reconciled["ok"]):
+        raise typer.Exit(1)
 
 
 def _latency_table(steps: list[dict]) -> Table:

@@ -42,7 +42,7 @@ def _tree_cpu_s(pid: int) -> float:
     return total
 
 
-def _tree_rss_mb(pid: int) -> float:
+def tree_rss_mb(pid: int) -> float:
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
@@ -74,6 +74,6 @@ class CpuMeter:
             costs[name] = ProcessCost(
                 cpu_s=round(cpu, 2),
                 cpu_us_per_change=round(cpu * 1e6 / changes, 1) if changes else 0.0,
-                rss_mb=round(_tree_rss_mb(pid), 1),
+                rss_mb=round(tree_rss_mb(pid), 1),
             )
         return costs

@@ -1,0 +1,240 @@
+"""`cdc soak`: an hour of steady load, sampled each minute, judged for growth.
+
+Producers write `rate` changes/s to the relational sources and apps send `events_rate`
+events/s to the collector for `minutes`, with latency probes throughout (`bench.probes`).
+Each minute: every process's resident memory (the stack's services and stages), the probes'
+latency over that minute, and the pipeline's backlog (records waiting for the cleansing
+stage and the loader). After the load: the catch-up, then `cdc reconcile`.
+
+The verdict is taken over the samples after the first `warmup_min` minutes (JVM heaps and
+caches grow, then settle): a series' growth is its least-squares slope, per hour. Bounds
+(`BOUNDS`): resident memory grows less than 10 % of its mean per hour; the backlog grows
+less than 10 seconds' worth of the offered changes per hour; latency p99 grows less than
+50 % of its mean per hour. A leak shows as memory that keeps growing; a stage that cannot
+keep up, as a backlog and a latency that keep growing.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cdc_ods.bench.cost import Pids, tree_rss_mb
+from cdc_ods.bench.probes import Prober
+from cdc_ods.bench.run import percentile
+from cdc_ods.config import Config
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError
+from cdc_ods.reconcile.catchup import stage_progress, stages_read, wait_caught_up
+
+Report = Callable[[str], None]
+# series kind -> (what the bound is relative to, the bound's factor), per hour
+BOUNDS = {"rss_mb": ("mean", 0.10), "backlog": ("rate_10s", 1.0), "p99_ms": ("mean", 0.50)}
+
+
+@dataclass
+class Sample:
+    minute: int
+    rss_mb: dict[str, float]  # process -> MB
+    p50_ms: dict[str, float | None]  # source -> the probes of this minute
+    p99_ms: dict[str, float | None]
+    backlog: int  # records waiting for cleansing and the loader
+
+
+@dataclass(frozen=True)
+class Trend:
+    series: str  # e.g. "rss_mb connect", "backlog", "p99_ms mysql"
+    mean: float
+    per_hour: float  # least-squares slope x 60
+    bound: float
+    ok: bool
+
+
+def growth_per_hour(minutes: list[float], values: list[float]) -> float:
+    """The least-squares slope of `values` over `minutes`, per hour (0 for fewer than 2 points
+    or a flat x)."""
+    if len(values) < 2 or len(set(minutes)) < 2:
+        return 0.0
+    return statistics.linear_regression(minutes, values).slope * 60
+
+
+def judge(samples: list[Sample], rate: float, warmup_min: int) -> list[Trend]:
+    """Each series' growth after the warm-up against its bound (module docstring)."""
+    kept = [s for s in samples if s.minute > warmup_min] or samples
+    series: dict[str, tuple[str, list[tuple[float, float]]]] = {}
+    for s in kept:
+        for name, mb in s.rss_mb.items():
+            series.setdefault(f"rss_mb {name}", ("rss_mb", []))[1].append((s.minute, mb))
+        series.setdefault("backlog", ("backlog", []))[1].append((s.minute, s.backlog))
+        for name, p99 in s.p99_ms.items():
+            if p99 is not None:
+                series.setdefault(f"p99_ms {name}", ("p99_ms", []))[1].append((s.minute, p99))
+    trends = []
+    for name, (kind, points) in series.items():
+        minutes, values = [p[0] for p in points], [p[1] for p in points]
+        mean = statistics.fmean(values)
+        base, factor = BOUNDS[kind]
+        bound = factor * (mean if base == "mean" else rate * 10)
+        per_hour = growth_per_hour(minutes, values)
+        trends.append(Trend(name, round(mean, 1), round(per_hour, 1), round(bound, 1), per_hour <= bound))
+    return trends
+
+
+def _producers(config: Config, minutes: float, rate: float, events_rate: float) -> list[subprocess.Popen]:
+    base = [sys.executable, "-m", "cdc_ods", "--config", str(config.file), "produce"]
+    seconds = str(minutes * 60)
+    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    runs = [["all", "--rate", str(rate / len(sources)), "--seed", "3000"]]
+    if events_rate:
+        runs.append(["events", "--rate", str(events_rate), "--seed", "3001"])
+    # stderr to a file: an hour of warnings would fill a pipe nobody reads and block the producer
+    return [
+        subprocess.Popen(
+            [*base, *args, "--duration", seconds], stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile()
+        )
+        for args in runs
+    ]
+
+
+def _tail(producer: subprocess.Popen) -> str:
+    """The end of what a producer wrote to its stderr file."""
+    if producer.stderr is None:
+        return ""
+    producer.stderr.seek(0)
+    return producer.stderr.read().decode(errors="replace")[-300:]
+
+
+def _backlog(config: Config, bootstrap: str) -> int:
+    total = 0
+    for stage in stages_read(config):
+        ends, committed = stage_progress(bootstrap, stage)
+        total += sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+    return total
+
+
+def _reconcile(config: Config) -> dict:
+    """`cdc reconcile --json`: ok (every table equal) and one line per table."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cdc_ods", "--config", str(config.file),
+         "reconcile", "--json", "--timeout", "600"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        reports = json.loads(result.stdout)
+    except ValueError:
+        return {"ok": False, "tables": [], "error": result.stderr.strip()[-500:]}
+    tables = [
+        f"{r['table']}: {r['source_rows']} rows,"
+        f" missing/extra/different {r['missing']}/{r['extra']}/{r['different']}"
+        for r in reports
+    ]
+    return {"ok": result.returncode == 0, "tables": tables}
+
+
+def run_soak(
+    config: Config,
+    minutes: int,
+    rate: float,
+    events_rate: float,
+    out: Path,
+    report: Report,
+    pids: Pids,
+    warmup_min: int = 10,
+) -> dict:
+    if config.file is None:
+        raise CdcError("cdc soak needs the configuration read from a file")
+    endpoints = Endpoints.from_config(config)
+    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    probers = [Prober(config, s, endpoints.phoenix_url) for s in sources]
+    for prober in probers:
+        prober.ensure_row()
+    processes = pids()
+    samples: list[Sample] = []
+    producers = _producers(config, minutes, rate, events_rate)
+    for prober in probers:
+        prober.start()
+    started = time.monotonic()
+    seen = {p.source.name: 0 for p in probers}
+    try:
+        for minute in range(1, minutes + 1):
+            time.sleep(max(0.0, started + minute * 60 - time.monotonic()))
+            if dead := [p for p in producers if p.poll() not in (None, 0)]:
+                raise CdcError(f"a producer exited {dead[0].returncode}: {_tail(dead[0])}")
+            fresh = {}
+            for prober in probers:
+                name, lat = prober.source.name, prober.latencies_ms
+                fresh[name], seen[name] = lat[seen[name] :], len(lat)
+            sample = Sample(
+                minute,
+                {name: round(tree_rss_mb(pid), 1) for name, pid in processes.items()},
+                {name: percentile(values, 50) for name, values in fresh.items()},
+                {name: percentile(values, 99) for name, values in fresh.items()},
+                _backlog(config, endpoints.kafka_bootstrap),
+            )
+            samples.append(sample)
+            report(
+                f"minute {minute}/{minutes}: backlog {sample.backlog:,}, p99 ms "
+                + ", ".join(f"{n} {v:,.0f}" if v is not None else f"{n} -" for n, v in sample.p99_ms.items())
+                + f", stack RSS {sum(sample.rss_mb.values()):,.0f} MB"
+            )
+    finally:
+        for prober in probers:
+            prober.stop()
+        for producer in producers:
+            if producer.poll() is None:
+                producer.terminate()
+            producer.wait()
+    report("load over: waiting for the pipeline to catch up, then reconcile")
+    wait_caught_up(config, stages_read(config), timeout_s=600)
+    reconciled = _reconcile(config)
+    trends = judge(samples, rate, warmup_min)
+    result = {
+        "minutes": minutes,
+        "rate_per_s": rate,
+        "events_per_s": events_rate,
+        "warmup_min": warmup_min,
+        "samples": [asdict(s) for s in samples],
+        "trends": [asdict(t) for t in trends],
+        "steady": all(t.ok for t in trends),
+        "reconcile": reconciled,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(samples, out / "soak.png")
+    return result
+
+
+def chart(samples: list[Sample], path: Path) -> None:
+    """Resident memory per process, probe latency and the backlog, minute by minute, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [s.minute for s in samples]
+    fig, (memory, latency, backlog) = plt.subplots(1, 3, figsize=(16, 4.5))
+    for name in samples[0].rss_mb:
+        memory.plot(minutes, [s.rss_mb.get(name, 0) for s in samples], label=name)
+    memory.set_title("Resident memory (MB)")
+    memory.legend(fontsize=6, ncol=2)
+    for name in samples[0].p99_ms:
+        for q, style in (("p50_ms", "-"), ("p99_ms", "--")):
+            values = [getattr(s, q).get(name) for s in samples]
+            points = [v if v is not None else float("nan") for v in values]
+            latency.plot(minutes, points, style, label=f"{name} {q[:3]}")
+    latency.set_title("Probe latency, source commit -> Phoenix (ms)")
+    latency.legend(fontsize=7)
+    backlog.plot(minutes, [s.backlog for s in samples])
+    backlog.set_title("Backlog (records waiting for a stage)")
+    for axis in (memory, latency, backlog):
+        axis.set_xlabel("minute")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
