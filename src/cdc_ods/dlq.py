@@ -126,7 +126,12 @@ class DeadLetters:
 
     def __init__(self, bootstrap: str, topic: str = DLQ_TOPIC) -> None:
         self.topic = topic
-        settings = {"enable.idempotence": True, "linger.ms": 20, "message.max.bytes": MAX_LETTER_BYTES}
+        settings = {
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "message.max.bytes": MAX_LETTER_BYTES,
+            "message.timeout.ms": 0,  # no local timeout: an outage is waited out (Checkpoint.commit)
+        }
         self._producer = AckedProducer(bootstrap, f"dead-letter topic {topic}", **settings)
 
     def send(self, rejected: Rejected, key: bytes | None, value: bytes | None) -> None:
@@ -135,8 +140,8 @@ class DeadLetters:
         self._producer.produce(self.topic, letter.to_json(), key=letter.key, headers=letter.headers())
 
     def flush(self) -> None:
-        """Wait (up to 30 s) until every dead letter is acknowledged; raise TransientError if
-        any was not."""
+        """Wait (up to 30 s) until every dead letter is acknowledged; raise if any was not
+        (`cdc_ods.kafka.Unacknowledged`: still queued, flush again; `DeliveryFailed`)."""
         self._producer.flush(30.0)
 
     def purge(self) -> None:

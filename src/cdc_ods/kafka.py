@@ -16,7 +16,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from cdc_ods.errors import TransientError
+from cdc_ods.errors import CdcError, TransientError
 
 # librdkafka logs every failed connection attempt to stderr; callers report failures
 # themselves, so its log goes to Python logging (silent unless configured, e.g. --debug).
@@ -33,10 +33,21 @@ def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
 _UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 
 
+class Unacknowledged(TransientError):
+    """Records Kafka has not acknowledged yet and none it refused: they stay queued in the
+    producer, and flushing again waits for them (Kafka down: the stage waits)."""
+
+
+class DeliveryFailed(CdcError):
+    """Records Kafka refused or that timed out: they are gone from the producer, so flushing
+    again cannot bring them back; the input offsets they stand for stay uncommitted and the
+    stage stops (its records are processed again after the restart)."""
+
+
 class AckedProducer:
     """A producer whose records count only once Kafka acknowledged them: `flush` raises
-    `TransientError` naming `what` if any was not, and the caller leaves the input offsets
-    they stand for uncommitted (they are processed again after a restart)."""
+    `Unacknowledged` or `DeliveryFailed` naming `what` if any was not, and the caller leaves
+    the input offsets they stand for uncommitted."""
 
     def __init__(self, bootstrap: str, what: str, **settings: object) -> None:
         self.what = what
@@ -69,11 +80,13 @@ class AckedProducer:
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        """Wait until every record is acknowledged; raise if any was not."""
+        """Wait until every record is acknowledged; raise if any was not (see the errors)."""
         remaining = self._producer.flush(timeout_s)
-        if remaining or self._errors:
+        if self._errors:
             errors, self._errors = self._errors[:3], []
-            raise TransientError(f"{self.what}: {remaining} records unacknowledged, errors: {errors}")
+            raise DeliveryFailed(f"{self.what}: records refused or timed out: {errors}")
+        if remaining:
+            raise Unacknowledged(f"{self.what}: {remaining} records not acknowledged yet")
 
     def purge(self) -> None:
         """Drop the records not yet sent (their input offsets will not be committed either)."""

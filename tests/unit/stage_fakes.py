@@ -159,17 +159,22 @@ class FakeConsumer:
 class FakeDeadLetters:
     events: list[tuple]
     letters: list[Rejected] = field(default_factory=list)
-    fail_flush: bool = False
+    refuse: bool = False  # the next flush: Kafka refused a letter
+    pending_flushes: int = 0  # this many flushes find letters not acknowledged yet
 
     def send(self, rejected: Rejected, key: bytes | None, value: bytes | None) -> None:
         self.events.append(("dead letter", rejected.reason))
         self.letters.append(rejected)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        from cdc_ods.errors import TransientError
+        from cdc_ods.kafka import DeliveryFailed, Unacknowledged
 
-        if self.fail_flush:
-            raise TransientError("dead-letter topic ods.dlq: 1 records unacknowledged")
+        if self.refuse:
+            raise DeliveryFailed("dead-letter topic ods.dlq: records refused or timed out: [...]")
+        if self.pending_flushes:
+            self.pending_flushes -= 1
+            self.events.append(("flush dead letters: not acknowledged yet",))
+            raise Unacknowledged("dead-letter topic ods.dlq: 1 records not acknowledged yet")
         self.events.append(("flush dead letters",))
 
     def purge(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 from stage_fakes import FakeConsumer, FakeDeadLetters, FakeMessage, FakeOutputs
 
 from cdc_ods.errors import ConfigError, Rejected, TransientError
+from cdc_ods.kafka import DeliveryFailed
 from cdc_ods.runtime import Checkpoint, StageLoop, Stop, retry_transient
 
 
@@ -118,13 +119,27 @@ def test_a_checkpoint_flushes_outputs_and_dead_letters_before_it_commits() -> No
     assert consumer.closed
 
 
-def test_unacknowledged_dead_letters_commit_nothing_and_stop_the_stage() -> None:
+def test_refused_dead_letters_commit_nothing_and_stop_the_stage() -> None:
     consumer = FakeConsumer({("t", 0): records(0, b"a", b"bad")})
     loop, dead_letters, _ = stage(consumer, Sink(consumer.events))
-    dead_letters.fail_flush = True
-    with pytest.raises(TransientError, match="unacknowledged"):
+    dead_letters.refuse = True
+    with pytest.raises(DeliveryFailed, match="refused"):
         loop.run(["t"], idle_exit_s=1)
     assert commits(consumer.events) == [] and ("purge dead letters",) in consumer.events
+
+
+def test_dead_letters_kafka_has_not_acknowledged_yet_are_waited_for_before_the_commit() -> None:
+    """Kafka away: the letters stay queued; the stage waits, it does not stop."""
+    consumer = FakeConsumer({("t", 0): records(0, b"a", b"bad")})
+    loop, dead_letters, _ = stage(consumer, Sink(consumer.events))
+    dead_letters.pending_flushes = 1
+    loop.run(["t"], idle_exit_s=0.2)
+    flushes = [e for e in consumer.events if e[0].startswith("flush dead letters") or e[0] == "commit"]
+    assert flushes == [
+        ("flush dead letters: not acknowledged yet",),
+        ("flush dead letters",),
+        ("commit", {("t", 0): 2}),
+    ]
 
 
 def test_a_configuration_error_stops_the_stage_and_dead_letters_nothing() -> None:

@@ -37,6 +37,7 @@ STAGE = "cleansing"
 DEFAULT_GROUP = "cdc-ksql-embedded"
 OUTPUT_SETTINGS = {
     "enable.idempotence": True,
+    "message.timeout.ms": 0,  # no local timeout: an outage is waited out, not a failed delivery
     "linger.ms": 10,
     "partitioner": "murmur2_random",
     "message.max.bytes": contract.MAX_RECORD_BYTES,

@@ -1,8 +1,10 @@
 """One batch's checkpoint: the offsets it covers and what it sent, committed in one order.
 
 `commit`: every output and dead letter the stage produced is acknowledged (flushed), and
-only then are the batch's input offsets committed. A failure before the commit leaves the
-offsets where they were: the batch is processed again after a restart (at least once).
+only then are the batch's input offsets committed. Records still waiting for Kafka stay
+queued and the flush is retried (an outage is waited out); records Kafka refused or that
+timed out stop the stage, and a failure before the commit leaves the offsets where they
+were: the batch is processed again after a restart (at least once).
 """
 
 from __future__ import annotations
@@ -75,10 +77,11 @@ class Checkpoint:
         self.outputs.produce(topic, value, key=key, headers=headers)
 
     def commit(self, consumer: Consumer) -> None:
-        """Outputs and dead letters acknowledged, then the offsets committed."""
+        """Outputs and dead letters acknowledged (while Kafka is away, waited for until the
+        batch is given up), then the offsets committed."""
         if self.outputs is not None:
-            self.outputs.flush()
-        self.dead_letters.flush()
+            retry_transient(self.outputs.flush, self.giving_up, _log_retry)
+        retry_transient(self.dead_letters.flush, self.giving_up, _log_retry)
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self.offsets.items()]
         retry_transient(lambda: _commit(consumer, offsets), self.giving_up, _log_retry)
 
