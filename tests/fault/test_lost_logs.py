@@ -4,10 +4,12 @@ For each source kind, with its connector stopped (Connect's `PUT .../stop`): cha
 written and three rows the ODS holds are deleted, then the log the connector must read next
 is removed: MariaDB's binlog files purged (`PURGE BINARY LOGS`), PostgreSQL's replication
 slot invalidated (`max_slot_wal_keep_size` lowered, more WAL written, CHECKPOINT). Before the
-connector runs again the watchdog reports the log gone (`cdc_source_log_available` 0) and
-Prometheus fires `SourceLogLost`; started, the connector FAILS and `cdc connectors status`
-names the lost log and the command. `cdc connectors recover` re-snapshots and removes the
-rows deleted meanwhile; `cdc reconcile` finds every table equal.
+connector runs again the watchdog reports the log gone (`cdc_source_log_available` 0),
+Prometheus fires `SourceLogLost`, and `cdc status` names it with the command. Started again,
+the MariaDB connector FAILS (`cdc connectors status` names the lost log and the command,
+`cdc_connector_log_lost` is 1); the PostgreSQL one waits for a valid slot (Debezium retries
+for 30 minutes before it fails). `cdc connectors recover` re-snapshots and removes the rows
+deleted meanwhile; `cdc reconcile` finds every table equal.
 """
 
 from __future__ import annotations
@@ -60,14 +62,22 @@ def _firing(ctx: StackContext, alert: str, **labels: str) -> bool:
 
 
 def _purge_binlogs(src: Source) -> None:
-    """Every binlog file before a new one: the stopped connector's file goes too."""
+    """Every binlog file before a new one: the stopped connector's file goes too. (MariaDB
+    keeps, with a warning only, a file a binlog dump still reads: a stopped task's reader may
+    take a few seconds to disconnect.)"""
     conn = src.connect("admin")
     try:
         with conn.cursor() as cur:
             cur.execute("FLUSH BINARY LOGS")
             cur.execute("SHOW MASTER STATUS")
             current = cur.fetchone()[0]
-            cur.execute(f"PURGE BINARY LOGS TO '{current}'")
+
+            def purged() -> bool:
+                cur.execute(f"PURGE BINARY LOGS TO '{current}'")
+                cur.execute("SHOW BINARY LOGS")
+                return [row[0] for row in cur.fetchall()] == [current]
+
+            _until(f"binlog files before {current} purged", purged, timeout_s=60)
     finally:
         conn.close()
 
@@ -149,14 +159,18 @@ def test_a_lost_log_is_named_alerted_and_recovered_by_one_command(
         available = f'cdc_source_log_available{{source="{source}"}}'
         _until(f"{available} == 0", lambda: _watchdog_sample(pipeline, available) == 0)
         _until("SourceLogLost firing", lambda: _firing(pipeline, "SourceLogLost", source=source))
+        health = cdc("status").stdout
+        assert f"source {source}: the log its connector must read next is gone" in health, health
+        assert f"cdc connectors recover {source}" in health, health
 
         connect.resume(source)
-        _until(f"{source} task FAILED", lambda: "FAILED" in str(connect.status(source)))
-        status = cdc("connectors", "status", source)
-        assert "the source no longer has the log" in status.stdout, status.stdout
-        assert f"cdc connectors recover {source}" in status.stdout, status.stdout
-        lost = f'cdc_connector_log_lost{{connector="{source}",task="0"}}'
-        _until(f"{lost} == 1", lambda: _watchdog_sample(pipeline, lost) == 1)
+        if source == "mysql":
+            _until(f"{source} task FAILED", lambda: "FAILED" in str(connect.status(source)))
+            status = cdc("connectors", "status", source)
+            assert "the source no longer has the log" in status.stdout, status.stdout
+            assert f"cdc connectors recover {source}" in status.stdout, status.stdout
+            lost = f'cdc_connector_log_lost{{connector="{source}",task="0"}}'
+            _until(f"{lost} == 1", lambda: _watchdog_sample(pipeline, lost) == 1)
 
     started = time.monotonic()
     recovered = cdc("connectors", "recover", source, timeout=1800)

@@ -234,8 +234,22 @@ INVALIDATED_TRACE = (
 )
 
 
+# MariaDB with GTIDs, as seen in tests/fault/test_lost_logs.py
+GTID_PURGED_TRACE = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer."
+    " This connector will be stopped.\n"
+    "Caused by: io.debezium.DebeziumException: Could not find GTID state requested by slave in any binlog"
+    " files. Probably the slave state is too old and required binlog files have been purged. Error code:"
+    " 1236; SQLSTATE: HY000.\n"
+)
+
+
 def test_a_lost_log_is_named_with_the_recover_command_and_raises_its_gauge() -> None:
-    for trace, connector in ((PURGED_TRACE, "mysql"), (INVALIDATED_TRACE, "postgres")):
+    for trace, connector in (
+        (PURGED_TRACE, "mysql"),
+        (GTID_PURGED_TRACE, "mysql"),
+        (INVALIDATED_TRACE, "postgres"),
+    ):
         why = diagnosis(trace, connector)
         assert why.startswith("the source no longer has the log"), why
         assert f"`cdc connectors recover {connector}`" in why

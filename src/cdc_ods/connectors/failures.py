@@ -23,11 +23,16 @@ _UNPARSEABLE = (
     re.compile(r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"),
 )
 
-# Debezium's check of the stored offset at start (BaseSourceTask), and PostgreSQL refusing
-# to stream from a slot it invalidated
+# Debezium's check of the stored offset at start (BaseSourceTask); the server refusing the
+# binlog dump (MariaDB with GTIDs, MySQL with GTIDs, by file and position: error 1236); and
+# PostgreSQL refusing to stream from a slot it invalidated
 _LOG_LOST = re.compile(
-    r"but this is no longer available on the server|replication slot \S+ cannot be used because it has been"
-    r" invalidated|This slot has been invalidated|requested WAL segment \S+ has already been removed"
+    r"but this is no longer available on the server"
+    r"|required binlog files have been purged"
+    r"|master has purged binary logs containing GTIDs"
+    r"|Could not find first log file name in binary log index file"
+    r"|replication slot \S+ cannot be used because it has been invalidated|This slot has been invalidated"
+    r"|requested WAL segment \S+ has already been removed"
 )
 
 UNPARSEABLE_DDL_WAY_OUT = (

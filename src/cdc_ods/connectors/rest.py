@@ -118,6 +118,11 @@ class ConnectClient:
         response = self._request("GET", f"/connectors/{name}/offsets")
         return {} if response.status_code == 404 else response.json()
 
+    def reset_offsets(self, name: str) -> None:
+        """Forget the connector's committed offsets (it must be STOPPED): its next start is a
+        first start (KIP-875)."""
+        self._existing("DELETE", name, "/offsets")
+
     def delete(self, name: str) -> bool:
         return self._request("DELETE", f"/connectors/{name}").status_code != 404
 

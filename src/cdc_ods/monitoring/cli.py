@@ -24,7 +24,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Pipeline health: connectors, backlog per stage, end-to-end latency, dead letters."""
-    from cdc_ods.connectors.failures import CONNECTOR_INSTANCE
+    from cdc_ods.connectors.failures import CONNECTOR_INSTANCE, log_lost_way_out
     from cdc_ods.monitoring.status import collect
 
     health = collect(ctx.obj.config())
@@ -45,6 +45,13 @@ def status(
             what = name if ident == CONNECTOR_INSTANCE else f"{name} task {ident}"
             console.print(f"[red]{what} FAILED:[/] {escape(why)}", highlight=False, soft_wrap=True)
     m = health["metrics"]
+    for source in sorted(m.get("log_lost") or {}):
+        console.print(
+            f"[red]source {source}: the log its connector must read next is gone from the server:[/]"
+            f" {escape(log_lost_way_out(source))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     flow = Table(title="flow")
     flow.add_column("measure")
     flow.add_column("value", justify="right")

@@ -29,8 +29,11 @@ QUERIES = {
         'sum(increase(kafka_server_brokertopicmetrics_messagesinpersec_total{topic="ods.dlq"}[1h]))'
     ),
     "targets_down": "count(up == 0) or vector(0)",
+    # the watchdog's look at each source: the log its connector must read next is gone
+    "log_lost": "max by (source) (cdc_source_log_available) == 0",
 }
-PER_SOURCE = {"source_lag_ms", "source_idle_ms"}  # one value per Debezium server (topic prefix)
+# one value per Debezium server (topic prefix) or per source (the watchdog's)
+PER_SOURCE = {"source_lag_ms", "source_idle_ms", "log_lost"}
 
 
 def _prometheus(url: str) -> dict[str, Any]:
@@ -42,7 +45,7 @@ def _prometheus(url: str) -> dict[str, Any]:
             raise CdcError(f"Prometheus at {url}: {exc}") from None
         series = body.get("data", {}).get("result", [])
         values = {
-            (s["metric"].get("server") or "all"): float(s["value"][1])
+            (s["metric"].get("server") or s["metric"].get("source") or "all"): float(s["value"][1])
             for s in series
             if s["value"][1] not in ("NaN", "+Inf", "-Inf")
         }

@@ -3,14 +3,15 @@
 When the binlog file or the WAL a connector must read next is gone (`ConnectorLogLost`: purged
 while the connector was stopped, a replication slot invalidated by `max_slot_wal_keep_size`),
 the changes in it cannot be read by anyone. The tables' current state can:
-1. what holds the lost place is released (PostgreSQL: the invalidated slot is dropped; the
+1. the connector is stopped and its offsets are deleted (Connect's `DELETE .../offsets`);
+   what holds the lost place is released (PostgreSQL: the invalidated slot is dropped; the
    connector creates it again);
-2. the connector runs with `snapshot.mode=when_needed`: Debezium finds its offset no longer
-   on the server, forgets it and snapshots every captured table (op 'r' events, upserts in
-   the ODS), then streams from the snapshot's position;
+2. it starts as for the first time, with `snapshot.mode=initial`: it snapshots every
+   captured table (op 'r' events, upserts in the ODS), then streams from the snapshot's
+   position. (Not `when_needed`: Debezium 3.5 cannot tell that a MariaDB GTID position was
+   purged, since it reads MariaDB's purged GTIDs as none, and would stream and fail again.)
 3. once its offsets are a streaming position past the source's position at the start, its
-   own configuration is put back (it streams on from there) and every stage has consumed
-   the snapshot;
+   own configuration is back (when it differs) and every stage has consumed the snapshot;
 4. the snapshot wrote every row the source still has, so the rows of this source's ODS
    tables loaded before the recovery started (`CDC_LOADED_AT`) are the ones deleted at the
    source while the log was lost: they are deleted (or marked deleted, `ods.delete_mode`).
@@ -65,21 +66,28 @@ def recover(connect: ConnectClient, config: Config, name: str, timeout_s: float,
     result = Recovery(name)
     for ident, trace in failed_instances(connect.status(name) or {"connector": {}}):
         report(f"{name} {ident} FAILED: {diagnosis(trace, name)}")
+    connect.stop(name)
+    connect.wait_state(name, "STOPPED", timeout_s=60)
     result.released = src.release_lost_log()
     if result.released:
         report(result.released)
+    connect.reset_offsets(name)
+    report(f"{name}: stopped, its offsets deleted")
     result.cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     target = src.position()
     time.sleep(CLOCK_MARGIN_S)
     started = time.monotonic()
     deadline = started + timeout_s
-    report(f"{name}: snapshot of every captured table (snapshot.mode=when_needed)")
-    replace_config(connect, name, {**stored, "snapshot.mode": "when_needed"}, timeout_s)
+    snapshotting_config = {**stored, "snapshot.mode": "initial"}
+    report(f"{name}: snapshot of every captured table")
+    connect.put(name, snapshotting_config)
+    connect.resume(name)
     try:
         _wait_snapshot_over(connect, name, target, deadline, report)
     finally:
-        report(f"{name}: its own configuration back (streaming on from the snapshot)")
-        replace_config(connect, name, stored, timeout_s)
+        if snapshotting_config != stored:
+            report(f"{name}: its own configuration back (snapshot.mode {stored.get('snapshot.mode')})")
+            replace_config(connect, name, stored, timeout_s)
     connect.wait_running(name, timeout_s=max(30.0, deadline - time.monotonic()))
     result.snapshot_s = time.monotonic() - started
     this_source = config.model_copy(update={"sources": [source]})
