@@ -220,6 +220,7 @@ def chart(samples: list[Sample], path: Path) -> None:
 
     minutes = [s.minute for s in samples]
     fig, (memory, latency, backlog) = plt.subplots(1, 3, figsize=(16, 4.5))
+    memory.set_prop_cycle(color=plt.cm.tab20.colors)  # a colour per process (a dozen)
     for name in samples[0].rss_mb:
         memory.plot(minutes, [s.rss_mb.get(name, 0) for s in samples], label=name)
     memory.set_title("Resident memory (MB)")
