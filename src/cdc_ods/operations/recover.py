@@ -15,9 +15,11 @@ the changes in it cannot be read by anyone. The tables' current state can:
 4. the snapshot wrote every row the source still has, so the rows of this source's ODS
    tables loaded before the recovery started (`CDC_LOADED_AT`) are the ones deleted at the
    source while the log was lost: they are deleted (or marked deleted, `ods.delete_mode`).
+   (A row whose snapshot record a stage dead-lettered goes too: reconcile reports it
+   rejected, with the reason.)
 The cut-off is this command's clock, taken before the connector restarts: the loader's clock
 must agree within seconds (the same machine, or NTP). Running it again is harmless: another
-snapshot, nothing deleted. `cdc reconcile` proves the result.
+snapshot, and only rows the source no longer has are removed. `cdc reconcile` proves it.
 """
 
 from __future__ import annotations
