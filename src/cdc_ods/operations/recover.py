@@ -29,8 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import phoenixdb.connection
-
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.apply import replace_config
@@ -41,7 +39,7 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError
 from cdc_ods.ods.phoenix import connect as phoenix_connect
 from cdc_ods.reconcile.catchup import stages_read, wait_caught_up
-from cdc_ods.reconcile.readers import ods_columns
+from cdc_ods.reconcile.readers import ods_columns, ods_key_columns
 from cdc_ods.sources import Source, source_for
 from cdc_ods.topology import source_tables
 
@@ -146,7 +144,7 @@ def _remove_deleted(
             if config.ods.delete_mode == "hard":
                 cursor.execute(f"DELETE FROM {table.ods_table} WHERE {contract.CDC_LOADED_AT} < ?", [cutoff])
             else:
-                key = ", ".join(f'"{c}"' for c in _key_columns(conn, table.ods_table))
+                key = ", ".join(f'"{c}"' for c in ods_key_columns(conn, table.ods_table))
                 cursor.execute(
                     f"UPSERT INTO {table.ods_table} ({key}, {contract.CDC_OP}, {contract.CDC_DELETED})"
                     f" SELECT {key}, 'd', TRUE FROM {table.ods_table}"
@@ -159,15 +157,3 @@ def _remove_deleted(
     finally:
         conn.close()
     return removed
-
-
-def _key_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> list[str]:
-    """The ODS table's primary key columns, in key order."""
-    schema, _, table = ods_table.partition(".")
-    cursor = conn.cursor()
-    cursor.execute(
-        "SELECT COLUMN_NAME FROM SYSTEM.CATALOG WHERE TABLE_SCHEM = ? AND TABLE_NAME = ?"
-        " AND COLUMN_NAME IS NOT NULL AND KEY_SEQ IS NOT NULL ORDER BY KEY_SEQ",
-        (schema, table),
-    )
-    return [row[0] for row in cursor.fetchall()]

@@ -44,15 +44,26 @@ def source_rows(config: Config, source: SourceConfig, schema: TableSchema) -> It
         yield tuple(values)
 
 
-def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[str]:
+def _catalog_columns(conn: phoenixdb.connection.Connection, ods_table: str, key_only: bool) -> list[str]:
     schema, _, table = ods_table.partition(".")
     cur = conn.cursor()
     cur.execute(
         "SELECT COLUMN_NAME FROM SYSTEM.CATALOG"
-        " WHERE TABLE_SCHEM = ? AND TABLE_NAME = ? AND COLUMN_NAME IS NOT NULL",
+        " WHERE TABLE_SCHEM = ? AND TABLE_NAME = ? AND COLUMN_NAME IS NOT NULL"
+        + (" AND KEY_SEQ IS NOT NULL ORDER BY KEY_SEQ" if key_only else ""),
         (schema, table),
     )
-    return {row[0] for row in cur.fetchall()}
+    return [row[0] for row in cur.fetchall()]
+
+
+def ods_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> set[str]:
+    """The ODS table's column names (empty: no such table)."""
+    return set(_catalog_columns(conn, ods_table, key_only=False))
+
+
+def ods_key_columns(conn: phoenixdb.connection.Connection, ods_table: str) -> list[str]:
+    """The ODS table's primary key columns, in key order."""
+    return _catalog_columns(conn, ods_table, key_only=True)
 
 
 def _reads_as_decimal(column: Column) -> bool:
