@@ -247,6 +247,7 @@ def test_prometheus_uses_the_local_config_with_compose_targets(services: dict[st
                         python_stages = {
                             "ods-loader": config.ods.metrics_port,
                             "collector": config.collector.port,
+                            "watchdog": config.operations.metrics_port,
                         }
                         if host in python_stages:  # prometheus-client on the port cdc.yaml gives it
                             served = str(python_stages[host])
