@@ -32,7 +32,7 @@ from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.reconcile.catchup import stage_progress, stages_read, wait_caught_up
+from cdc_ods.reconcile.catchup import stage_backlog, stages_read, wait_caught_up
 
 Report = Callable[[str], None]
 # series kind -> (what the bound is relative to, the bound's factor), per hour
@@ -112,11 +112,7 @@ def _tail(producer: subprocess.Popen) -> str:
 
 
 def _backlog(config: Config, bootstrap: str) -> int:
-    total = 0
-    for stage in stages_read(config):
-        ends, committed = stage_progress(bootstrap, stage)
-        total += sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
-    return total
+    return sum(stage_backlog(bootstrap, stage) for stage in stages_read(config))
 
 
 def _reconcile(config: Config) -> dict:

@@ -15,10 +15,14 @@ def committed_offsets(connect: ConnectClient, name: str) -> list[dict[str, Any]]
     return [entry.get("offset") or {} for entry in body.get("offsets", [])]
 
 
+def offsets_position(offsets: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """The furthest position among committed offsets, or None if there is none."""
+    return max(filter(None, map(Source.offset_position, offsets)), default=None)
+
+
 def connector_position(connect: ConnectClient, source: SourceConfig) -> tuple[int, int] | None:
     """Where the source's Debezium connector has committed its reading, or None if nowhere yet."""
-    offsets = committed_offsets(connect, source.name)
-    return max(filter(None, map(Source.offset_position, offsets)), default=None)
+    return offsets_position(committed_offsets(connect, source.name))
 
 
 def snapshotting(offsets: list[dict[str, Any]]) -> bool:

@@ -16,7 +16,7 @@ from cdc_ods.connectors.failures import diagnosis, failed_instances
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.reconcile.catchup import stage_progress, stages_read
+from cdc_ods.reconcile.catchup import stage_backlog, stages_read
 
 _LATENCY = "sum by (le) (rate(cdc_ods_end_to_end_latency_seconds_bucket[5m]))"
 QUERIES = {
@@ -69,8 +69,7 @@ def collect(config: Config) -> dict[str, Any]:
         health["unavailable"]["connectors"] = str(exc)
     for stage in stages_read(config):
         try:
-            ends, committed = stage_progress(endpoints.kafka_bootstrap, stage)
-            health["backlog"][stage.name] = sum(max(0, e - committed.get(tp, 0)) for tp, e in ends.items())
+            health["backlog"][stage.name] = stage_backlog(endpoints.kafka_bootstrap, stage)
         except CdcError as exc:
             health["unavailable"][f"backlog {stage.name}"] = str(exc)
     try:

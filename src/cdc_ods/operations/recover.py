@@ -33,14 +33,14 @@ from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.apply import replace_config
 from cdc_ods.connectors.failures import diagnosis, failed_instances
-from cdc_ods.connectors.offsets import committed_offsets, snapshotting
+from cdc_ods.connectors.offsets import committed_offsets, offsets_position, snapshotting
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError
 from cdc_ods.ods.phoenix import connect as phoenix_connect
 from cdc_ods.reconcile.catchup import stages_read, wait_caught_up
 from cdc_ods.reconcile.readers import ods_columns, ods_key_columns
-from cdc_ods.sources import Source, source_for
+from cdc_ods.sources import source_for
 from cdc_ods.topology import source_tables
 
 Report = Callable[[str], None]
@@ -114,7 +114,7 @@ def _wait_snapshot_over(
     said = ""
     while True:
         offsets = committed_offsets(connect, name)
-        reached = max(filter(None, map(Source.offset_position, offsets)), default=None)
+        reached = offsets_position(offsets)
         if offsets and not snapshotting(offsets) and reached is not None and reached >= target:
             return
         status = connect.status(name) or {"connector": {}}

@@ -60,6 +60,12 @@ def stage_progress(
         consumer.close()
 
 
+def stage_backlog(bootstrap: str, stage: Stage) -> int:
+    """Records in the stage's input topics it has not committed yet."""
+    ends, committed = stage_progress(bootstrap, stage)
+    return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+
+
 def wait_caught_up(
     config: Config, stages: list[Stage], timeout_s: float = 300, report: Report = lambda _m: None
 ) -> None:
