@@ -16,6 +16,7 @@ from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_s
 from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
 from cdc_ods.operations.settings import OperationsConfig, operations_config
 from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog
+from cdc_ods.sources.mysql import DDL_FILTER_OPTION, ddl_filter, skipped_statements
 
 NOW = dt.datetime(2026, 1, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -161,6 +162,25 @@ class _Connect:
     def __init__(self) -> None:
         self.state = "RUNNING"
         self.restarted: list[tuple[str, str]] = []
+        self.configs: dict[str, dict] = {}
+        self.calls: list[str] = []
+
+    def get_config(self, name: str) -> dict | None:
+        return self.configs.get(name)
+
+    def stop(self, name: str) -> None:
+        self.calls.append(f"stop {name}")
+
+    def wait_state(self, name: str, state: str, timeout_s: float) -> dict:
+        return {}
+
+    def put(self, name: str, config: dict) -> bool:
+        self.calls.append(f"put {name}")
+        self.configs[name] = config
+        return False
+
+    def resume(self, name: str) -> None:
+        self.calls.append(f"resume {name}")
 
     def statuses(self) -> dict:
         return {"my": {"connector": {"state": self.state}, "tasks": [{"id": 0, "state": self.state}]}}
@@ -273,3 +293,58 @@ def test_a_snapshots_offsets_are_told_from_streamings() -> None:
     assert not snapshotting([{"file": "mariadb-bin.000004", "pos": 4, "ts_sec": 1}])
     assert not snapshotting([{"lsn": 10, "snapshot": False}])
     assert not snapshotting([])
+
+
+def _unreadable(statement: str) -> str:
+    """Debezium 3.5's trace for a statement its MariaDB parser cannot read (abridged)."""
+    return (
+        "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event"
+        " producer.\nCaused by: io.debezium.text.ParsingException: DDL statement couldn't be parsed."
+        " Please open a GitHub issue at https://github.com/debezium/dbz/issues with the statement"
+        f" '{statement}'\n"
+        f"no viable alternative at input '{statement}'\n\tat io.debezium.antlr.Foo(Foo.java:44)\n"
+    )
+
+
+def test_a_task_failed_on_unreadable_ddl_of_a_table_not_captured_runs_again_with_it_skipped() -> None:
+    connect = _Connect()
+    connect.configs["skipper"] = {
+        "database.include.list": "cdc_ddl",
+        "table.include.list": r"cdc_ddl\.kept",
+        DDL_FILTER_OPTION: ddl_filter(["kept", "debezium_signal"]),
+    }
+    failing = {"skipper": "CREATE TABLE scratch (c VARCHAR(9) COMPRESSED)"}
+
+    def statuses() -> dict:
+        return {
+            name: {
+                "connector": {"state": "RUNNING"},
+                "tasks": [{"id": 0, "state": "FAILED", "trace": _unreadable(s)}],
+            }
+            for name, s in failing.items()
+        }
+
+    connect.statuses = statuses  # type: ignore[method-assign]
+    watchdog = Watchdog(connect, OperationsConfig())  # type: ignore[arg-type]
+    before = REGISTRY.get_sample_value("cdc_connector_ddl_skipped_total", {"connector": "skipper"}) or 0
+    assert watchdog.check(0) == []  # no plain restart: it would read the same statement again
+    assert connect.calls == ["stop skipper", "put skipper", "resume skipper"]
+    assert skipped_statements(connect.configs["skipper"]) == [failing["skipper"]]
+    assert (
+        REGISTRY.get_sample_value("cdc_connector_ddl_skipped_total", {"connector": "skipper"}) == before + 1
+    )
+    assert (
+        REGISTRY.get_sample_value("cdc_connector_unparseable_ddl", {"connector": "skipper", "task": "0"})
+        is None
+    )
+    # failing again on it once skipped, or on a captured table's statement: named, restarted as usual
+    for statement in (failing["skipper"], "ALTER TABLE kept ADD COLUMN c VARCHAR(9) COMPRESSED"):
+        failing["skipper"] = statement
+        connect.calls.clear()
+        watchdog = Watchdog(connect, OperationsConfig())  # type: ignore[arg-type]
+        assert [a.kind for a in watchdog.check(0)] == ["restart"]
+        assert connect.calls == [] and connect.restarted[-1] == ("skipper", "0")
+        assert (
+            REGISTRY.get_sample_value("cdc_connector_unparseable_ddl", {"connector": "skipper", "task": "0"})
+            == 1
+        )

@@ -8,7 +8,14 @@ import re
 import pytest
 
 from cdc_ods.sources import CatalogColumn, column_type
-from cdc_ods.sources.mysql import ddl_filter
+from cdc_ods.sources.mysql import (
+    DDL_FILTER_OPTION,
+    ddl_filter,
+    keep_skipped,
+    skip_statement,
+    skipped_statements,
+    statement_pattern,
+)
 
 
 def mapped(kind: str, data_type: str, **catalog: object) -> tuple[str, str, str]:
@@ -87,6 +94,7 @@ def test_postgres_types(data_type: str, catalog: dict, expected: tuple[str, str,
     [
         ("mariadb", "inet6", {}, "does not know INET6"),
         ("mariadb", "uuid", {}, "UUID"),
+        ("mariadb", "varchar", {"column_type": "varchar(9) /*M!100301 COMPRESSED*/"}, "COMPRESSED"),
         ("postgres", "time with time zone", {}, "the offset is lost"),
         ("postgres", "array", {"element_type": "_date"}, "arrays of date are not carried"),
         ("postgres", "bit varying", {}, "bit strings"),
@@ -142,3 +150,73 @@ def test_debezium_parses_every_table_statement_except_uncaptured_ones_with_types
     assert len(patterns) == 5
     found = [p for p in patterns if re.fullmatch(p, statement, re.IGNORECASE | re.DOTALL)]
     assert bool(found) is filtered, found
+
+
+def _debezium_reads(option: str) -> list[str]:
+    """The expressions Debezium's RegExSplitter makes of a filter option: split at commas not
+    escaped by a backslash (a backslash escapes any next character), `\\,` read as `,`."""
+    parts, start, i = [], 0, 0
+    while i < len(option):
+        if option[i] == "\\":
+            i += 1
+        elif option[i] == ",":
+            parts.append(option[start:i])
+            start = i + 1
+        i += 1
+    parts.append(option[start:])
+    return [p.strip().replace("\\,", ",") for p in parts if p]
+
+
+# syntax Debezium 3.5's MariaDB parser cannot read in statements MariaDB 10.11 runs (checked
+# with its MariaDbAntlrDdlParser), with commas, quotes, a backslash and 4-byte UTF-8
+UNREADABLE = "CREATE TABLE scratch (id INT PRIMARY KEY,\n  note VARCHAR(10) COMPRESSED DEFAULT 'a,\\\\b 🦀')"
+CAPTURED = {
+    "database.include.list": "cdc_ddl",
+    "table.include.list": r"cdc_ddl\.kept,cdc_ddl\.other",
+    DDL_FILTER_OPTION: ddl_filter(["kept", "other", "debezium_signal"]),
+}
+
+
+def test_a_skipped_statement_matches_itself_alone_through_debeziums_splitter() -> None:
+    pattern = statement_pattern(UNREADABLE)
+    assert _debezium_reads(pattern) == [pattern]  # one expression, whatever the statement holds
+    flags = re.IGNORECASE | re.DOTALL
+    assert re.fullmatch(pattern, UNREADABLE, flags)
+    assert (
+        re.fullmatch(pattern, "  " + UNREADABLE.replace("\n  ", " ") + "\n", flags) is None
+    )  # Debezium trims
+    assert re.fullmatch(pattern, UNREADABLE.replace("\n  ", "\r\n\t"), flags)  # white space is white space
+    assert re.fullmatch(pattern, UNREADABLE.replace("(10)", "(11)"), flags) is None
+    assert re.fullmatch(pattern, UNREADABLE.replace("scratch", "scratch2"), flags) is None
+
+
+def test_the_watchdog_skips_only_unreadable_statements_of_tables_not_captured() -> None:
+    skipped = skip_statement(CAPTURED, UNREADABLE)
+    assert skipped is not None
+    expressions = _debezium_reads(skipped[DDL_FILTER_OPTION])
+    assert expressions[:-1] == _debezium_reads(CAPTURED[DDL_FILTER_OPTION])
+    assert re.fullmatch(expressions[-1], UNREADABLE, re.IGNORECASE | re.DOTALL)
+    assert skipped_statements(skipped) == [" ".join(UNREADABLE.split())]
+    assert skip_statement(skipped, UNREADABLE) is None  # already skipped: failing again is not the filter's
+    for names_a_captured_table in (
+        "ALTER TABLE kept ADD PERIOD FOR p(s, e)",
+        "ALTER TABLE `cdc_ddl`.`Other` ADD COLUMN c VARCHAR(9) COMPRESSED",
+        "CREATE TABLE copy (c VARCHAR(9) COMPRESSED) AS SELECT * FROM kept",
+        "ALTER TABLE debezium_signal ADD PERIOD FOR p(s, e)",
+    ):
+        assert skip_statement(CAPTURED, names_a_captured_table) is None, names_a_captured_table
+    assert skip_statement(CAPTURED, "ALTER TABLE kept_archive ADD PERIOD FOR p(s, e)") is not None
+    hand_written = {k: v for k, v in CAPTURED.items() if k != DDL_FILTER_OPTION}
+    assert skip_statement(hand_written, UNREADABLE) is None  # setting it would drop Debezium's default
+
+
+def test_connectors_apply_keeps_what_the_watchdog_skipped() -> None:
+    running = skip_statement(CAPTURED, UNREADABLE)
+    assert running is not None
+    assert skipped_statements(CAPTURED) == []  # generated expressions are not taken for skips
+    regenerated = {**CAPTURED, DDL_FILTER_OPTION: ddl_filter(["kept", "debezium_signal"])}
+    kept = keep_skipped(running, regenerated)
+    assert skipped_statements(kept) == skipped_statements(running)
+    assert kept[DDL_FILTER_OPTION].startswith(regenerated[DDL_FILTER_OPTION] + ",")
+    assert keep_skipped(running, kept) == kept  # once
+    assert keep_skipped(running, {"connector.class": "x"}) == {"connector.class": "x"}

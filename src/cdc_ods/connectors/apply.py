@@ -25,6 +25,7 @@ from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, ServiceError
 from cdc_ods.sources import Source, source_for
+from cdc_ods.sources.mysql import keep_skipped, skipped_statements, statements_naming
 from cdc_ods.sources.postgres import PostgresSource
 
 Report = Callable[[str], None]
@@ -180,8 +181,8 @@ def _back_to_running(connect: ConnectClient, name: str, timeout_s: float) -> str
 
 def apply_one(connect: ConnectClient, item: Planned, timeout_s: float, report: Report) -> Outcome:
     """Create or update one connector and wait for RUNNING; undo the change on failure."""
-    wanted = {**item.config, "name": item.name}
     previous = connect.get_config(item.name)
+    wanted = keep_skipped(previous or {}, {**item.config, "name": item.name})
     if _same(previous, wanted):
         action, settle = "unchanged", 0.0
     elif previous is None:
@@ -216,6 +217,13 @@ def snapshot_added_tables(item: Planned, previous: dict[str, Any], report: Repor
     src = item.source
     before = set(captured_tables(src, previous))
     added = [t for t in captured_tables(src, item.config) if t not in before]
+    for table, statements in statements_naming(skipped_statements(previous), added).items():
+        report(
+            f"{item.name}: WARNING: {table} had DDL skipped while it was not captured"
+            f" (Debezium could not parse {statements!r}): Debezium's idea of its columns may be"
+            f" out of date; `cdc connectors recover {item.name}` re-reads every captured table's"
+            " definition and rows (README, runbook)"
+        )
     if added:
         qualified = [f"{src.source.namespace}.{t}" for t in added]
         data = json.dumps({"data-collections": qualified, "type": "incremental"})

@@ -6,7 +6,7 @@ Two failures get a name of their own, because a restart cannot help and the way 
 operator's (README, runbook):
 - a DDL statement Debezium cannot read (its parser does not know the syntax) or cannot apply
   (it changes a column Debezium never saw, whose declaration it skipped): the task reads the
-  same statement again;
+  same statement again (the watchdog skips one it cannot read of a table not captured);
 - a lost log: the binlog file or the WAL the connector must read next is gone (purged while
   the connector was stopped, its replication slot invalidated by `max_slot_wal_keep_size` or
   dropped). The changes in it can no longer be read; `cdc connectors recover` re-snapshots.
@@ -18,9 +18,11 @@ import re
 from typing import Any
 
 CONNECTOR_INSTANCE = "connector"  # the connector instance, next to its tasks "0", "1", ...
-_UNPARSEABLE = (
-    re.compile(r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL),
-    re.compile(r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"),
+_CANNOT_PARSE = re.compile(
+    r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL
+)
+_CANNOT_APPLY = re.compile(
+    r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"
 )
 
 # Debezium's check of the stored offset at start (BaseSourceTask); the server refusing the
@@ -36,7 +38,8 @@ _LOG_LOST = re.compile(
 )
 
 UNPARSEABLE_DDL_WAY_OUT = (
-    "if its table is captured, take it out of `tables` in cdc.yaml and run `cdc connectors apply`:"
+    "a statement of a table not captured is skipped by the watchdog (`cdc watch`) by itself;"
+    " if its table is captured, take it out of `tables` in cdc.yaml and run `cdc connectors apply`:"
     " the other tables stream again. To capture it again, drop the column at the source and add"
     " it back with a type `cdc sources check` accepts (DROP and ADD, not MODIFY: Debezium never"
     " saw the column), put the table back and `cdc connectors apply`. Other cases: README, runbook"
@@ -58,13 +61,18 @@ def root_cause(trace: str | None) -> str:
     return lines[0] if not causes or causes[-1] == lines[0] else f"{lines[0]} <- {causes[-1]}"
 
 
+def unreadable_statement(trace: str | None) -> str | None:
+    """The whole DDL statement the task failed to parse, or None when it failed for another
+    reason."""
+    found = _CANNOT_PARSE.search(trace or "")
+    return found.group(1) if found else None
+
+
 def unparseable_statement(trace: str | None) -> str | None:
     """The DDL statement the task failed to read or apply, or None when it failed for another
     reason (for a statement it could not apply Debezium quotes only the failing clause)."""
-    for pattern in _UNPARSEABLE:
-        if found := pattern.search(trace or ""):
-            return found.group(1)
-    return None
+    found = _CANNOT_APPLY.search(trace or "")
+    return unreadable_statement(trace) or (found.group(1) if found else None)
 
 
 def log_lost(trace: str | None) -> bool:

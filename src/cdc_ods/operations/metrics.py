@@ -20,6 +20,12 @@ UNPARSEABLE_DDL = Gauge(
     " (restarts cannot help: it reads the same statement again).",
     ["connector", "task"],
 )
+DDL_SKIPPED = Counter(
+    "cdc_connector_ddl_skipped_total",
+    "DDL statements Debezium could not parse, of tables the connector does not capture, that the"
+    " watchdog added to the connector's DDL filter (the task had FAILED on each).",
+    ["connector"],
+)
 LOG_LOST = Gauge(
     "cdc_connector_log_lost",
     "1 while a connector task is FAILED because the source no longer has the log it must read"

@@ -17,6 +17,13 @@ from its keep-alive thread forever and never reports an error, so the task never
 than `stalled_after_s` although it was fresh before. A stalled task is restarted like a
 FAILED one, under the same backoff and cap; a fresh start that cannot log in FAILS at once.
 Only connectors named as their source in cdc.yaml have heartbeats the watchdog reads.
+
+A MariaDB/MySQL task FAILED on a DDL statement Debezium cannot parse, of a table its connector
+does not capture, is not restarted as it is (it would read the same statement again): the
+statement is added to the connector's DDL filter (`mysql.skip_statement`) and the connector
+restarted with it, so DDL of tables nobody captures never keeps capture stopped for longer
+than a look (`operations.interval_s`) and a restart. Counted in
+`cdc_connector_ddl_skipped_total`, logged with the statement.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cdc_ods.connectors.apply import replace_config
 from cdc_ods.connectors.failures import (
     CONNECTOR_INSTANCE,
     diagnosis,
@@ -33,10 +41,13 @@ from cdc_ods.connectors.failures import (
     instances,
     log_lost,
     unparseable_statement,
+    unreadable_statement,
 )
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
+from cdc_ods.errors import CdcError
 from cdc_ods.operations import metrics
 from cdc_ods.operations.settings import OperationsConfig
+from cdc_ods.sources.mysql import skip_statement
 
 log = logging.getLogger("cdc_ods.watchdog")
 
@@ -155,6 +166,8 @@ class Watchdog:
 
         `heartbeat_ages`: seconds since each connector's last heartbeat, to find stalled ones."""
         statuses = self.client.statuses()
+        skipped = self._skip_unreadable_ddl(statuses)
+        statuses = {connector: status for connector, status in statuses.items() if connector not in skipped}
         for connector, status in statuses.items():
             if any(instance.get("state") != "RUNNING" for _task, instance in instances(status)):
                 self.stalls.disarm(connector)  # paused or failed: no heartbeat expected until it runs again
@@ -188,6 +201,34 @@ class Watchdog:
                 log.info("%s task %s recovered after %d restarts", *labels, action.attempt)
         self._export()
         return actions
+
+    def _skip_unreadable_ddl(self, statuses: dict[str, dict[str, Any]]) -> set[str]:
+        """Connectors restarted with a statement their task FAILED on added to their DDL filter
+        (one that `skip_statement` finds safe to skip)."""
+        skipped = set()
+        for connector, status in statuses.items():
+            failed = (unreadable_statement(trace) for _task, trace in failed_instances(status))
+            for statement in {s for s in failed if s}:
+                config = self.client.get_config(connector)
+                changed = skip_statement(config, statement) if config else None
+                if changed is None:
+                    continue
+                log.warning(
+                    "%s: skipping a DDL statement Debezium cannot parse, of a table it does not capture: %r",
+                    connector,
+                    statement,
+                )
+                try:
+                    replace_config(self.client, connector, changed, timeout_s=self.settings.interval_s * 6)
+                except NoSuchConnector:
+                    break  # deleted meanwhile
+                except CdcError as exc:
+                    log.warning("%s: could not restart it with the statement skipped: %s", connector, exc)
+                    break
+                metrics.DDL_SKIPPED.labels(connector).inc()
+                skipped.add(connector)
+                break  # one statement at a time: the next failure, if any, names the next one
+        return skipped
 
     def _export_named_failures(self, statuses: dict[str, dict[str, Any]]) -> None:
         """`cdc_connector_unparseable_ddl` and `cdc_connector_log_lost`: 1 for each instance

@@ -91,6 +91,16 @@ _NOT_TABLE_SCHEMA = (
 )
 
 
+DDL_FILTER_OPTION = "internal.schema.history.internal.ddl.filter"
+
+
+def _naming(tables: list[str]) -> str:
+    """A regular expression finding any of `tables` named in a statement (read alike by Python
+    with re.ASCII and by Java: `$` and ASCII word characters end a name)."""
+    names = "|".join(re.escape(t) for t in tables)
+    return rf"(?<![\w$])(?:{names})(?![\w$])"
+
+
 def ddl_filter(captured: list[str]) -> str:
     """Debezium's DDL filter (Java regular expressions, comma-separated; a statement matching
     one whole, case-blind and across lines, is neither parsed nor kept in the schema history):
@@ -104,13 +114,96 @@ def ddl_filter(captured: list[str]) -> str:
     schema), and these tables cannot be captured anyway (`cdc sources check` refuses their
     columns). A type is recognised after a column name (`addr INET6`), not after
     ADD/CHANGE/MODIFY/COLUMN, so a column named `uuid` does not count. Table names' commas are
-    escaped.
+    escaped. Other syntax the parser does not know, in a table not captured, is skipped
+    statement by statement when it fails a task (`skip_statement`, by the watchdog).
     """
-    names = "|".join(re.escape(t).replace(",", "\\,") for t in captured)
     types = "|".join(mysql_types.PARSER_UNKNOWN_TYPES)
-    outside = rf"(?!.*(?<![\w$])(?:{names})(?![\w$]))" if captured else ""
+    outside = rf"(?!.*{_naming(captured)})".replace(",", "\\,") if captured else ""
     declared = rf"(?<=[\w$`\"])(?<!ADD)(?<!COLUMN)(?<!CHANGE)(?<!MODIFY)\s+(?:{types})(?![\w$])"
     return ",".join((*_NOT_TABLE_SCHEMA, f"{outside}.*{declared}.*"))
+
+
+def statement_pattern(statement: str) -> str:
+    """A regular expression matching `statement` alone, whole, read alike by Java and Python
+    and safe in Debezium's comma-separated option: ASCII punctuation as `\\xhh` (no comma, no
+    backslash left for Debezium's splitter to read), each run of white space as `\\s+`."""
+    parts = []
+    for token in re.split(r"(\s+)", statement.strip()):
+        if token.isspace():
+            parts.append(r"\s+")
+            continue
+        for char in token:
+            plain = not char.isascii() or char.isalnum() or char == "_"
+            parts.append(char if plain else f"\\x{ord(char):02x}")
+    return "".join(parts)
+
+
+def skip_statement(config: dict[str, str], statement: str) -> dict[str, str] | None:
+    """`config` with `statement` added to its DDL filter, when skipping it is safe: the config
+    is one this project generated (it has the filter option), the statement names none of the
+    tables it captures (nor its signal table), and it is not filtered yet (a statement that
+    still fails once filtered is not the filter's to solve). Otherwise None.
+
+    Skipping a statement Debezium cannot parse costs what Debezium's
+    `schema.history.internal.skip.unparseable.ddl` would cost for that one statement: the schema
+    history misses the change (a failed parse records nothing), in a table the connector does
+    not capture. `cdc connectors apply` keeps the skips (`keep_skipped`) and warns when it
+    starts capturing a table one of them names (`skipped_statements`, `statements_naming`).
+    """
+    current = config.get(DDL_FILTER_OPTION)
+    database = config.get("database.include.list")
+    if current is None or database is None:
+        return None
+    pattern = statement_pattern(statement)
+    if pattern in re.split(r"(?<!\\),", current):
+        return None
+    prefix = re.escape(f"{database}.")
+    captured = [
+        re.sub(r"\\(.)", r"\1", entry.removeprefix(prefix))
+        for entry in re.split(r"(?<!\\),", config.get("table.include.list", ""))
+        if entry
+    ]
+    if statements_naming([statement], [*captured, SIGNAL_TABLE]):
+        return None
+    return {**config, DDL_FILTER_OPTION: f"{current},{pattern}"}
+
+
+# what `statement_pattern` writes, and nothing a hand-written or generated filter entry holds
+# (those use `.`, `*`, groups, `\\b`, `\\w`, `\\s*`)
+_STATEMENT_PATTERN = re.compile(r"(?:[^\x00-\x7f]|\w|\\x[0-9a-f]{2}|\\s\+)+", re.ASCII)
+
+
+def skipped_statements(config: dict[str, Any]) -> list[str]:
+    """The statements `skip_statement` added to a connector config's DDL filter, read back
+    (each run of white space as one space)."""
+    entries = re.split(r"(?<!\\),", str(config.get(DDL_FILTER_OPTION, "")))
+    return [
+        re.sub(r"\\x([0-9a-f]{2})|\\s\+", lambda m: chr(int(m[1], 16)) if m[1] else " ", entry)
+        for entry in entries
+        if _STATEMENT_PATTERN.fullmatch(entry)
+    ]
+
+
+def keep_skipped(previous: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """`wanted` (a config `cdc connectors apply` is about to put) with the statements skipped
+    in `previous` (the running config) still skipped: a task restarted from an offset before
+    one of them would fail on it again."""
+    kept = [statement_pattern(s) for s in skipped_statements(previous)]
+    current = wanted.get(DDL_FILTER_OPTION)
+    if not kept or current is None:
+        return wanted
+    entries = re.split(r"(?<!\\),", str(current))
+    return {**wanted, DDL_FILTER_OPTION: ",".join([*entries, *(k for k in kept if k not in entries)])}
+
+
+def statements_naming(statements: list[str], tables: list[str]) -> dict[str, list[str]]:
+    """table -> the `statements` that name it."""
+    named: dict[str, list[str]] = {}
+    for table in tables:
+        for statement in statements:
+            if re.search(_naming([table]), statement, re.IGNORECASE | re.DOTALL | re.ASCII):
+                named.setdefault(table, []).append(statement)
+    return named
 
 
 def open_connection(
@@ -453,7 +546,7 @@ class MySqlSource(Source):
             "enable.time.adjuster": "false",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             # Field.createInternal prefixes the key with "internal.": without it, it is ignored
-            "internal.schema.history.internal.ddl.filter": ddl_filter([*tables, SIGNAL_TABLE]),
+            DDL_FILTER_OPTION: ddl_filter([*tables, SIGNAL_TABLE]),
             **COMMON_CONNECTOR_OPTIONS,
             **self._key_columns(tables),
             **self._tls_options(),
