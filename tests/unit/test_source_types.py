@@ -12,6 +12,7 @@ from cdc_ods.sources.mysql import (
     DDL_FILTER_OPTION,
     ddl_filter,
     keep_skipped,
+    skip_clause,
     skip_statement,
     skipped_statements,
     statement_pattern,
@@ -220,3 +221,19 @@ def test_connectors_apply_keeps_what_the_watchdog_skipped() -> None:
     assert kept[DDL_FILTER_OPTION].startswith(regenerated[DDL_FILTER_OPTION] + ",")
     assert keep_skipped(running, kept) == kept  # once
     assert keep_skipped(running, {"connector.class": "x"}) == {"connector.class": "x"}
+
+
+def test_a_clause_debezium_cannot_apply_is_skipped_in_its_table_only_when_not_captured() -> None:
+    skipped = skip_clause(CAPTURED, "cdc_ddl.scratch", "RENAME COLUMN peer TO peer_addr")
+    assert skipped is not None
+    expression = _debezium_reads(skipped[DDL_FILTER_OPTION])[-1]
+    flags = re.IGNORECASE | re.DOTALL
+    assert re.fullmatch(expression, "ALTER TABLE `scratch`\n RENAME COLUMN peer TO peer_addr", flags)
+    assert not re.fullmatch(expression, "ALTER TABLE kept RENAME COLUMN peer TO peer_addr", flags)
+    assert not re.fullmatch(expression, "ALTER TABLE scratch RENAME COLUMN peer TO other", flags)
+    assert skipped_statements(skipped) == ["ALTER TABLE scratch RENAME COLUMN peer TO peer_addr"]
+    assert skip_clause(skipped, "cdc_ddl.scratch", "RENAME COLUMN peer TO peer_addr") is None  # once
+    assert skip_clause(CAPTURED, "cdc_ddl.kept", "RENAME COLUMN peer TO peer_addr") is None
+    assert skip_clause(CAPTURED, "elsewhere.kept", "RENAME COLUMN peer TO peer_addr") is not None
+    regenerated = {**CAPTURED, DDL_FILTER_OPTION: ddl_filter(["kept", "debezium_signal"])}
+    assert skipped_statements(keep_skipped(skipped, regenerated)) == skipped_statements(skipped)

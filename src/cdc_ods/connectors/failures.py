@@ -22,7 +22,7 @@ _CANNOT_PARSE = re.compile(
     r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL
 )
 _CANNOT_APPLY = re.compile(
-    r"ParsingException: Trying to change column .*? which does not exist\. Query: (.*?)\r?\n"
+    r"ParsingException: Trying to change column .*? in (\S+) table, which does not exist\. Query: (.*?)\r?\n"
 )
 
 # Debezium's check of the stored offset at start (BaseSourceTask); the server refusing the
@@ -68,11 +68,18 @@ def unreadable_statement(trace: str | None) -> str | None:
     return found.group(1) if found else None
 
 
+def unappliable_change(trace: str | None) -> tuple[str, str] | None:
+    """(table `database.table`, the clause) of a DDL statement the task parsed but could not
+    apply (it changes a column Debezium never saw), or None when it failed for another reason."""
+    found = _CANNOT_APPLY.search(trace or "")
+    return (found.group(1), found.group(2)) if found else None
+
+
 def unparseable_statement(trace: str | None) -> str | None:
     """The DDL statement the task failed to read or apply, or None when it failed for another
     reason (for a statement it could not apply Debezium quotes only the failing clause)."""
-    found = _CANNOT_APPLY.search(trace or "")
-    return unreadable_statement(trace) or (found.group(1) if found else None)
+    change = unappliable_change(trace)
+    return unreadable_statement(trace) or (change[1] if change else None)
 
 
 def log_lost(trace: str | None) -> bool:

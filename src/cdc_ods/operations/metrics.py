@@ -22,8 +22,8 @@ UNPARSEABLE_DDL = Gauge(
 )
 DDL_SKIPPED = Counter(
     "cdc_connector_ddl_skipped_total",
-    "DDL statements Debezium could not parse, of tables the connector does not capture, that the"
-    " watchdog added to the connector's DDL filter (the task had FAILED on each).",
+    "DDL statements Debezium could not parse or apply, of tables the connector does not capture,"
+    " that the watchdog added to the connector's DDL filter (the task had FAILED on each).",
     ["connector"],
 )
 LOG_LOST = Gauge(

@@ -18,10 +18,11 @@ than `stalled_after_s` although it was fresh before. A stalled task is restarted
 FAILED one, under the same backoff and cap; a fresh start that cannot log in FAILS at once.
 Only connectors named as their source in cdc.yaml have heartbeats the watchdog reads.
 
-A MariaDB/MySQL task FAILED on a DDL statement Debezium cannot parse, of a table its connector
+A MariaDB/MySQL task FAILED on a DDL statement Debezium cannot parse, or cannot apply (it
+changes a column whose declaration the generated filter skipped), of a table its connector
 does not capture, is not restarted as it is (it would read the same statement again): the
-statement is added to the connector's DDL filter (`mysql.skip_statement`) and the connector
-restarted with it, so DDL of tables nobody captures never keeps capture stopped for longer
+statement is added to the connector's DDL filter (`mysql.skip_statement`, `skip_clause`) and
+the connector restarted with it, so DDL of tables nobody captures never keeps capture stopped for longer
 than a look (`operations.interval_s`) and a restart. Counted in
 `cdc_connector_ddl_skipped_total`, logged with the statement.
 """
@@ -40,6 +41,7 @@ from cdc_ods.connectors.failures import (
     failed_instances,
     instances,
     log_lost,
+    unappliable_change,
     unparseable_statement,
     unreadable_statement,
 )
@@ -47,7 +49,7 @@ from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
 from cdc_ods.errors import CdcError
 from cdc_ods.operations import metrics
 from cdc_ods.operations.settings import OperationsConfig
-from cdc_ods.sources.mysql import skip_statement
+from cdc_ods.sources.mysql import skip_clause, skip_statement
 
 log = logging.getLogger("cdc_ods.watchdog")
 
@@ -166,7 +168,7 @@ class Watchdog:
 
         `heartbeat_ages`: seconds since each connector's last heartbeat, to find stalled ones."""
         statuses = self.client.statuses()
-        skipped = self._skip_unreadable_ddl(statuses)
+        skipped = self._skip_failing_ddl(statuses)
         statuses = {connector: status for connector, status in statuses.items() if connector not in skipped}
         for connector, status in statuses.items():
             if any(instance.get("state") != "RUNNING" for _task, instance in instances(status)):
@@ -202,21 +204,29 @@ class Watchdog:
         self._export()
         return actions
 
-    def _skip_unreadable_ddl(self, statuses: dict[str, dict[str, Any]]) -> set[str]:
-        """Connectors restarted with a statement their task FAILED on added to their DDL filter
-        (one that `skip_statement` finds safe to skip)."""
+    def _skip_failing_ddl(self, statuses: dict[str, dict[str, Any]]) -> set[str]:
+        """Connectors restarted with the DDL statement their task FAILED on added to their DDL
+        filter (when `skip_statement` or `skip_clause` finds it safe to skip)."""
         skipped = set()
         for connector, status in statuses.items():
-            failed = (unreadable_statement(trace) for _task, trace in failed_instances(status))
-            for statement in {s for s in failed if s}:
+            for _task, trace in failed_instances(status):
+                statement, change = unreadable_statement(trace), unappliable_change(trace)
+                if statement is None and change is None:
+                    continue
                 config = self.client.get_config(connector)
-                changed = skip_statement(config, statement) if config else None
+                if not config:
+                    continue
+                if statement is not None:
+                    changed, what = skip_statement(config, statement), statement
+                elif change is not None:
+                    changed, what = skip_clause(config, *change), f"{change[0]}: {change[1]}"
                 if changed is None:
                     continue
                 log.warning(
-                    "%s: skipping a DDL statement Debezium cannot parse, of a table it does not capture: %r",
+                    "%s: skipping a DDL statement Debezium cannot parse or apply, of a table it does not"
+                    " capture: %r",
                     connector,
-                    statement,
+                    what,
                 )
                 try:
                     replace_config(self.client, connector, changed, timeout_s=self.settings.interval_s * 6)

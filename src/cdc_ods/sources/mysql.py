@@ -123,12 +123,12 @@ def ddl_filter(captured: list[str]) -> str:
     return ",".join((*_NOT_TABLE_SCHEMA, f"{outside}.*{declared}.*"))
 
 
-def statement_pattern(statement: str) -> str:
-    """A regular expression matching `statement` alone, whole, read alike by Java and Python
-    and safe in Debezium's comma-separated option: ASCII punctuation as `\\xhh` (no comma, no
-    backslash left for Debezium's splitter to read), each run of white space as `\\s+`."""
+def _literal(text: str) -> str:
+    """`text` as a regular expression read alike by Java and Python and safe in Debezium's
+    comma-separated option: ASCII punctuation as `\\xhh` (no comma, no backslash left for
+    Debezium's splitter to read), each run of white space as `\\s+`."""
     parts = []
-    for token in re.split(r"(\s+)", statement.strip()):
+    for token in re.split(r"(\s+)", text.strip()):
         if token.isspace():
             parts.append(r"\s+")
             continue
@@ -138,11 +138,60 @@ def statement_pattern(statement: str) -> str:
     return "".join(parts)
 
 
-def skip_statement(config: dict[str, str], statement: str) -> dict[str, str] | None:
-    """`config` with `statement` added to its DDL filter, when skipping it is safe: the config
-    is one this project generated (it has the filter option), the statement names none of the
-    tables it captures (nor its signal table), and it is not filtered yet (a statement that
-    still fails once filtered is not the filter's to solve). Otherwise None.
+def statement_pattern(statement: str) -> str:
+    """A filter entry matching `statement` alone, whole."""
+    return _literal(statement)
+
+
+def clause_pattern(table: str, clause: str) -> str:
+    """A filter entry matching a statement that names `table` and holds `clause`."""
+    return rf"(?=.*(?<![\w$]){_literal(table)}(?![\w$])).*{_literal(clause)}.*"
+
+
+# the entries `statement_pattern` and `clause_pattern` write, and nothing a hand-written or
+# generated filter entry holds (those use `.` and `*` otherwise, other groups, `\\b`, `\\s*`)
+_LITERAL = r"(?:[^\x00-\x7f]|\w|\\x[0-9a-f]{2}|\\s\+)+"
+_SKIP = re.compile(
+    rf"({_LITERAL})|\(\?=\.\*\(\?<!\[\\w\$\]\)({_LITERAL})\(\?!\[\\w\$\]\)\)\.\*({_LITERAL})\.\*", re.ASCII
+)
+
+
+def _unliteral(pattern: str) -> str:
+    return re.sub(r"\\x([0-9a-f]{2})|\\s\+", lambda m: chr(int(m[1], 16)) if m[1] else " ", pattern)
+
+
+def _entries(option: str) -> list[str]:
+    """Debezium's comma-separated filter option, split where Debezium splits it."""
+    return re.split(r"(?<!\\),", option)
+
+
+def _captured(config: dict[str, Any]) -> list[str] | None:
+    """The tables of its database a config this project generated captures (and its signal
+    table); None for a config without the generated filter, whose default must not be replaced."""
+    database = config.get("database.include.list")
+    if config.get(DDL_FILTER_OPTION) is None or database is None:
+        return None
+    prefix = re.escape(f"{database}.")
+    names = [
+        re.sub(r"\\(.)", r"\1", entry.removeprefix(prefix))
+        for entry in _entries(str(config.get("table.include.list", "")))
+        if entry
+    ]
+    return [*names, SIGNAL_TABLE]
+
+
+def _with_entry(config: dict[str, Any], entry: str) -> dict[str, Any] | None:
+    current = str(config[DDL_FILTER_OPTION])
+    if entry in _entries(current):
+        return None  # filtered already and still failing: not the filter's to solve
+    return {**config, DDL_FILTER_OPTION: f"{current},{entry}"}
+
+
+def skip_statement(config: dict[str, Any], statement: str) -> dict[str, Any] | None:
+    """`config` with `statement` (one Debezium could not parse) added to its DDL filter, when
+    skipping it is safe: the config is one this project generated (it has the filter option),
+    the statement names none of the tables it captures (nor its signal table), and it is not
+    filtered yet. Otherwise None.
 
     Skipping a statement Debezium cannot parse costs what Debezium's
     `schema.history.internal.skip.unparseable.ddl` would cost for that one statement: the schema
@@ -150,49 +199,50 @@ def skip_statement(config: dict[str, str], statement: str) -> dict[str, str] | N
     not capture. `cdc connectors apply` keeps the skips (`keep_skipped`) and warns when it
     starts capturing a table one of them names (`skipped_statements`, `statements_naming`).
     """
-    current = config.get(DDL_FILTER_OPTION)
-    database = config.get("database.include.list")
-    if current is None or database is None:
+    captured = _captured(config)
+    if captured is None or statements_naming([statement], captured):
         return None
-    pattern = statement_pattern(statement)
-    if pattern in re.split(r"(?<!\\),", current):
-        return None
-    prefix = re.escape(f"{database}.")
-    captured = [
-        re.sub(r"\\(.)", r"\1", entry.removeprefix(prefix))
-        for entry in re.split(r"(?<!\\),", config.get("table.include.list", ""))
-        if entry
-    ]
-    if statements_naming([statement], [*captured, SIGNAL_TABLE]):
-        return None
-    return {**config, DDL_FILTER_OPTION: f"{current},{pattern}"}
+    return _with_entry(config, statement_pattern(statement))
 
 
-# what `statement_pattern` writes, and nothing a hand-written or generated filter entry holds
-# (those use `.`, `*`, groups, `\\b`, `\\w`, `\\s*`)
-_STATEMENT_PATTERN = re.compile(r"(?:[^\x00-\x7f]|\w|\\x[0-9a-f]{2}|\\s\+)+", re.ASCII)
+def skip_clause(config: dict[str, Any], table_id: str, clause: str) -> dict[str, Any] | None:
+    """`config` with the statements that name table `table_id` (`database.table`) and hold
+    `clause` added to its DDL filter: Debezium parsed such a statement but could not apply it
+    (it changes a column Debezium never saw: the table's earlier DDL declared it with a type
+    the generated filter skips). As `skip_statement`: only for a table the config does not
+    capture; None otherwise. (Debezium's message quotes only the clause, not the statement.)"""
+    captured = _captured(config)
+    database, _, table = table_id.rpartition(".")
+    if captured is None or (database == config.get("database.include.list") and table in captured):
+        return None
+    return _with_entry(config, clause_pattern(table, clause))
 
 
 def skipped_statements(config: dict[str, Any]) -> list[str]:
-    """The statements `skip_statement` added to a connector config's DDL filter, read back
-    (each run of white space as one space)."""
-    entries = re.split(r"(?<!\\),", str(config.get(DDL_FILTER_OPTION, "")))
-    return [
-        re.sub(r"\\x([0-9a-f]{2})|\\s\+", lambda m: chr(int(m[1], 16)) if m[1] else " ", entry)
-        for entry in entries
-        if _STATEMENT_PATTERN.fullmatch(entry)
-    ]
+    """What `skip_statement` and `skip_clause` added to a connector config's DDL filter, read
+    back as statements (a skipped clause as `ALTER TABLE <table> <clause>`; each run of white
+    space as one space)."""
+    read = []
+    for entry in _entries(str(config.get(DDL_FILTER_OPTION, ""))):
+        if found := _SKIP.fullmatch(entry):
+            statement, table, clause = found.groups()
+            read.append(
+                _unliteral(statement)
+                if statement
+                else f"ALTER TABLE {_unliteral(table)} {_unliteral(clause)}"
+            )
+    return read
 
 
 def keep_skipped(previous: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    """`wanted` (a config `cdc connectors apply` is about to put) with the statements skipped
-    in `previous` (the running config) still skipped: a task restarted from an offset before
-    one of them would fail on it again."""
-    kept = [statement_pattern(s) for s in skipped_statements(previous)]
+    """`wanted` (a config `cdc connectors apply` is about to put) with what was skipped in
+    `previous` (the running config) still skipped: a task restarted from an offset before one
+    of those statements would fail on it again."""
+    kept = [e for e in _entries(str(previous.get(DDL_FILTER_OPTION, ""))) if _SKIP.fullmatch(e)]
     current = wanted.get(DDL_FILTER_OPTION)
     if not kept or current is None:
         return wanted
-    entries = re.split(r"(?<!\\),", str(current))
+    entries = _entries(str(current))
     return {**wanted, DDL_FILTER_OPTION: ",".join([*entries, *(k for k in kept if k not in entries)])}
 
 
