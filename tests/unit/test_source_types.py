@@ -16,6 +16,7 @@ from cdc_ods.sources.mysql import (
     skip_statement,
     skipped_statements,
     statement_pattern,
+    statements_naming,
 )
 
 
@@ -237,3 +238,7 @@ def test_a_clause_debezium_cannot_apply_is_skipped_in_its_table_only_when_not_ca
     assert skip_clause(CAPTURED, "elsewhere.kept", "RENAME COLUMN peer TO peer_addr") is not None
     regenerated = {**CAPTURED, DDL_FILTER_OPTION: ddl_filter(["kept", "debezium_signal"])}
     assert skipped_statements(keep_skipped(skipped, regenerated)) == skipped_statements(skipped)
+    # what `cdc connectors apply` warns about when it starts capturing scratch
+    assert statements_naming(skipped_statements(skipped), ["scratch", "scratch_log"]) == {
+        "scratch": ["ALTER TABLE scratch RENAME COLUMN peer TO peer_addr"]
+    }

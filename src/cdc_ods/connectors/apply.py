@@ -220,7 +220,7 @@ def snapshot_added_tables(item: Planned, previous: dict[str, Any], report: Repor
     for table, statements in statements_naming(skipped_statements(previous), added).items():
         report(
             f"{item.name}: WARNING: {table} had DDL skipped while it was not captured"
-            f" (Debezium could not parse {statements!r}): Debezium's idea of its columns may be"
+            f" (Debezium could not parse or apply {statements!r}): its idea of the columns may be"
             f" out of date; `cdc connectors recover {item.name}` re-reads every captured table's"
             " definition and rows (README, runbook)"
         )

@@ -6,7 +6,7 @@ Two failures get a name of their own, because a restart cannot help and the way 
 operator's (README, runbook):
 - a DDL statement Debezium cannot read (its parser does not know the syntax) or cannot apply
   (it changes a column Debezium never saw, whose declaration it skipped): the task reads the
-  same statement again (the watchdog skips one it cannot read of a table not captured);
+  same statement again (the watchdog skips one of a table not captured);
 - a lost log: the binlog file or the WAL the connector must read next is gone (purged while
   the connector was stopped, its replication slot invalidated by `max_slot_wal_keep_size` or
   dropped). The changes in it can no longer be read; `cdc connectors recover` re-snapshots.
@@ -22,7 +22,7 @@ _CANNOT_PARSE = re.compile(
     r"DDL statement couldn't be parsed\..*? with the statement '(.*?)'\r?\n", re.DOTALL
 )
 _CANNOT_APPLY = re.compile(
-    r"ParsingException: Trying to change column .*? in (\S+) table, which does not exist\. Query: (.*?)\r?\n"
+    r"ParsingException: Trying to change column .*? in (.+?) table, which does not exist\. Query: (.*?)\r?\n"
 )
 
 # Debezium's check of the stored offset at start (BaseSourceTask); the server refusing the
