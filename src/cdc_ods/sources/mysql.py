@@ -209,11 +209,13 @@ def skip_clause(config: dict[str, Any], table_id: str, clause: str) -> dict[str,
     """`config` with the statements that name table `table_id` (`database.table`) and hold
     `clause` added to its DDL filter: Debezium parsed such a statement but could not apply it
     (it changes a column Debezium never saw: the table's earlier DDL declared it with a type
-    the generated filter skips). As `skip_statement`: only for a table the config does not
-    capture; None otherwise. (Debezium's message quotes only the clause, not the statement.)"""
+    the generated filter skips). As `skip_statement`: only for a table whose name the config
+    does not capture, in any database (the entry knows the table by its name alone: it must
+    not match a captured table's statement); None otherwise. (Debezium's message quotes only
+    the clause, not the statement.)"""
     captured = _captured(config)
-    database, _, table = table_id.rpartition(".")
-    if captured is None or (database == config.get("database.include.list") and table in captured):
+    table = table_id.rpartition(".")[2]
+    if captured is None or table in captured:
         return None
     return _with_entry(config, clause_pattern(table, clause))
 
