@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from cdc_ods.config import Config, load_config
 from cdc_ods.endpoints import Endpoints
@@ -191,3 +193,17 @@ def restore_services(*services: str) -> None:
     main = ["--config", str(config_path()), "stack"]
     cdc(*main, "stop", *services, timeout=300)
     cdc(*main, "up", "--pipeline", timeout=300)
+
+
+def metric_value(url: str, name: str, labels: dict[str, str]) -> float | None:
+    """The first sample `name` at a Prometheus endpoint whose labels include `labels`; None
+    when there is none or the endpoint does not answer."""
+    try:
+        text = httpx.get(url, timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None

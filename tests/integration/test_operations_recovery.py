@@ -22,7 +22,6 @@ import pymysql
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from cdc_ods import contract
 from cdc_ods.config import Config
@@ -37,7 +36,7 @@ from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.manager import StackManager
 from tests import PROJECT_DIR
 
-from .conftest import cdc
+from .conftest import cdc, metric_value
 from .test_loader import produce, record
 from .test_pipeline_e2e import reconcile_ok
 
@@ -84,18 +83,6 @@ def _set_debezium_account(config: Config, locked: bool) -> None:
                         cur.execute(f"KILL CONNECTION {int(session)}")
     finally:
         conn.close()
-
-
-def _metric(url: str, name: str, labels: dict[str, str]) -> float | None:
-    try:
-        text = httpx.get(url, timeout=5).text
-    except httpx.HTTPError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return None
 
 
 def _alert_state(prometheus_url: str, alert: str, connector: str) -> str | None:
@@ -148,7 +135,7 @@ def test_a_locked_source_account_is_restarted_by_the_watchdog_and_given_up_on_wh
         return client.status("mysql")["tasks"][0]
 
     def restarts() -> float | None:
-        return _metric(metrics, "cdc_watchdog_task_restarts_total", MYSQL_TASK)
+        return metric_value(metrics, "cdc_watchdog_task_restarts_total", MYSQL_TASK)
 
     figures: dict[str, float] = {}
     try:
@@ -156,7 +143,7 @@ def test_a_locked_source_account_is_restarted_by_the_watchdog_and_given_up_on_wh
             _wait(
                 "the watchdog to see a fresh mysql heartbeat",
                 lambda: (
-                    (age := _metric(metrics, "cdc_source_heartbeat_age_seconds", {"source": "mysql"}))
+                    (age := metric_value(metrics, "cdc_source_heartbeat_age_seconds", {"source": "mysql"}))
                     is not None
                     and age < WATCH["stalled_after_s"] / 2
                 ),
@@ -191,7 +178,7 @@ def test_a_locked_source_account_is_restarted_by_the_watchdog_and_given_up_on_wh
             _set_debezium_account(config, locked=True)
             _wait(
                 "the watchdog to give up",
-                lambda: _metric(metrics, "cdc_watchdog_gave_up", MYSQL_TASK) == 1,
+                lambda: metric_value(metrics, "cdc_watchdog_gave_up", MYSQL_TASK) == 1,
                 400,
             )
             gave_up_at = time.monotonic()

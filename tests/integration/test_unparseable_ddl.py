@@ -40,6 +40,7 @@ from cdc_ods.endpoints import Endpoints
 from cdc_ods.sources.mysql import skipped_statements
 from cdc_ods.stack.context import StackContext
 
+from .conftest import metric_value
 from .workspaces import cdc, drop_sources, mariadb, raw_events, workspace
 
 PREFIX = "ddl_"
@@ -88,16 +89,12 @@ def _failures(config: Path) -> dict[str, str] | None:
     return json.loads(shown.stdout)["connectors"].get(NAME, {}).get("failures") or None
 
 
-def _watchdog_metric(ctx: StackContext, series: str) -> float | None:
-    port = ctx.config.operations.metrics_port
-    text = httpx.get(f"http://{ctx.host}:{port}/metrics", timeout=5).text
-    return next(
-        (float(x.removeprefix(series)) for x in text.splitlines() if x.startswith(f"{series} ")), None
-    )
+def _watchdog_metric(ctx: StackContext, name: str, labels: dict[str, str]) -> float | None:
+    return metric_value(f"http://{ctx.host}:{ctx.config.operations.metrics_port}/metrics", name, labels)
 
 
 def _gauge(ctx: StackContext) -> float | None:
-    return _watchdog_metric(ctx, f'cdc_connector_unparseable_ddl{{connector="{NAME}",task="0"}}')
+    return _watchdog_metric(ctx, "cdc_connector_unparseable_ddl", {"connector": NAME, "task": "0"})
 
 
 def _firing(ctx: StackContext) -> bool:
@@ -130,10 +127,8 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
         assert [t["state"] for t in connect.status(NAME)["tasks"]] == ["RUNNING"]
 
     # 1b. syntax the parser does not know, in a table not captured: skipped by the watchdog
-    skips = {
-        c: _watchdog_metric(pipeline, f'cdc_connector_ddl_skipped_total{{connector="{c}"}}') or 0
-        for c in (NAME, "mysql")
-    }
+    skipped_total = "cdc_connector_ddl_skipped_total"
+    skips = {c: _watchdog_metric(pipeline, skipped_total, {"connector": c}) or 0 for c in (NAME, "mysql")}
     mariadb(
         pipeline,
         # this run's own table names: a statement skipped once stays skipped for the demo connector
@@ -147,10 +142,11 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
         "kept's row written after the COMPRESSED table", lambda: _arrived(pipeline, "kept", 4), timeout_s=120
     )
     for connector, before in skips.items():  # the demo source's connector read them too
-        series = f'cdc_connector_ddl_skipped_total{{connector="{connector}"}}'
         _until(
             f"{connector}: both statements skipped",
-            lambda s=series, b=before: _watchdog_metric(pipeline, s) == b + 2,
+            lambda c=connector, b=before: (
+                _watchdog_metric(pipeline, skipped_total, {"connector": c}) == b + 2
+            ),
         )
     with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
         demo = connect.wait_running("mysql", timeout_s=60)

@@ -209,13 +209,12 @@ class Watchdog:
         filter (when `skip_statement` or `skip_clause` finds it safe to skip)."""
         skipped = set()
         for connector, status in statuses.items():
-            for _task, trace in failed_instances(status):
-                statement, change = unreadable_statement(trace), unappliable_change(trace)
-                if statement is None and change is None:
-                    continue
-                config = self.client.get_config(connector)
-                if not config:
-                    continue
+            traces = [trace for _task, trace in failed_instances(status)]
+            failures = [(unreadable_statement(t), unappliable_change(t)) for t in traces]
+            failures = list(dict.fromkeys(f for f in failures if f != (None, None)))
+            if not failures or not (config := self.client.get_config(connector)):
+                continue  # one read of the config per connector with DDL failures
+            for statement, change in failures:
                 if statement is not None:
                     changed, what = skip_statement(config, statement), statement
                 elif change is not None:
