@@ -93,6 +93,11 @@ def _watchdog_metric(ctx: StackContext, name: str, labels: dict[str, str]) -> fl
     return metric_value(f"http://{ctx.host}:{ctx.config.operations.metrics_port}/metrics", name, labels)
 
 
+def _watchdog_log(ctx: StackContext) -> list[str]:
+    path = ctx.log("watchdog")
+    return path.read_text(errors="replace").splitlines() if path.exists() else [f"(no {path})"]
+
+
 def _gauge(ctx: StackContext) -> float | None:
     return _watchdog_metric(ctx, "cdc_connector_unparseable_ddl", {"connector": NAME, "task": "0"})
 
@@ -142,12 +147,19 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
         "kept's row written after the COMPRESSED table", lambda: _arrived(pipeline, "kept", 4), timeout_s=120
     )
     for connector, before in skips.items():  # the demo source's connector read them too
-        _until(
-            f"{connector}: both statements skipped",
-            lambda c=connector, b=before: (
-                _watchdog_metric(pipeline, skipped_total, {"connector": c}) == b + 2
-            ),
-        )
+        try:
+            _until(
+                f"{connector}: both statements skipped",
+                lambda c=connector, b=before: (
+                    _watchdog_metric(pipeline, skipped_total, {"connector": c}) == b + 2
+                ),
+            )
+        except AssertionError as missed:  # what the watchdog did, for whoever reads the failure
+            counted = _watchdog_metric(pipeline, skipped_total, {"connector": connector})
+            tail = "\n".join(_watchdog_log(pipeline)[-60:])
+            raise AssertionError(
+                f"{missed}; counted {counted} (was {before}); watchdog log:\n{tail}"
+            ) from None
     with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
         demo = connect.wait_running("mysql", timeout_s=60)
         skipped = connect.get_config(NAME) or {}

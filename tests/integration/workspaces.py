@@ -103,6 +103,12 @@ def not_ok(reports: dict[str, dict]) -> str:
 
 def raw_events(bootstrap: str, topic: str) -> list[dict]:
     """Every event in `topic` now, from its start ([] when the topic does not exist)."""
+    return [orjson.loads(value) for _key, value in topic_records(bootstrap, topic) if value is not None]
+
+
+def topic_records(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record's key and value in `topic` now, from its start ([] when the topic does not
+    exist)."""
     consumer = Consumer(
         client_config(bootstrap, **{"group.id": f"itest-{uuid.uuid4().hex}", "enable.auto.commit": False})
     )
@@ -116,17 +122,16 @@ def raw_events(bootstrap: str, topic: str) -> list[dict]:
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        values: list[dict] = []
+        records: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + 60
         while ends:
             assert time.monotonic() < deadline, f"{topic} not read to its end offsets {ends} in 60 s"
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            if msg.value() is not None:
-                values.append(orjson.loads(msg.value()))
+            records.append((msg.key(), msg.value()))
             if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                 ends.pop(msg.partition(), None)
-        return values
+        return records
     finally:
         consumer.close()
