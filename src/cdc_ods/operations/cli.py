@@ -153,7 +153,7 @@ def watch(
     """Restart FAILED connector tasks (backoff, capped), measure freshness and the sources' log
     retention, until Ctrl-C / SIGTERM."""
     from cdc_ods.endpoints import Endpoints
-    from cdc_ods.errors import CdcError
+    from cdc_ods.errors import CdcError, ConfigError
     from cdc_ods.operations.freshness import FreshnessProbe
     from cdc_ods.operations.log_retention import LogRetentionProbe
     from cdc_ods.operations.settings import operations_config
@@ -180,7 +180,11 @@ def watch(
                 # connectors are named as their sources: heartbeat ages find stalled ones
                 actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
                 retention.measure()
-            except CdcError as exc:  # a service slow or answering an error: the next look tries again
+            except ConfigError:
+                raise  # no look can succeed: stop, named, rather than warn forever
+            except CdcError as exc:
+                # a service slow or answering an error: the next look tries again (exiting would
+                # lose the restart history that caps restarts, and the counters)
                 if once:
                     raise
                 log.warning("%s; trying again in %.0fs", exc, settings.interval_s)
