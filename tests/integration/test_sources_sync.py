@@ -35,7 +35,7 @@ from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import restore_services
-from .workspaces import cdc, drop_sources, mariadb, psql, raw_events, reconcile, workspace
+from .workspaces import cdc, drop_test_sources, mariadb, psql, raw_events, reconcile, workspace
 
 PREFIX = "addtable_"
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
@@ -90,16 +90,9 @@ class Side:
 SIDES = (Side(MY, DATABASE), Side(PG, "public"))
 
 
-def _drop(ctx: StackContext) -> None:
-    """This run's sources gone, and those an interrupted earlier run left behind."""
-    drop_sources(ctx, PREFIX)
-    mariadb(ctx, f"DROP DATABASE IF EXISTS {DATABASE};")
-    psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
 @pytest.fixture
 def sync_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
-    _drop(pipeline)
+    drop_test_sources(pipeline, PREFIX, DATABASE)
     mariadb(pipeline, f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4; USE {DATABASE}; {TABLES}")
     psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
     psql(pipeline, DATABASE, TABLES)
@@ -110,7 +103,7 @@ def sync_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
             {"name": PG, "kind": "postgres", "database": DATABASE, "schema": "public", "tables": ["alpha"]},
         ],
     )
-    _drop(pipeline)
+    drop_test_sources(pipeline, PREFIX, DATABASE)
     restore_services("cleansing", "loader")
 
 

@@ -67,6 +67,14 @@ def drop_sources(ctx: StackContext, prefix: str) -> None:
                           f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
 
 
+def drop_test_sources(ctx: StackContext, prefix: str, database: str) -> None:
+    """A test's sources gone (connectors named `prefix`..., also those an interrupted earlier run
+    left behind) with its database `database` on the MariaDB and the PostgreSQL server."""
+    drop_sources(ctx, prefix)
+    mariadb(ctx, f"DROP DATABASE IF EXISTS {database};")
+    psql(ctx, "postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
 def workspace(directory: Path, sources: list[dict[str, Any]]) -> Path:
     """A cdc.yaml in `directory`: the project's (same stack) plus `sources`, with the
     project's cleansing scripts and monitoring next to it."""

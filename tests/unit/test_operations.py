@@ -15,6 +15,7 @@ from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
 from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
 from cdc_ods.operations.settings import OperationsConfig, operations_config
+from cdc_ods.operations.table_drift import TableDrift, table_drift
 from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog
 from cdc_ods.sources.mysql import DDL_FILTER_OPTION, ddl_filter, skipped_statements
 
@@ -354,3 +355,17 @@ def test_a_task_failed_on_ddl_of_a_table_not_captured_runs_again_with_it_skipped
         assert [a.kind for a in Watchdog(connect, OperationsConfig()).check(0)] == ["restart"]  # type: ignore[arg-type]
         assert connect.calls == [] and connect.restarted[-1] == ("skipper", "0")
         assert sample("cdc_connector_unparseable_ddl", task="0") == 1
+
+
+def test_a_captured_table_renamed_dropped_or_created_at_the_source_is_told() -> None:
+    connector = {"table.include.list": r"shop\.orders,shop\.order_items,shop\.customers"}
+    tables = ["orders_2026", "order_items", "customers", "debezium_signal", "notes"]
+    drift = table_drift(connector, "shop", tables, ["order*", "customers"])
+    assert drift == TableDrift(gone=["orders"], not_captured=["orders_2026"])
+    # as Debezium matches: whole names, any case; the project's own tables are not the user's
+    together = table_drift(
+        {"table.include.list": r"shop\.Orders"}, "shop", ["orders", "debezium_signal"], ["*"]
+    )
+    assert together == TableDrift([], [])
+    assert table_drift({"table.include.list": r"shop\.order"}, "shop", ["orders"], ["x"]).gone == ["order"]
+    assert table_drift({}, "shop", ["orders"], ["*"]) == TableDrift([], [])  # no list: Debezium takes all

@@ -12,7 +12,6 @@ that the tasks it judges are the ones that run that config (see `replace_config`
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,13 +87,8 @@ def plan(
 
 def captured_tables(src: Source, connector: dict[str, Any]) -> list[str]:
     """The source's tables a connector config's `table.include.list` matches."""
-    entries = [e.strip() for e in str(connector.get("table.include.list", "")).split(",") if e.strip()]
-    namespace = src.source.namespace
-    return [
-        t
-        for t in src.base_tables()
-        if any(re.fullmatch(e, f"{namespace}.{t}", re.IGNORECASE) for e in entries)
-    ]
+    entries = validation.include_entries(connector)
+    return [t for t in src.base_tables() if validation.captures(entries, f"{src.source.namespace}.{t}")]
 
 
 def publish(item: Planned, report: Report) -> None:

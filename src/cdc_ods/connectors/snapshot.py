@@ -10,7 +10,6 @@ uncaptured table would be accepted and silently do nothing.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from cdc_ods.config import Config
 from cdc_ods.connectors.configs import connector_kind
 from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
+from cdc_ods.connectors.validation import captures, include_entries
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError
 from cdc_ods.sources import Source, source_for
@@ -32,8 +32,8 @@ class SnapshotRequest:
 
 
 def _captured(config: dict[str, Any], table: str) -> bool:
-    entries = [e.strip() for e in str(config.get("table.include.list", "")).split(",") if e.strip()]
-    return not entries or any(re.fullmatch(e, table, re.IGNORECASE) for e in entries)
+    entries = include_entries(config)
+    return not entries or captures(entries, table)
 
 
 def connector_source(config: Config, name: str, connector: dict[str, Any], endpoints: Endpoints) -> Source:

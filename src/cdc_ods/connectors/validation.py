@@ -71,13 +71,23 @@ def problems(config: dict[str, Any], result: dict[str, Any]) -> list[str]:
     return found
 
 
+def include_entries(config: dict[str, Any]) -> list[str]:
+    """A connector config's `table.include.list` entries: regular expressions over qualified
+    names (`database.table`, `schema.table`)."""
+    return [e.strip() for e in str(config.get("table.include.list", "")).split(",") if e.strip()]
+
+
+def captures(entries: list[str], qualified: str) -> bool:
+    """Whether include-list `entries` take table `qualified`: matched whole and
+    case-insensitively, as Debezium does."""
+    return any(re.fullmatch(entry, qualified, re.IGNORECASE) for entry in entries)
+
+
 def table_problems(config: dict[str, Any], existing: set[str], where: str) -> list[str]:
     """`field: message` for include-list entries that match no table in `existing` (qualified,
     lower-case names) and for a missing signal table; `where` names the database."""
     found: list[str] = []
-    for entry in (e.strip() for e in str(config.get("table.include.list", "")).split(",")):
-        if not entry:
-            continue
+    for entry in include_entries(config):
         try:
             pattern = re.compile(entry, re.IGNORECASE)
         except re.error as exc:

@@ -157,6 +157,7 @@ def watch(
     from cdc_ods.operations.freshness import FreshnessProbe
     from cdc_ods.operations.log_retention import LogRetentionProbe
     from cdc_ods.operations.settings import operations_config
+    from cdc_ods.operations.table_drift import TableDriftProbe
     from cdc_ods.operations.watchdog import WatchClient, Watchdog
     from cdc_ods.runtime import stage_process
 
@@ -173,6 +174,7 @@ def watch(
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
         watchdog = Watchdog(client, settings)
         retention = LogRetentionProbe(config, client)
+        tables = TableDriftProbe(config, client)
         log.info("watching %s every %.0fs", endpoints.connect_url, settings.interval_s)
         while not stop.is_set():
             try:
@@ -180,6 +182,7 @@ def watch(
                 # connectors are named as their sources: heartbeat ages find stalled ones
                 actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
                 retention.measure()
+                drift = tables.measure()
             except ConfigError:
                 raise  # no look can succeed: stop, named, rather than warn forever
             except CdcError as exc:
@@ -195,5 +198,16 @@ def watch(
                     for table, seconds in sorted(fresh.items()):
                         state = "caught up" if seconds == 0 else f"{seconds:.0f}s behind"
                         console.print(f"{table}: {state}", highlight=False)
+                    for source, found in sorted(drift.items()):
+                        for table in found.gone:
+                            console.print(
+                                f"source {source}: captured table {table} is gone (renamed or dropped)",
+                                highlight=False,
+                            )
+                        for table in found.not_captured:
+                            console.print(
+                                f"source {source}: table {table} not captured: `cdc sources sync {source}`",
+                                highlight=False,
+                            )
                     return
             stop.wait(settings.interval_s)

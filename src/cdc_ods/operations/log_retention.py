@@ -11,15 +11,14 @@ more WAL than `max_slot_wal_keep_size`. Before that happens `SourceLogRetentionA
 from __future__ import annotations
 
 import contextlib
-import logging
 
-from cdc_ods.config import Config
+from cdc_ods.config import Config, SourceConfig
 from cdc_ods.connectors.offsets import connector_position
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.operations import metrics
+from cdc_ods.operations.said_once import SaidOnce
 from cdc_ods.sources import source_for
-
-log = logging.getLogger("cdc_ods.watchdog")
+from cdc_ods.sources.base import LogRetention
 
 
 class LogRetentionProbe:
@@ -27,22 +26,14 @@ class LogRetentionProbe:
         self.config = config
         self.connect = connect
         self.sources = [s for s in config.sources if s.enabled and s.has_catalog]
-        self._failing: set[str] = set()  # sources whose last look failed: said once
+        self._asking = SaidOnce("log retention")
 
     def measure(self) -> None:
         """Export each source's retention gauges; a source that cannot be asked keeps its last
         values (and says why once)."""
         for source in self.sources:
-            try:
-                reached = connector_position(self.connect, source)
-                retention = source_for(self.config, source).log_retention(reached)
-            except Exception as exc:  # a source down or refusing the query: the watchdog goes on
-                if source.name not in self._failing:
-                    log.warning("log retention of source %s unknown: %s", source.name, exc)
-                self._failing.add(source.name)
-                continue
-            self._failing.discard(source.name)
-            if retention is None:
+            answered, retention = self._asking.ask(source.name, lambda s=source: self._retention(s))
+            if not answered or retention is None:
                 continue
             metrics.LOG_AVAILABLE.labels(source.name).set(int(retention.available))
             for gauge, value in (
@@ -55,3 +46,6 @@ class LogRetentionProbe:
                         gauge.remove(source.name)
                 else:
                     gauge.labels(source.name).set(value)
+
+    def _retention(self, source: SourceConfig) -> LogRetention | None:
+        return source_for(self.config, source).log_retention(connector_position(self.connect, source))

@@ -76,3 +76,15 @@ LOG_RETENTION_SECONDS = Gauge(
     "MariaDB/MySQL: the binlog expiry (binlog_expire_logs_seconds). No series when binlogs never expire.",
     ["source"],
 )
+CAPTURED_TABLE_GONE = Gauge(
+    "cdc_captured_table_gone",
+    "1 for each table a source's connector captures that the source no longer has (renamed or"
+    " dropped): its changes stop, its ODS table keeps the rows it had. No series otherwise.",
+    ["source", "table"],
+)
+TABLE_NOT_CAPTURED = Gauge(
+    "cdc_source_table_not_captured",
+    "1 for each table cdc.yaml's `tables` takes that the source's connector does not capture yet"
+    " (created or renamed since the last `cdc sources sync`). No series otherwise.",
+    ["source", "table"],
+)
