@@ -121,6 +121,12 @@ UPDATE staff SET picture = '\\x00ff10'::bytea WHERE staff_id = 1;
 UPDATE customer SET activebool = false, active = 0 WHERE customer_id = 5;
 UPDATE language SET name = 'Klingon' WHERE language_id = 6;
 """
+# the tables CHANGES_MARIADB and CHANGES_POSTGRES write to (none of their changes cascades)
+CHANGED = [
+    *(f"{SAKILA}.{t}" for t in ("actor", "film", "film_actor", "staff", "customer", "payment")),
+    *(f"{INVENTORY_MY}.{t}" for t in ("products", "addresses", "products_on_hand")),
+    *(f"{PAGILA}.{t}" for t in ("film", "payment", "staff", "customer", "language")),
+]
 
 
 def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
@@ -156,8 +162,9 @@ def test_sample_databases_arrive_whole_and_stay_equal_under_changes(
 
     mariadb(pipeline, CHANGES_MARIADB)
     psql(pipeline, "pagila", CHANGES_POSTGRES)
-    code, reports = reconcile(config, *tables)
+    code, reports = reconcile(config, *CHANGED)  # the others were equal above and did not change
     assert code == 0, _summary(reports)
+    assert len(reports) == len(CHANGED)
 
     # InnoDB's cascade is not in the binlog: reconcile finds the rows it changed
     mariadb(pipeline, "USE sakila; UPDATE actor SET actor_id = 5000 WHERE actor_id = 2;")

@@ -1,8 +1,9 @@
 """`cdc stack up/down/status` on a private stack: idempotent, data kept, --clean wipes it.
 
 Runs the real command on a second stack (ports shifted, its own data directory) so the
-session's shared stack is not disturbed. A subset of services keeps it quick; every
-service goes through the same manager code.
+session's shared stack is not disturbed. A subset of services keeps it quick (every service
+goes through the same manager code; HBase and the Query Server, the slowest to start, are
+left out: the ODS outliving restarts of HBase is shown by `make fault`, tests/fault).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc, isolated_config
 
-SUBSET = ["mariadb", "postgres", "kafka", "hbase", "phoenix-query-server"]
+SUBSET = ["mariadb", "postgres", "kafka"]
 
 
 def states(config: Path) -> dict[str, str]:
@@ -34,12 +35,6 @@ def kafka_topics(bootstrap: str) -> set[str]:
     from cdc_ods.kafka import client_config
 
     return set(AdminClient(client_config(bootstrap)).list_topics(timeout=10).topics)
-
-
-def ods_sql(config: Path, statement: str) -> list[dict]:
-    result = cdc("sql", "--json", statement, config=config)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else []
 
 
 def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> None:
@@ -82,8 +77,6 @@ def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> No
             pg.execute("CREATE TABLE maf.kept (id INT PRIMARY KEY)")
             pg.execute("INSERT INTO maf.kept VALUES (7)")
         ensure_topic(bootstrap, "kept-topic")
-        assert ods_sql(path, "CREATE TABLE KEPT (ID INTEGER PRIMARY KEY, V VARCHAR)") == []
-        assert ods_sql(path, "UPSERT INTO KEPT VALUES (1, 'ods row')") == []
 
         down = cdc("stack", "down", config=path)
         assert down.returncode == 0, down.stderr
@@ -103,7 +96,6 @@ def test_up_twice_down_up_keeps_data_and_clean_wipes_it(private_dir: Path) -> No
         with psycopg.connect(**pg_args) as pg:
             assert pg.execute("SELECT id FROM maf.kept").fetchall() == [(7,)]
         assert "kept-topic" in kafka_topics(bootstrap)
-        assert ods_sql(path, "SELECT ID, V FROM KEPT") == [{"ID": 1, "V": "ods row"}]
 
         # every service keeps its state under data/ (what the up above read back came from there)
         assert cdc("stack", "down", "--clean", config=path).returncode == 0

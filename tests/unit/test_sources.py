@@ -30,6 +30,16 @@ def test_patterns_choose_among_the_sources_tables_and_a_missing_name_is_named(tm
         source_for(_config(tmp_path, tables=["film", "rental"]), "shop").resolve_tables(available)
 
 
+def test_a_named_table_gone_from_the_source_stays_among_the_captured_ones(
+    tmp_path: Path, monkeypatch
+) -> None:
+    src = source_for(_config(tmp_path, tables=["film*", "staff"]), "shop")
+    monkeypatch.setattr(src, "base_tables", lambda: ["film", "film_v2"])  # staff renamed or dropped
+    assert src.tables() == ["film", "film_v2", "staff"]  # its topics and ODS table are still there
+    with pytest.raises(UnknownTableError, match="staff not found"):
+        src.resolve_tables()  # a connector config would capture nothing for it: refused
+
+
 def test_named_tables_need_no_catalog_read(tmp_path: Path) -> None:
     # no server at this address: tables() must not try to connect
     login = {"user": "u", "password_env": "SHOP_PW"}

@@ -203,11 +203,13 @@ def watch(
                             console.print(
                                 f"source {source}: captured table {table} is gone (renamed or dropped)",
                                 highlight=False,
+                                soft_wrap=True,  # one line each, for whoever greps it
                             )
                         for table in found.not_captured:
                             console.print(
                                 f"source {source}: table {table} not captured: `cdc sources sync {source}`",
                                 highlight=False,
+                                soft_wrap=True,  # one line each, for whoever greps it
                             )
                     return
             stop.wait(settings.interval_s)

@@ -269,11 +269,16 @@ class Source(ABC):
         return [t for t in self.namespace_tables() if t not in OWN_TABLES]
 
     def tables(self) -> list[str]:
-        """The captured tables: cdc.yaml's names as they are, or, when an entry is a
-        pattern, every matching table of the source (one catalog read)."""
+        """The captured tables: cdc.yaml's names as they are and, when an entry is a pattern,
+        every matching table of the source (one catalog read). A name the source no longer has
+        (renamed or dropped) stays, as its topics and ODS table do: the stages and the
+        watchdog go on for the other tables; only a connector config refuses it
+        (`resolve_tables`)."""
         if not any(c in p for p in self.source.tables for c in "*?["):
             return list(self.source.tables)
-        return self.resolve_tables()
+        existing = self.base_tables()
+        gone = [p for p in self.source.tables if not any(c in p for c in "*?[") and p not in existing]
+        return [*(t for t in existing if matches(self.source.tables, t)), *gone]
 
     def existing_tables(self) -> list[str]:
         """The configured tables (names or patterns) that exist at the source now."""
