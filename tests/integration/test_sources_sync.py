@@ -35,7 +35,16 @@ from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
 
 from .conftest import restore_services
-from .workspaces import cdc, drop_test_sources, mariadb, psql, raw_events, reconcile, workspace
+from .workspaces import (
+    cdc,
+    create_test_databases,
+    drop_test_sources,
+    mariadb,
+    psql,
+    raw_events,
+    reconcile,
+    workspace,
+)
 
 PREFIX = "addtable_"
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
@@ -93,9 +102,7 @@ SIDES = (Side(MY, DATABASE), Side(PG, "public"))
 @pytest.fixture
 def sync_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     drop_test_sources(pipeline, PREFIX, DATABASE)
-    mariadb(pipeline, f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4; USE {DATABASE}; {TABLES}")
-    psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
-    psql(pipeline, DATABASE, TABLES)
+    create_test_databases(pipeline, DATABASE, TABLES)
     yield workspace(
         private_dir,
         [

@@ -24,7 +24,7 @@ from cdc_ods import contract
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.stack.context import StackContext
 
-from .workspaces import cdc, drop_test_sources, mariadb, psql, raw_events, workspace
+from .workspaces import cdc, create_test_databases, drop_test_sources, mariadb, psql, raw_events, workspace
 
 PREFIX = "drift_"
 RUN = uuid.uuid4().hex[:6]  # Connect keeps a deleted connector's offsets: a fresh name per run
@@ -40,9 +40,7 @@ INSERT INTO orders VALUES (1, 'first'); INSERT INTO notes VALUES (1, 'first');
 @pytest.fixture
 def drift_workspace(pipeline: StackContext, private_dir: Path) -> Iterator[Path]:
     drop_test_sources(pipeline, PREFIX, DATABASE)
-    mariadb(pipeline, f"CREATE DATABASE {DATABASE}; USE {DATABASE}; {TABLES}")
-    psql(pipeline, "postgres", f"CREATE DATABASE {DATABASE}")
-    psql(pipeline, DATABASE, TABLES)
+    create_test_databases(pipeline, DATABASE, TABLES)
     tables = ["orders*", "notes"]
     yield workspace(
         private_dir,

@@ -67,6 +67,14 @@ def drop_sources(ctx: StackContext, prefix: str) -> None:
                           f" SELECT pg_drop_replication_slot(slot_name) {slots}")  # fmt: skip
 
 
+def create_test_databases(ctx: StackContext, database: str, tables: str) -> None:
+    """Database `database` on the MariaDB and the PostgreSQL server, each with `tables` (the
+    same statements on both)."""
+    mariadb(ctx, f"CREATE DATABASE {database} CHARACTER SET utf8mb4; USE {database}; {tables}")
+    psql(ctx, "postgres", f"CREATE DATABASE {database}")
+    psql(ctx, database, tables)
+
+
 def drop_test_sources(ctx: StackContext, prefix: str, database: str) -> None:
     """A test's sources gone (connectors named `prefix`..., also those an interrupted earlier run
     left behind) with its database `database` on the MariaDB and the PostgreSQL server."""

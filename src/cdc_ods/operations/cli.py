@@ -174,7 +174,7 @@ def watch(
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
         watchdog = Watchdog(client, settings)
         retention = LogRetentionProbe(config, client)
-        tables = TableDriftProbe(config, client)
+        drift_probe = TableDriftProbe(config, client)
         log.info("watching %s every %.0fs", endpoints.connect_url, settings.interval_s)
         while not stop.is_set():
             try:
@@ -182,7 +182,7 @@ def watch(
                 # connectors are named as their sources: heartbeat ages find stalled ones
                 actions = watchdog.check(time.monotonic(), probe.heartbeat_ages)
                 retention.measure()
-                drift = tables.measure()
+                drift = drift_probe.measure()
             except ConfigError:
                 raise  # no look can succeed: stop, named, rather than warn forever
             except CdcError as exc:
