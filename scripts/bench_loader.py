@@ -4,9 +4,8 @@
    from its partition assignment to its last commit (its table is created before, as the
    ceiling's is);
 2. a naive loader: one UPSERT and one commit per row through the Query Server;
-3. happybase batched puts of the same rows straight into an HBase table (the ceiling; run before
-   and after the loader, the better run counts): the cells an ODS row holds, its 7 source
-   columns and the 5 metadata columns the loader fills (CDC_EMPTY is NULL here: no cell), values as text.
+3. happybase batched puts of the same rows straight into an HBase table (the ceiling,
+   `cdc_ods.bench.hbase_puts`; run before and after the loader, the better run counts).
 
 Prints rows/s for each and the two ratios; writes bench-results/loader.json.
 
@@ -21,14 +20,14 @@ import time
 import uuid
 from pathlib import Path
 
-import happybase
 import orjson
 import phoenixdb
 from confluent_kafka import Producer, TopicPartition
 
 from cdc_ods import contract
+from cdc_ods.bench.hbase_puts import hbase_put_rate, source_row
 from cdc_ods.config import load_config
-from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config, ensure_topic
 from cdc_ods.ods.avatica import execute_batch
 from cdc_ods.ods.loader import Loader
@@ -45,26 +44,6 @@ COLUMNS = (
     Column("runtime_min", "INTEGER"),
     Column("metadata", "VARCHAR"),
 )
-
-
-def row(i: int) -> dict:
-    return {
-        "id": i,
-        "title": f"Movie {i} \u2013 été",
-        "rating": f"{(i % 100) / 10:.1f}",
-        "released": f"{1950 + i % 70}-0{1 + i % 9}-1{i % 9}",
-        "updated_at": "2026-11-23T10:00:00.123456Z",
-        "runtime_min": 80 + i % 100,
-        "metadata": '{"lang": "en", "tags": ["a", "b"]}',
-    }
-
-
-def ods_metadata(i: int) -> dict:
-    """What the loader writes besides the source columns (contract.ODS_METADATA_COLUMNS): CDC_EMPTY
-    is NULL (no empty value in these rows), and a NULL is no cell."""
-    now = time.time()
-    values = ("c", int(now * 1000) - 5, i, now, False, None)
-    return {k: v for k, v in zip(contract.ODS_METADATA_COLUMNS, values, strict=True) if v is not None}
 
 
 class _TimedLoader(Loader):
@@ -86,7 +65,7 @@ def bench_loader(config, endpoints: Endpoints, rows: int) -> float:
         client_config(endpoints.kafka_bootstrap, **{"linger.ms": 50, "compression.type": "lz4"})
     )
     for i in range(rows):
-        value = {**row(i), "__op": "c", "__source_ts_ms": int(time.time() * 1000), "__source_pos": i,
+        value = {**source_row(i), "__op": "c", "__source_ts_ms": int(time.time() * 1000), "__source_pos": i,
                  "__deleted": False}  # fmt: skip
         producer.produce(topic, orjson.dumps(value), key=orjson.dumps({"id": i}))
         if i % 10000 == 0:
@@ -122,29 +101,11 @@ def bench_naive(endpoints: Endpoints, rows: int) -> float:
         statement = f"UPSERT INTO {schema.ods_name} ({names}) VALUES ({', '.join('?' * len(COLUMNS))})"
         started = time.monotonic()
         for i in range(rows):
-            values = row(i)
+            values = source_row(i)
             # one row per request and commit (autocommit), bound as the loader binds it
             execute_batch(cur, statement, [[c.convert(values[c.name]) for c in COLUMNS]])
         elapsed = time.monotonic() - started
         cur.execute(f"DROP TABLE {schema.ods_name}")
-    return rows / elapsed
-
-
-def bench_hbase(endpoints: Endpoints, rows: int) -> float:
-    host, port = split_host_port(endpoints.hbase_thrift)
-    conn = happybase.Connection(host, port=port)
-    name = f"bench_raw_{uuid.uuid4().hex[:6]}"
-    conn.create_table(name, {"0": {"max_versions": 1}})
-    table = conn.table(name)
-    started = time.monotonic()
-    with table.batch(batch_size=2000) as batch:
-        for i in range(rows):
-            # the cells of the ODS row: the source columns and the metadata columns the loader adds
-            values = {**row(i), **ods_metadata(i)}
-            batch.put(i.to_bytes(4, "big"), {f"0:{k}".encode(): str(v).encode() for k, v in values.items()})
-    elapsed = time.monotonic() - started
-    conn.delete_table(name, disable=True)
-    conn.close()
     return rows / elapsed
 
 
@@ -157,9 +118,9 @@ def main() -> None:
     endpoints = Endpoints.from_config(config)
     # the ceiling varies by a third between runs on a shared machine: measured before and after
     # the loader, the better of the two counts (the loader's ratio is the conservative one)
-    hbase_runs = [bench_hbase(endpoints, args.rows)]
+    hbase_runs = [hbase_put_rate(endpoints, args.rows)]
     loader = bench_loader(config, endpoints, args.rows)
-    hbase_runs.append(bench_hbase(endpoints, args.rows))
+    hbase_runs.append(hbase_put_rate(endpoints, args.rows))
     hbase = max(hbase_runs)
     naive = bench_naive(endpoints, args.naive_rows)
     result = {

@@ -1,5 +1,6 @@
 """`cdc bench` on the running pipeline: its figures are there, and it leaves the pipeline as it
-found it (connectors running again after the drain, every change in the ODS)."""
+found it (connectors and stages running again after the drain and the ceilings, every change
+in the ODS)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from cdc_ods.stack.context import StackContext
 from .conftest import cdc
 
 
-def test_a_short_bench_reports_latency_by_stage_cost_and_a_drain(
+def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alone(
     pipeline: StackContext, tmp_path: Path
 ) -> None:
     ran = cdc(
-        "bench", "--rates", "200", "--step-seconds", "10", "--drain", "3000",
-        "--out", str(tmp_path), "--json", timeout=600,
+        "bench", "--rates", "200", "--step-seconds", "10", "--drain", "3000", "--ceilings",
+        "--out", str(tmp_path), "--json", timeout=900,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
     result = json.loads(ran.stdout)
@@ -38,8 +39,21 @@ def test_a_short_bench_reports_latency_by_stage_cost_and_a_drain(
     drain = result["drain"]
     assert drain["changes"] >= 3000 and drain["per_s"] > 0 and drain["cost"]["loader"]["cpu_s"] > 0, drain
     assert "producers" not in drain["cost"]  # nothing but the stack ran while it drained
+
+    # each stage alone on a second backlog of the same size: all of it went through each
+    ceilings = result["ceilings"]
+    by_stage = {c["stage"]: c for c in ceilings["stages"]}
+    assert list(by_stage) == ["capture", "cleansing", "loader", "hbase puts"], ceilings
+    assert by_stage["capture"]["records"] >= 3000 and by_stage["cleansing"]["records"] >= 3000, ceilings
+    assert all(c["per_s"] > 0 and c["seconds"] > 0 for c in ceilings["stages"]), ceilings
+    assert by_stage["cleansing"]["cost"]["cleansing"]["cpu_s"] > 0, by_stage["cleansing"]["cost"]
+    slowest = min(ceilings["stages"], key=lambda c: c["per_s"])
+    assert ceilings["slowest"] == slowest["stage"]
+    assert ceilings["drain_vs_slowest"] == round(drain["per_s"] / slowest["per_s"], 3)
     with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
         states = {name: s["connector"]["state"] for name, s in connect.statuses().items()}
     assert {states[s.name] for s in pipeline.config.sources if s.enabled and s.has_catalog} == {"RUNNING"}
+    services = {s["name"]: s["state"] for s in json.loads(cdc("stack", "status", "--json").stdout)}
+    assert services["cleansing"] == services["loader"] == "running", services
     reconciled = cdc("reconcile", "--json", timeout=600)
     assert reconciled.returncode == 0, reconciled.stdout[-3000:]

@@ -33,6 +33,14 @@ def bench(
             " time the drain into the ODS (0: no drain). Use --rates '' for the drain alone.",
         ),
     ] = 0,
+    ceilings: Annotated[
+        bool,
+        typer.Option(
+            help="After the drain: each stage alone on a backlog of the same size (capture, cleansing,"
+            " loader, HBase batched puts), and the drain's rate against the slowest. Stops and starts"
+            " the local stack's stages.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
 ) -> None:
     """Run producers at rising rates with latency probes; report throughput, p50/p95/p99 and,
@@ -41,6 +49,10 @@ def bench(
 
     config = ctx.obj.config()
     pids = _stack_pids(config)
+    if ceilings and not drain:
+        raise typer.BadParameter(
+            "the ceilings are read against a drain: give --drain N", param_hint="--ceilings"
+        )
 
     try:
         offered = [float(r) for r in rates.split(",") if r.strip()]
@@ -58,6 +70,7 @@ def bench(
         report=lambda m: err.print(f"[cyan]•[/] {m}"),
         pids=pids,
         drain=drain,
+        switch=_stage_switch(config) if ceilings else None,
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -72,6 +85,8 @@ def bench(
     for title, span in spans:
         if span["cost"]:
             Console().print(_cost_table(title, span))
+    if result["ceilings"] is not None:
+        Console().print(_ceilings_table(result["ceilings"], result["drain"]))
     err.print(f"written: {out / 'bench.json'}" + (f", {out / 'bench.png'}" if result["steps"] else ""))
 
 
@@ -82,6 +97,21 @@ def _stack_pids(config: Config) -> Callable[[], dict[str, int]]:
 
     manager = StackManager(StackContext(config), lambda _message: None)
     return lambda: {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
+
+
+def _stage_switch(config: Config) -> Callable[[str, bool], None]:
+    """Stops or starts a stage of the local stack; refuses when the stack does not run here."""
+    from cdc_ods.stack.context import StackContext
+    from cdc_ods.stack.manager import StackManager
+
+    manager = StackManager(StackContext(config), lambda _message: None)
+    if not manager.supervisor.is_running():
+        raise typer.BadParameter(
+            "the ceilings stop and start the pipeline's stages: they need the local stack"
+            " (cdc stack up --pipeline)",
+            param_hint="--ceilings",
+        )
+    return lambda name, running: manager.up([name]) if running else manager.stop([name])
 
 
 def soak(
@@ -155,6 +185,23 @@ def _stages_table(steps: list[dict]) -> Table:
             hops = [s["stages_ms"].get(hop, {}) for hop in HOPS]
             cells = ["-" if h.get("p50") is None else f"{h['p50']:,.0f} / {h['p99']:,.0f}" for h in hops]
             table.add_row(f"{step['offered_per_s']:,.0f}" if i == 0 else "", name, *cells)
+    return table
+
+
+def _ceilings_table(ceilings: dict, drain: dict) -> Table:
+    ratio = ceilings["drain_vs_slowest"]
+    table = Table(
+        title=f"each stage alone: the drain ran at {drain['per_s']:,.0f}/s,"
+        f" {ratio:.0%} of the slowest ({ceilings['slowest']})"
+    )
+    for column in ("stage", "records", "start-up s", "seconds", "records/s", "stack CPU µs / record"):
+        table.add_column(column, justify="right")
+    for c in ceilings["stages"]:
+        cpu = c["stack_cpu_us_per_record"]
+        table.add_row(
+            c["stage"], f"{c['records']:,}", f"{c['startup_s']}", f"{c['seconds']}", f"{c['per_s']:,.0f}",
+            "-" if cpu is None else f"{cpu:,.0f}",
+        )  # fmt: skip
     return table
 
 

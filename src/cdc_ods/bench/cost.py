@@ -67,6 +67,12 @@ class CpuMeter:
     def start(self) -> None:
         self._started = {name: _tree_cpu_s(pid) for name, pid in self.pids.items()}
 
+    def add_started(self, pids: dict[str, int]) -> None:
+        """Processes that started since `start` (a stage switched on): all their CPU counts."""
+        for name, pid in pids.items():
+            if pid > 0 and name not in self.pids:
+                self.pids[name], self._started[name] = pid, 0.0
+
     def stop(self, changes: int) -> dict[str, ProcessCost]:
         costs = {}
         for name, pid in self.pids.items():

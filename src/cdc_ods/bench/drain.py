@@ -4,8 +4,10 @@ The pipeline first catches up with whatever was there. Then every source connect
 (Debezium stops reading; the binlog and the replication slot keep the changes), the producers
 commit the backlog flat out, and the connectors resume: the clock runs from the resume until
 the ODS holds every change (`wait_caught_up`: each connector past the sources' positions, then
-each stage past the end of its inputs). No producer runs meanwhile, so the cost table of that
-span is what draining a change costs the stack.
+each stage past the end of its inputs); the drain's time ends at the loader's last commit
+(`progress.Clock`: the catch-up check itself lags by Connect's offset flush and PostgreSQL's
+heartbeat). No producer runs meanwhile, so the cost table of that span is what draining a
+change costs the stack.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ import math
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
+from cdc_ods.bench.progress import Clock, consumed
 from cdc_ods.config import Config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
-from cdc_ods.reconcile.catchup import wait_caught_up
+from cdc_ods.reconcile.catchup import stages_read, wait_caught_up
 from cdc_ods.sources import source_for
 from cdc_ods.topology import stages
 
 CATCH_UP_TIMEOUT_S = 1800.0
+QUIET_S = 5.0  # the loader's commits have stood still this long: the drain is over (then confirmed)
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Drain:
     stack_cpu_us_per_change: float | None = None
 
 
-def _commit_backlog(config: Config, changes: int, seed: int) -> int:
+def commit_backlog(config: Config, changes: int, seed: int) -> int:
     """Commit about `changes` changes over the sources, flat out; the number committed."""
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
     with tempfile.TemporaryDirectory() as scratch:
@@ -68,21 +71,25 @@ def run_drain(
     report("draining what the pipeline holds before the backlog")
     wait_caught_up(config, stages(config), timeout_s=CATCH_UP_TIMEOUT_S)
     meter = CpuMeter(pids() if pids else {})
-    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
+    endpoints = Endpoints.from_config(config)
+    loader = stages_read(config)[-1]
+    with ConnectClient(endpoints.connect_url) as connect:
         for name in names:
             connect.pause(name)
             connect.wait_state(name, "PAUSED", timeout_s=60)
         try:
             report(f"committing {changes:,} changes with capture paused ({', '.join(names)})")
-            committed = _commit_backlog(config, changes, seed)
+            committed = commit_backlog(config, changes, seed)
         finally:
             meter.start()
-            started = time.monotonic()
+            loaded = Clock(lambda: consumed(endpoints.kafka_bootstrap, loader))
             for name in names:
                 connect.resume(name)
     report(f"released {committed:,} changes: waiting until the ODS holds all of them")
-    wait_caught_up(config, stages(config), timeout_s=CATCH_UP_TIMEOUT_S)
-    elapsed = time.monotonic() - started
+    loaded.until_quiet(QUIET_S, CATCH_UP_TIMEOUT_S, "the loader on the drained changes")
+    wait_caught_up(config, stages(config), timeout_s=CATCH_UP_TIMEOUT_S)  # quiet, or done?
+    loaded.sample()
+    elapsed = loaded.last_moved - loaded.released
     drain = Drain(committed, round(elapsed, 1), round(committed / elapsed, 1))
     if meter.pids:
         drain.cost = meter.stop(committed)

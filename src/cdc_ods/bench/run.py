@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cdc_ods.bench.breakdown import hop_times
+from cdc_ods.bench.ceilings import Ceiling, StageSwitch, run_ceilings
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
-from cdc_ods.bench.drain import run_drain
+from cdc_ods.bench.drain import Drain, run_drain
 from cdc_ods.bench.probes import Prober
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
@@ -169,6 +170,18 @@ def chart(steps: list[Step], path: Path) -> None:
     plt.close(fig)
 
 
+def _ceilings(ceilings: list[Ceiling], drained: Drain | None) -> dict | None:
+    """Each stage alone, the slowest, and the drain's rate as a share of it."""
+    if not ceilings or drained is None:
+        return None
+    slowest = min(ceilings, key=lambda c: c.per_s)
+    return {
+        "stages": [asdict(c) for c in ceilings],
+        "slowest": slowest.stage,
+        "drain_vs_slowest": round(drained.per_s / slowest.per_s, 3) if slowest.per_s else None,
+    }
+
+
 def run_bench(
     config: Config,
     rates: list[float],
@@ -177,9 +190,11 @@ def run_bench(
     report: Report,
     pids: Pids | None = None,
     drain: int = 0,
+    switch: StageSwitch | None = None,
 ) -> dict:
-    """The steps at `rates`, then a drain of `drain` changes (0: none). `pids`: the stack's
-    process ids, for the cost of a change (none: no cost figures)."""
+    """The steps at `rates`, then a drain of `drain` changes (0: none), then, given `switch`
+    (the local stack's stage processes), each stage alone on a backlog of the same size.
+    `pids`: the stack's process ids, for the cost of a change (none: no cost figures)."""
     steps = []
     for i, rate in enumerate(rates):
         steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report, pids=pids))
@@ -190,12 +205,14 @@ def run_bench(
     drained = run_drain(config, drain, seed=2000, report=report, pids=pids) if drain else None
     if drained is not None:
         report(f"drained {drained.changes:,} changes in {drained.seconds} s: {drained.per_s:,.0f}/s")
+    ceilings = run_ceilings(config, drain, 3000, report, switch, pids) if drain and switch else []
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "rates": rates,
         "step_seconds": seconds,
         "steps": [asdict(s) for s in steps],
         "drain": asdict(drained) if drained is not None else None,
+        "ceilings": _ceilings(ceilings, drained),
     }
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     if steps:

@@ -69,10 +69,22 @@ def stage_backlog(bootstrap: str, stage: Stage) -> int:
 def wait_caught_up(
     config: Config, stages: list[Stage], timeout_s: float = 300, report: Report = lambda _m: None
 ) -> None:
-    endpoints = Endpoints.from_config(config)
+    deadline = time.monotonic() + timeout_s
+    wait_connectors_reached(config, timeout_s, report)
+    wait_stages_consumed(config, stages, deadline - time.monotonic(), report)
+
+
+def wait_connectors_reached(
+    config: Config,
+    timeout_s: float = 300,
+    report: Report = lambda _m: None,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> None:
+    """Step 1 alone: each source connector has reached its source's current position.
+    `meanwhile` runs between two looks (a caller sampling something as the connectors read)."""
     deadline = time.monotonic() + timeout_s
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
-    with ConnectClient(endpoints.connect_url) as connect:
+    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
         for source in sources:
             src = source_for(config, source)
             target = src.position()
@@ -84,8 +96,8 @@ def wait_caught_up(
                     raise CdcError(
                         f"connector {source.name} has not reached the source position {target} ({reached})"
                     )
+                meanwhile()
                 time.sleep(1)
-    wait_stages_consumed(config, stages, deadline - time.monotonic(), report)
 
 
 def _read_by(config: Config, stage: Stage) -> Stage:
