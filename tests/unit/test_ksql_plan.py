@@ -208,3 +208,54 @@ def test_a_query_searches_only_the_outputs_that_may_hold_a_double() -> None:
     assert eng.plan.queries[-1].doubles == ("x",)
     outputs, rejects = run(eng, {"after": {"id": 1, "n": 2}, "op": "NaN"})
     assert rejects == [] and outputs == [("d", b'{"id":1}', {"n": 2, "x": "NaN", "m": 4, "tags": None})]
+
+
+SHARED = """
+CREATE STREAM shared WITH (KAFKA_TOPIC='shared', KEY_FORMAT='JSON', VALUE_FORMAT='JSON') AS
+SELECT `k`,
+    CASE WHEN COALESCE(`after`, `before`)->`n` < 0 THEN 'negative n'
+         WHEN `op` = 'u' AND CAST(`op` AS INT) = 1 THEN 'never reached unless op is u' END AS `why`,
+    COALESCE(`after`, `before`)->`n` AS `n`, COALESCE(`after`, `before`)->`id` AS `id`,
+    CAST(`op` AS INT) AS `op_number`
+FROM raw2 WHERE `op` <> 'x' OR CAST(`op` AS INT) = 0;
+"""
+RAW2 = """
+CREATE STREAM raw2 (`k` STRUCT<`id` BIGINT> KEY, `after` STRUCT<`id` BIGINT, `n` INT>,
+                    `before` STRUCT<`id` BIGINT, `n` INT>, `op` STRING)
+  WITH (KAFKA_TOPIC='raw2', KEY_FORMAT='JSON', VALUE_FORMAT='JSON');
+"""
+
+
+def test_a_repeated_subexpression_that_cannot_fail_is_computed_once_per_row() -> None:
+    plan = plan_text(DLQ_HEADER, RAW2, SHARED)
+    (query,) = [q for q in plan.queries if q.target.name == "SHARED"]
+    # COALESCE(after, before) and its ->n are shared; the CAST (which can fail) is not
+    assert len(query.shared) == 2
+    eng = Engine(plan)
+    value = orjson.dumps({"before": {"id": 1, "n": 4}, "op": "5"})
+    result = eng.process("raw2", b'{"id": 1}', value, 0, 1, 0)
+    assert [orjson.loads(o.value) for o in result.outputs] == [
+        {"why": None, "n": 4, "id": 1, "op_number": 5}
+    ], result.rejects
+
+
+def test_a_shared_subexpression_leaves_guarded_failures_guarded() -> None:
+    eng = Engine(plan_text(DLQ_HEADER, RAW2, SHARED.replace("CAST(`op` AS INT) AS `op_number`", "`op`")))
+    # op 'c': the guarded CAST(op AS INT) is never evaluated (AND stops at op = 'u'), as before sharing
+    ok = eng.process("raw2", b'{"id": 2}', orjson.dumps({"after": {"id": 2, "n": 1}, "op": "c"}), 0, 2, 0)
+    assert ok.rejects == [] and len(ok.outputs) == 1
+    failed = eng.process("raw2", b'{"id": 2}', orjson.dumps({"after": {"id": 2, "n": 1}, "op": "u"}), 0, 3, 0)
+    assert failed.outputs == [] and "CAST('u' AS INT) failed" in failed.rejects[0]
+
+
+def test_a_struct_built_by_a_query_is_not_assumed_decoded() -> None:
+    """Only a declared stream's STRUCT is known to be a dict or NULL; a derived stream's field
+    access keeps its own check (and is not computed ahead)."""
+    plan = plan_text(
+        DLQ_HEADER, RAW2,
+        "CREATE STREAM d AS SELECT `k`, COALESCE(`after`, `before`) AS `img` FROM raw2;"
+        "CREATE STREAM e WITH (KAFKA_TOPIC='e', KEY_FORMAT='JSON', VALUE_FORMAT='JSON') AS"
+        " SELECT `k`, `img`->`n` AS `n`, `img`->`n` + 1 AS `m` FROM d;",
+    )  # fmt: skip
+    (query,) = [q for q in plan.queries if q.target.name == "E"]
+    assert query.shared == []

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +57,7 @@ _FUNCTION_TYPES = {
     ),
 }
 _INTEGERS = ("INT", "BIGINT")
+_NULL_CHOICE = ("COALESCE", "IFNULL")  # the first argument that is not NULL
 _COMPARE = {
     "=": operator.eq,
     "<>": operator.ne,
@@ -113,11 +116,16 @@ def like_regex(pattern: str) -> re.Pattern[str]:
 
 
 class Scope:
-    """The columns an expression may name, with their types when known."""
+    """The columns an expression may name, with their types when known. `decoded`: the row
+    comes from a declared stream's decoder, so its values have their declared types (a STRUCT
+    is a dict or NULL). `computed`: subexpressions a query computes once per row ahead of its
+    expressions (see `shared_subexpressions`), by the row key that holds their value."""
 
-    def __init__(self, columns: Mapping[str, ast.SqlType | None], stream: str) -> None:
+    def __init__(self, columns: Mapping[str, ast.SqlType | None], stream: str, decoded: bool = False) -> None:
         self.columns = dict(columns)
         self.stream = stream
+        self.decoded = decoded
+        self.computed: dict[ast.Expr, str] = {}
 
     def type_of(self, name: str, line: int) -> ast.SqlType | None:
         if name in self.columns:
@@ -194,9 +202,59 @@ def _arithmetic_type(op: str, left: ast.SqlType | None, right: ast.SqlType | Non
     return None
 
 
+def _subexpressions(expr: ast.Expr | tuple | object) -> Iterator[ast.Expr]:
+    """`expr` and every expression inside it (in a node's fields, tuples of them included)."""
+    if isinstance(expr, tuple):
+        for item in expr:
+            yield from _subexpressions(item)
+    elif isinstance(expr, ast.Expr):
+        yield expr
+        for f in fields(expr):
+            yield from _subexpressions(getattr(expr, f.name))
+
+
+def _never_raises(expr: ast.Expr, scope: Scope) -> bool:
+    """Whether evaluating `expr` can neither fail nor depend on a condition guarding it: a
+    column, a literal, COALESCE/IFNULL of such, and a field of a decoded STRUCT value."""
+    if isinstance(expr, ast.Column | ast.Literal):
+        return True
+    if isinstance(expr, ast.Call) and expr.name in _NULL_CHOICE:
+        return all(_never_raises(a, scope) for a in expr.args)
+    return isinstance(expr, ast.Deref) and _decoded_struct(expr.base, scope)
+
+
+def _decoded_struct(expr: ast.Expr, scope: Scope) -> bool:
+    """`expr` is always a dict or NULL: a STRUCT a decoder built, or a choice among such."""
+    if isinstance(expr, ast.Call) and expr.name in _NULL_CHOICE:
+        return all(_decoded_struct(a, scope) for a in expr.args)
+    if not isinstance(expr, ast.Column | ast.Deref) or not scope.decoded:
+        return False
+    if isinstance(expr, ast.Deref) and not _decoded_struct(expr.base, scope):
+        return False
+    found = infer(expr, scope)
+    return found is not None and found.name == "STRUCT"
+
+
+def shared_subexpressions(exprs: list[ast.Expr], scope: Scope) -> list[ast.Expr]:
+    """Subexpressions that occur more than once in a query's expressions and can be computed
+    ahead of them (they never raise), inner ones first. A generated cleansing script names
+    `COALESCE(after, before)` in every projection and check: once per row instead of twenty
+    times is most of what the cleansing stage spends per record."""
+    counts = Counter(sub for expr in exprs for sub in _subexpressions(expr))
+    repeated = [
+        e
+        for e, n in counts.items()
+        if n > 1 and not isinstance(e, ast.Column | ast.Literal) and _never_raises(e, scope)
+    ]
+    return sorted(repeated, key=lambda e: sum(1 for _ in _subexpressions(e)))
+
+
 def compile_expr(expr: ast.Expr, scope: Scope) -> Compiled:
     """Type-check names in `expr` against `scope` and return its evaluator."""
     infer(expr, scope)  # name and struct-field checks with line numbers
+    slot = scope.computed.get(expr)
+    if slot is not None:
+        return operator.itemgetter(slot)
     if isinstance(expr, ast.Literal):
         value = expr.value
         return lambda row: value
@@ -420,6 +478,19 @@ def _call(expr: ast.Call, scope: Scope) -> Compiled:
         raise KsqlError(f"{expr.name} takes {function.min_args}..{most} arguments, got {count}", expr.line)
     args = [compile_expr(a, scope) for a in expr.args]
     impl, strict, name, line = function.impl, function.strict, expr.name, expr.line
+    if strict and len(args) == 1:
+        (only,) = args
+
+        def call_one(row: Row) -> Any:
+            value = only(row)
+            if value is None:
+                return None
+            try:
+                return impl(value)
+            except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+                raise Rejected(f"line {line}: {name} failed: {exc}") from None
+
+        return call_one
 
     def call(row: Row) -> Any:
         values = [a(row) for a in args]

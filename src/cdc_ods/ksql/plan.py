@@ -16,7 +16,7 @@ from typing import Any
 
 from cdc_ods.dlq import DLQ_TOPIC
 from cdc_ods.ksql import ast
-from cdc_ods.ksql.compiler import Compiled, Scope, compile_expr, infer
+from cdc_ods.ksql.compiler import Compiled, Scope, compile_expr, infer, shared_subexpressions
 from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.parser import parse_script
 from cdc_ods.ksql.values import Decoder, decoder, may_hold_double
@@ -65,9 +65,13 @@ class Query:
     line: int
     origin: str
     doubles: tuple[str, ...]  # output columns whose static type may hold a DOUBLE (values.finite)
+    # subexpressions computed once per row into the row, under keys no column can have
+    shared: list[tuple[str, Compiled]] = field(default_factory=list)
 
     def evaluate(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The output row for one input row, or None when WHERE rejects it."""
+        for slot, compute in self.shared:
+            row[slot] = compute(row)
         if self.where is not None and self.where(row) is not True:
             return None
         out = {name: f(row) for name, f in self.projections}
@@ -165,11 +169,12 @@ class Planner:
         source = self.stream(select.source, select.line)
         if source is target:
             raise KsqlError(f"stream {target.name} reads from itself", select.line)
-        scope = Scope(source.columns, source.name)
+        scope = Scope(source.columns, source.name, decoded=source.source)
         projections: list[tuple[str, Compiled]] = []
         columns: dict[str, ast.SqlType | None] = {}
         keys: list[str] = []
         partition_key = select.partition_by
+        shared = self.share(select, scope)
         for index, item in enumerate(select.projections):
             if item.expr is None:  # SELECT *
                 for name, col_type in source.columns.items():
@@ -211,9 +216,21 @@ class Planner:
         where = compile_expr(select.where, scope) if select.where is not None else None
         key = compile_expr(partition_key, scope) if partition_key is not None else None
         doubles = tuple(name for name, col_type in columns.items() if may_hold_double(col_type))
-        query = Query(target, source, projections, where, key, select.line, origin, doubles)
+        query = Query(target, source, projections, where, key, select.line, origin, doubles, shared)
         source.readers.append(query)
         self.plan.queries.append(query)
+
+    def share(self, select: ast.Select, scope: Scope) -> list[tuple[str, Compiled]]:
+        """Compile the query's repeated subexpressions once, each under a row key of its own
+        (a NUL-prefixed name no column has), and let the scope's later compiles read them."""
+        exprs = [item.expr for item in select.projections if item.expr is not None]
+        exprs += [e for e in (select.where, select.partition_by) if e is not None]
+        shared = []
+        for i, expr in enumerate(shared_subexpressions(exprs, scope)):
+            compute = compile_expr(expr, scope)  # reads the inner ones already shared
+            scope.computed[expr] = slot = f"\0{len(self.plan.queries)}.{i}"
+            shared.append((slot, compute))
+        return shared
 
     @staticmethod
     def add_column(columns: dict[str, Any], name: str, col_type: ast.SqlType | None, line: int) -> None:
