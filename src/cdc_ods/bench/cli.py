@@ -190,9 +190,10 @@ def _stages_table(steps: list[dict]) -> Table:
 
 def _ceilings_table(ceilings: dict, drain: dict) -> Table:
     ratio = ceilings["drain_vs_slowest"]
+    share = "-" if ratio is None else f"{ratio:.0%}"
     table = Table(
-        title=f"each stage alone: the drain ran at {drain['per_s']:,.0f}/s,"
-        f" {ratio:.0%} of the slowest ({ceilings['slowest']})"
+        title=f"each stage alone: the drain ran at {drain['per_s']:,.0f}/s, {share} of the slowest"
+        f" ({ceilings['slowest']})"
     )
     for column in ("stage", "records", "start-up s", "seconds", "records/s", "stack CPU µs / record"):
         table.add_column(column, justify="right")
