@@ -53,7 +53,7 @@ class Clock:
         deadline = time.monotonic() + timeout_s
         while self.first_moved is None or time.monotonic() - self.last_moved < quiet_s:
             if time.monotonic() > deadline:
-                raise CdcError(f"{what}: nothing moved in {timeout_s:.0f} s")
+                raise CdcError(f"{what}: not over after {timeout_s:.0f} s ({self.moved:,} so far)")
             self.sample()
             time.sleep(SAMPLE_S)
 
