@@ -19,14 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
-from cdc_ods.bench.drain import commit_backlog
+from cdc_ods.bench.drain import capture_connectors, commit_backlog, pause_capture
 from cdc_ods.bench.hbase_puts import hbase_put_rate
 from cdc_ods.bench.progress import Clock, consumed, topic_records
 from cdc_ods.config import Config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.reconcile.catchup import stages_read, wait_caught_up, wait_connectors_reached
-from cdc_ods.sources import source_for
 from cdc_ods.topology import Stage, stages
 
 QUIET_S = 3.0  # capture is over once the raw topics have stood still this long (then confirmed)
@@ -97,7 +96,7 @@ def run_ceilings(
     The stages and connectors run again afterwards, whatever happened."""
     raw = stages(config)[0]  # every raw topic: capture writes them all
     cleansing, loader = stages_read(config)  # the topics each stage reads
-    names = [source_for(config, s).connector_name() for s in config.sources if s.enabled and s.has_catalog]
+    names = capture_connectors(config)
     report("ceilings: draining what the pipeline holds, then stopping cleansing and loader")
     wait_caught_up(config, stages(config), timeout_s=PHASE_TIMEOUT_S)
     ceilings: list[Ceiling] = []
@@ -105,9 +104,7 @@ def run_ceilings(
         try:
             switch(loader.name, False)
             switch(cleansing.name, False)
-            for name in names:
-                connect.pause(name)
-                connect.wait_state(name, "PAUSED", timeout_s=60)
+            pause_capture(connect, names)
             report(f"ceilings: committing {changes:,} changes with capture paused")
             committed = commit_backlog(config, changes, seed)
             report(f"ceilings: capture alone on {committed:,} changes")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from cdc_ods.config import Config
+    from cdc_ods.stack.manager import StackManager
 
 err = Console(stderr=True)
 
@@ -90,21 +91,22 @@ def bench(
     err.print(f"written: {out / 'bench.json'}" + (f", {out / 'bench.png'}" if result["steps"] else ""))
 
 
-def _stack_pids(config: Config) -> Callable[[], dict[str, int]]:
-    """The local stack's processes, read when called; none when it does not run here."""
+def _local_stack(config: Config) -> StackManager:
     from cdc_ods.stack.context import StackContext
     from cdc_ods.stack.manager import StackManager
 
-    manager = StackManager(StackContext(config), lambda _message: None)
+    return StackManager(StackContext(config), lambda _message: None)
+
+
+def _stack_pids(config: Config) -> Callable[[], dict[str, int]]:
+    """The local stack's processes, read when called; none when it does not run here."""
+    manager = _local_stack(config)
     return lambda: {s.name: s.pid for s in manager.status(check_health=False) if s.pid}
 
 
 def _stage_switch(config: Config) -> Callable[[str, bool], None]:
     """Stops or starts a stage of the local stack; refuses when the stack does not run here."""
-    from cdc_ods.stack.context import StackContext
-    from cdc_ods.stack.manager import StackManager
-
-    manager = StackManager(StackContext(config), lambda _message: None)
+    manager = _local_stack(config)
     if not manager.supervisor.is_running():
         raise typer.BadParameter(
             "the ceilings stop and start the pipeline's stages: they need the local stack"

@@ -44,6 +44,18 @@ class Drain:
     stack_cpu_us_per_change: float | None = None
 
 
+def capture_connectors(config: Config) -> list[str]:
+    """The connectors of the sources the producers write (enabled, with a catalog)."""
+    return [source_for(config, s).connector_name() for s in config.sources if s.enabled and s.has_catalog]
+
+
+def pause_capture(connect: ConnectClient, names: list[str]) -> None:
+    """Pause the connectors and wait until Connect says each is paused."""
+    for name in names:
+        connect.pause(name)
+        connect.wait_state(name, "PAUSED", timeout_s=60)
+
+
 def commit_backlog(config: Config, changes: int, seed: int) -> int:
     """Commit about `changes` changes over the sources, flat out; the number committed."""
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
@@ -67,16 +79,14 @@ def run_drain(
     """Commit `changes` with capture paused, release them, time them into the ODS."""
     if config.file is None:
         raise CdcError("cdc bench needs the configuration read from a file")
-    names = [source_for(config, s).connector_name() for s in config.sources if s.enabled and s.has_catalog]
+    names = capture_connectors(config)
     report("draining what the pipeline holds before the backlog")
     wait_caught_up(config, stages(config), timeout_s=CATCH_UP_TIMEOUT_S)
     meter = CpuMeter(pids() if pids else {})
     endpoints = Endpoints.from_config(config)
     loader = stages_read(config)[-1]
     with ConnectClient(endpoints.connect_url) as connect:
-        for name in names:
-            connect.pause(name)
-            connect.wait_state(name, "PAUSED", timeout_s=60)
+        pause_capture(connect, names)
         try:
             report(f"committing {changes:,} changes with capture paused ({', '.join(names)})")
             committed = commit_backlog(config, changes, seed)
