@@ -10,8 +10,10 @@ what that expiry does to it.
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 import phoenixdb
+import pytest
 
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.ods.schema import Column, TableSchema
@@ -54,6 +56,40 @@ def test_a_statement_the_query_server_forgot_is_prepared_again(endpoints: Endpoi
         writer.commit()
 
         assert dict(ods_rows(endpoints.phoenix_url, schema)) == {k: f"row {k}" for k in (1, 2, 3, 4)}
+    finally:
+        writer.close()
+        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {schema.ods_name}")
+
+
+@pytest.mark.parametrize("delete_mode", ["hard", "soft"])
+def test_a_truncate_removes_only_the_rows_changed_before_it(
+    endpoints: Endpoints, delete_mode: Literal["hard", "soft"]
+) -> None:
+    schema = TableSchema(
+        "itest",
+        "maf",
+        f"truncated_{uuid.uuid4().hex[:8]}",
+        (Column("id", "BIGINT", False), Column("title", "VARCHAR")),
+        ("id",),
+    )
+    writer = PhoenixWriter(endpoints.phoenix_url, delete_mode)
+    try:
+        writer.ensure_table(schema)
+        writer.stage(schema, [change(k) for k in (1, 2, 3, 4)])  # source positions 1..4
+        writer.commit()
+        removed = writer.truncate(schema, 3, delete_mode)
+        assert removed == 2
+        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+            cursor = conn.cursor()
+            columns = "ID, CDC_OP, CDC_SOURCE_POS, CDC_DELETED"
+            cursor.execute(f"SELECT {columns} FROM {schema.ods_name} ORDER BY ID")
+            rows = [tuple(r) for r in cursor.fetchall()]
+        if delete_mode == "hard":
+            assert rows == [(3, "c", 3, False), (4, "c", 4, False)]
+        else:  # marked deleted at the TRUNCATE's position, the rest kept
+            assert rows == [(1, "t", 3, True), (2, "t", 3, True), (3, "c", 3, False), (4, "c", 4, False)]
+            assert writer.truncate(schema, 4, delete_mode) == 1  # the rows marked before stay as they were
     finally:
         writer.close()
         with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:

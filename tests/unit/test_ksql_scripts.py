@@ -107,8 +107,19 @@ def test_a_delete_carries_the_key_and_the_flag() -> None:
     assert value["id"] == 1 and value["__deleted"] is True and value["__op"] == "d"
 
 
+def test_a_truncate_passes_with_its_position_and_no_row() -> None:
+    source = {"ts_ms": 1709251199000, "file": "mariadb-bin.000012", "pos": 4000, "row": 0}
+    raw = orjson.dumps({"before": None, "after": None, "source": source, "op": "t"})
+    result = movies_engine().process("mysql.maf.movies", None, raw, 0, 0, 0)
+    assert result.rejects == [] and len(result.outputs) == 1 and result.outputs[0].key is None
+    value = orjson.loads(result.outputs[0].value)
+    assert value["__op"] == "t"
+    assert value["__source_pos"] == contract.binlog_position("mariadb-bin.000012", 4000, 0)
+    assert value["id"] is None and value["title"] is None
+
+
 @pytest.mark.parametrize(
-    ("raw", "key", "reason"),
+    ("raw", "record_key", "reason"),
     [
         (event(rating="10.5"), b'{"id": 1}', "rating outside 0..10"),
         (event(rating="-0.1"), b'{"id": 1}', "rating outside 0..10"),
@@ -116,14 +127,17 @@ def test_a_delete_carries_the_key_and_the_flag() -> None:
         (event(metadata="{broken"), b'{"id": 1}', "malformed JSON in metadata"),
         (event(id=None), b'{"id": 1}', "no key value id"),
         (event(), None, "no key"),
-        (event(op="x"), b'{"id": 1}', "unknown op (not c, u, d, r)"),
+        (event(op="x"), b'{"id": 1}', "unknown op (not c, u, d, r, t)"),
         (orjson.dumps({"op": "c", "after": None, "before": None}), b'{"id": 1}', "no after image"),
         (orjson.dumps({"op": "d", "after": None, "before": None}), b'{"id": 1}', "no row image"),
         (event(rating="abc"), b'{"id": 1}', "CAST('abc' AS DOUBLE) failed"),
     ],
 )
-def test_invalid_records_are_rejected_with_a_reason(raw: bytes, key: bytes | None, reason: str) -> None:
-    result = movies_engine().process("mysql.maf.movies", key, raw, 0, 0, 0)
+def test_invalid_records_are_rejected_with_a_reason(
+    raw: bytes, record_key: bytes | None, reason: str
+) -> None:
+    # (not `key`: that name is the autouse fixture setting the masking key)
+    result = movies_engine().process("mysql.maf.movies", record_key, raw, 0, 0, 0)
     assert result.outputs == [] and len(result.rejects) == 1 and reason in result.rejects[0]
 
 

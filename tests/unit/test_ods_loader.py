@@ -57,6 +57,8 @@ class FakePhoenix:
         self.outage = threading.Event()
         self.refused = refused
         self.lock = threading.Lock()
+        self.peers: list[FakePhoenix] = []  # the connections whose rows a TRUNCATE removes
+        self.truncated: list[tuple[str, int, str, int]] = []
 
     def _up(self) -> None:
         if self.outage.is_set():
@@ -95,6 +97,17 @@ class FakePhoenix:
     def add_sequence_totals(self, totals: list, problems: list) -> None:
         self._up()
         self.totals.append((totals, problems))
+
+    def truncate(self, schema: TableSchema, source_pos: int, delete_mode: str) -> int:
+        self._up()
+        removed = 0
+        for peer in self.peers:
+            table = peer.rows.get(schema.ods_name, {})
+            for key in [k for k, c in table.items() if c.source_pos < source_pos]:
+                del table[key]
+                removed += 1
+        self.truncated.append((schema.ods_name, source_pos, delete_mode, removed))
+        return removed
 
 
 class FakeGuard(ReplayGuard):
@@ -321,6 +334,7 @@ def test_a_replayed_change_older_than_its_ods_row_is_skipped() -> None:
 
 def loader_stage(consumer: FakeConsumer, read: Any = None, revoke_timeout_s: float = 30.0):
     writers, ddl = [FakePhoenix(), FakePhoenix()], FakePhoenix()
+    ddl.peers = writers
     loader = Loader(
         Config(), "unused:9092", "http://unused/", [TOPIC], read or (lambda *_: ITEMS),
         writers=writers, ddl=ddl, replay_guard=FakeGuard(),
@@ -351,6 +365,27 @@ def test_the_loader_applies_rows_dead_letters_bad_ones_and_commits_after() -> No
     assert consumer.events[-2:] == [("flush dead letters",), ("commit", {(TOPIC, 0): 6})]
     assert loader.applied == 6 and ddl.tables == ["ODS.SHOP_DB_ITEMS"]
     assert ddl.totals[-1][0] == [["ODS.SHOP_DB_ITEMS", TOPIC, 0, 6, 0, 0, 0, 6, 0, 0, 0]]
+
+
+def truncate(pos: int | None) -> bytes:
+    """A TRUNCATE as the cleansing stage passes it on: no key, every column null."""
+    return orjson.dumps({"__op": "t", "__source_pos": pos, "__deleted": False, "id": None, "price": None})
+
+
+def test_a_truncate_removes_the_rows_changed_before_it_once_they_are_committed() -> None:
+    consumer = FakeConsumer({(TOPIC, 0): [
+        message(0, value(1, 10)), message(1, value(2, 11)), message(2, truncate(12)),
+        message(3, value(2, 13)), message(4, value(3, 14)), message(5, truncate(None)),
+    ]})  # fmt: skip
+    loop, _, writers, ddl, dead_letters = loader_stage(consumer)
+    loop.run([TOPIC], idle_exit_s=0.3)
+    # key 2's change after the TRUNCATE stays, whatever the order the batch applied them in
+    assert rows(writers) == {2: 13, 3: 14}
+    assert ddl.truncated == [("ODS.SHOP_DB_ITEMS", 12, "hard", 1)]
+    assert [(r.offset, r.reason) for r in dead_letters.letters] == [
+        (5, "a TRUNCATE without a source position (__source_pos)")
+    ]
+    assert consumer.events[-1] == ("commit", {(TOPIC, 0): 6})
 
 
 def test_a_configuration_error_stops_the_loader_and_dead_letters_nothing() -> None:

@@ -17,6 +17,9 @@ Choices every connector shares (JSON holds no comments, so they are written down
 - `tombstones.on.delete=false`: a delete is one event with `op: d` and the `before` image;
   no extra null-valued record, since raw topics are not compacted and the loader reads the
   delete from the envelope.
+- `skipped.operations=none` (Debezium's default skips `t`): a TRUNCATE at the source is an
+  event with `op: t`, no key and no row image; the cleansing stage passes it on and the
+  loader removes the table's rows that its source position follows (see ods/loader.py).
 - `poll.interval.ms=100` (Debezium's default 500): how long the task waits for its queue to
   fill before handing records to Kafka; it bounds the capture latency.
 - `heartbeat.interval.ms`: the connector commits its source position even when the captured

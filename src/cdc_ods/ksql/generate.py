@@ -34,6 +34,7 @@ from cdc_ods.sources import CatalogColumn, ColumnType, TableCatalog, column_type
 NON_NEGATIVE = ("runtime_min", "season", "number", "budget_usd", "viewers_millions")
 IMAGE = "COALESCE(`after`, `before`)"
 GENERATED_MARK = "-- cdc ksql generate, unedited: sha256="
+_NOT_TRUNCATE = "`op` <> 't'"
 _NUMERIC = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL"})
 
 
@@ -95,16 +96,18 @@ def masked(mask: str | None, value: Any, key: bytes) -> Any:
 def _rules(catalog: TableCatalog, mapped: dict[str, ColumnType]) -> list[tuple[str, str]]:
     """(condition, reason) pairs, checked in order; the first that holds rejects the record."""
     rules = [
-        ("`k` IS NULL", "no key"),
-        ("`op` IS NULL OR `op` NOT IN ('c', 'u', 'd', 'r')", "unknown op (not c, u, d, r)"),
-        ("`after` IS NULL AND `op` <> 'd'", "no after image in a change that is not a delete"),
-        ("`before` IS NULL AND `after` IS NULL", "no row image"),
+        ("`op` IS NULL OR `op` NOT IN ('c', 'u', 'd', 'r', 't')", "unknown op (not c, u, d, r, t)"),
+        # a TRUNCATE (op t) has no key and no row image: it is passed on to the loader, which
+        # removes the rows its source position follows; the rules below are about rows
+        (f"`k` IS NULL AND {_NOT_TRUNCATE}", "no key"),
+        ("`after` IS NULL AND `op` NOT IN ('d', 't')", "no after image in a change that is not a delete"),
+        (f"`before` IS NULL AND `after` IS NULL AND {_NOT_TRUNCATE}", "no row image"),
     ]
     for column in catalog.columns:
         value = f"{IMAGE}->{_ident(column.name)}"
         column_type = mapped[column.name]
         if column.name in catalog.key:
-            rules.append((f"{value} IS NULL", f"no key value {column.name}"))
+            rules.append((f"{value} IS NULL AND {_NOT_TRUNCATE}", f"no key value {column.name}"))
         numeric = column_type.phoenix.split("(")[0] in _NUMERIC  # the demo's range rules: numbers only
         if column.name == "rating" and numeric:
             rules.append((f"CAST({value} AS DOUBLE) NOT BETWEEN 0 AND 10", "rating outside 0..10"))

@@ -20,6 +20,14 @@ class Batch:
     def __init__(self) -> None:
         self.tables: Tables = {}
         self.replays = False  # whether it holds records `cdc dlq replay` sent back
+        # ODS table -> (its schema, the newest TRUNCATE's source position): applied after the
+        # batch's rows, it removes the rows whose position it follows, whatever their order
+        self.truncates: dict[str, tuple[TableSchema, int]] = {}
+
+    def truncate(self, schema: TableSchema, source_pos: int) -> None:
+        previous = self.truncates.get(schema.ods_name)
+        if previous is None or previous[1] < source_pos:
+            self.truncates[schema.ods_name] = (schema, source_pos)
 
     def add(self, schema: TableSchema, msg: Message, change: Change, replay: bool) -> None:
         entry = self.tables.get(schema.ods_name)

@@ -98,3 +98,15 @@ def to_change(schema: TableSchema, row: dict[str, Any], raw_key: bytes | None) -
         )
     except (TypeError, ValueError) as exc:
         raise Rejected(f"bad metadata field: {exc}") from None
+
+
+def truncate_position(row: dict[str, Any]) -> int:
+    """The source position of a TRUNCATE's record (op `t`): the rows loaded from changes
+    before it go."""
+    try:
+        position = int(row[contract.SOURCE_POS])
+    except (KeyError, TypeError, ValueError):
+        raise Rejected(f"a TRUNCATE without a source position ({contract.SOURCE_POS})") from None
+    if position <= 0:
+        raise Rejected(f"a TRUNCATE without a source position ({contract.SOURCE_POS}: {position})")
+    return position

@@ -7,7 +7,9 @@ handles rebalances and the stop; each of the loader's jobs has a module of its o
   (`evolution`);
 - checking the sequence (`sequence`): no skipped offset per partition, no source position
   going down per key, before anything is applied;
-- gathering the batch, the last change per key winning (`batch`);
+- gathering the batch, the last change per key winning (`batch`); a TRUNCATE at the source
+  (op `t`) removes, once the batch's rows are committed, the table's rows whose source
+  position it follows (or marks them deleted: `ods.delete_mode`);
 - applying it on the writer threads while the next batch gathers (`apply`), replayed records
   kept from overtaking newer changes (`replay_guard`), the rows Phoenix refuses isolated and
   dead-lettered;
@@ -35,9 +37,10 @@ from cdc_ods.errors import Rejected
 from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.apply import Applier, Writer
 from cdc_ods.ods.batch import Batch
-from cdc_ods.ods.decode import parse_row, to_change
+from cdc_ods.ods.decode import parse_row, to_change, truncate_position
 from cdc_ods.ods.evolution import SchemaReader, Schemas, source_schema_reader
 from cdc_ods.ods.replay_guard import ReplayGuard, is_replay
+from cdc_ods.ods.schema import TableSchema
 from cdc_ods.ods.sequence import SequenceChecker
 from cdc_ods.ods.writer import PhoenixWriter, retry_phoenix
 from cdc_ods.runtime import Checkpoint, StageLoop, Stop, stage_consumer
@@ -84,6 +87,7 @@ class Loader:
         self.applier = Applier(writers, replay_guard or ReplayGuard(phoenix_url), self._dead_letter)
         self.sequence = SequenceChecker()
         self.batch = Batch()  # gathering while the previous one is applied
+        self._truncates: list[tuple[TableSchema, int]] = []  # of the batch being applied
         self.applied = 0
         self._loop: StageLoop | None = None
 
@@ -122,6 +126,9 @@ class Loader:
             try:
                 row = parse_row(value)
                 schema = self.schemas.for_row(topic, row, give_up)
+                if row.get(contract.OP) == "t":
+                    batch.truncate(schema, truncate_position(row))
+                    continue
                 change = to_change(schema, row, msg.key())
             except Rejected as exc:
                 self._dead_letter(checkpoint, msg, exc)
@@ -133,6 +140,7 @@ class Loader:
 
     def write(self, checkpoint: Checkpoint) -> None:
         batch, self.batch = self.batch, Batch()
+        self._truncates = list(batch.truncates.values())
         self.applier.submit(batch, checkpoint)
 
     def written(self, timeout_s: float) -> bool:
@@ -140,6 +148,7 @@ class Loader:
 
     def wait(self, checkpoint: Checkpoint) -> None:
         self.applier.result()
+        self._apply_truncates(checkpoint)
         self._write_sequence_totals(checkpoint.giving_up, force=False)
 
     def committed(self, checkpoint: Checkpoint) -> None:
@@ -171,6 +180,20 @@ class Loader:
         located = checkpoint.reject(msg, rejected)
         log.warning("dead-lettering %s[%s]@%s: %s", located.topic, located.partition, located.offset, located)
         metrics.DEAD_LETTERS.labels(located.topic).inc()
+
+    def _apply_truncates(self, checkpoint: Checkpoint) -> None:
+        """The batch's TRUNCATEs, once its rows are committed (before its offsets are): applied
+        again after a crash, they remove the same rows."""
+        truncates, self._truncates = self._truncates, []
+        mode = self.config.ods.delete_mode
+        for schema, position in truncates:
+            removed = retry_phoenix(
+                lambda schema=schema, position=position: self.ddl.truncate(schema, position, mode),
+                checkpoint.giving_up,
+            )
+            metrics.ROWS_APPLIED.labels(schema.ods_name, "t").inc(removed)
+            log.info("%s: TRUNCATE at the source: %d rows %s", schema.ods_name, removed,
+                     "removed" if mode == "hard" else "marked deleted")  # fmt: skip
 
     def _write_sequence_totals(self, give_up: Callable[[], bool], force: bool) -> None:
         """Persist the sequence checks' counts; problems always before their offsets are committed."""

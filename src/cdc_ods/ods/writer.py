@@ -227,6 +227,35 @@ class PhoenixWriter:
             self._execute(sequence.SET_PROBLEM, problems)
         self.commit()
 
+    def truncate(self, schema: TableSchema, source_pos: int, delete_mode: Literal["hard", "soft"]) -> int:
+        """A TRUNCATE at the source at `source_pos`: the table's rows loaded from changes before
+        it removed (soft: marked deleted, CDC_OP `t`); returns how many. On a connection of its
+        own in autocommit, so that Phoenix runs the statement inside HBase rather than
+        gathering every row in the Query Server (its mutation state holds 500,000 at most)."""
+        before = f"{contract.CDC_SOURCE_POS} < {int(source_pos)}"
+        if delete_mode == "hard":
+            statement = f"DELETE FROM {schema.ods_name} WHERE {before}"
+        else:
+            keys = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            marks = (contract.CDC_OP, contract.CDC_SOURCE_POS, contract.CDC_LOADED_AT, contract.CDC_DELETED)
+            statement = (
+                f"UPSERT INTO {schema.ods_name} ({keys}, {', '.join(marks)})"
+                f" SELECT {keys}, 't', {int(source_pos)}, TO_TIMESTAMP('{now}'), TRUE"
+                f" FROM {schema.ods_name} WHERE {before}"
+                f" AND ({contract.CDC_DELETED} IS NULL OR NOT {contract.CDC_DELETED})"
+            )
+        conn = connect(self.url, autocommit=True)
+        try:
+            with contextlib.closing(conn.cursor()) as cursor:
+                cursor.execute(statement)
+                return max(cursor.rowcount, 0)
+        except (phoenixdb.errors.Error, requests.RequestException, OSError) as exc:
+            raise self._failure(exc, "TRUNCATE: ") from None
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
     def stage(self, schema: TableSchema, changes: Sequence[Change]) -> None:
         """Send one table's changes (distinct keys) without committing."""
         loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

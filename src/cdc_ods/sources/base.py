@@ -59,6 +59,8 @@ COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
     "time.precision.mode": "adaptive_time_microseconds",
     "binary.handling.mode": "hex",
     "tombstones.on.delete": "false",
+    # TRUNCATE is an event (op t) the loader applies; Debezium's default skips it ("t")
+    "skipped.operations": "none",
     "heartbeat.interval.ms": "10000",
     "errors.max.retries": "3",
     "topic.creation.default.replication.factor": "1",
