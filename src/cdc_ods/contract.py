@@ -65,6 +65,12 @@ def raw_topic(source: str, namespace: str, table: str) -> str:
     return f"{source}.{namespace}.{table}"
 
 
+def notification_topic(source: str) -> str:
+    """Where a source's connector reports its snapshots' progress (Debezium's sink notification
+    channel): `cdc connectors snapshot --replace` waits there for its snapshot to complete."""
+    return f"_cdc-notifications.{source}"
+
+
 def cleansed_topic(source: str, database: str, table: str) -> str:
     return f"{CLEANSED_PREFIX}{source}.{database}.{table}"
 

@@ -388,6 +388,17 @@ def test_a_truncate_removes_the_rows_changed_before_it_once_they_are_committed()
     assert consumer.events[-1] == ("commit", {(TOPIC, 0): 6})
 
 
+def test_a_row_without_a_position_after_a_truncate_in_the_batch_stays() -> None:
+    """PostgreSQL's incremental snapshot records carry no position: one that follows the
+    TRUNCATE in the topic was read after it."""
+    consumer = FakeConsumer({(TOPIC, 0): [
+        message(0, value(1, 0)), message(1, value(2, 11)), message(2, truncate(12)), message(3, value(3, 0)),
+    ]})  # fmt: skip
+    loop, _, writers, ddl, _ = loader_stage(consumer)
+    loop.run([TOPIC], idle_exit_s=0.3)
+    assert rows(writers) == {3: 12} and ddl.truncated == [("ODS.SHOP_DB_ITEMS", 12, "hard", 2)]
+
+
 def test_a_configuration_error_stops_the_loader_and_dead_letters_nothing() -> None:
     consumer = FakeConsumer({(TOPIC, 0): [message(0, value(1, 10)), message(1, value(2, 11))]})
 

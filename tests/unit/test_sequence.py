@@ -87,6 +87,19 @@ def test_a_position_going_down_for_a_key_is_a_regression() -> None:
     assert f"key [1] at position 90 after 100 ({TOPIC}[0]@3)" in problems[0][3]
 
 
+def test_a_record_without_a_position_is_not_ordered_against_the_keys_changes() -> None:
+    """PostgreSQL's incremental snapshot records carry no LSN: the cleansing stage gives them 0."""
+    clock = Clock()
+    checker = SequenceChecker(clock=clock)
+    checker.position(TABLE, TOPIC, 0, (1,), 100, offset=0)
+    checker.position(TABLE, TOPIC, 0, (1,), 0, offset=1)  # the row re-read by a snapshot
+    checker.position(TABLE, TOPIC, 0, (1,), 120, offset=2)
+    checker.position(TABLE, TOPIC, 0, (1,), 110, offset=3)  # still compared with 120
+    clock.now += SUSPECT_GRACE_S
+    rows, problems = checker.take()
+    assert rows[0][3:7] == [0, 0, 1, 0] and "position 110 after 120" in problems[0][3]
+
+
 def test_a_newer_change_that_is_not_the_newest_again_makes_the_suspect_a_regression() -> None:
     checker = SequenceChecker()
     for offset, position in enumerate([10, 30, 20, 40]):

@@ -221,19 +221,40 @@ def delete(
 
 @connectors_app.command(
     help="Re-read one table as op 'r' events while streaming continues (incremental snapshot).\n\n"
-    "Sends Debezium an execute-snapshot signal through the source's signal table, as the admin user."
+    "Sends Debezium an execute-snapshot signal through the source's signal table, as the admin user. "
+    "With --replace it also waits until the snapshot is over and every stage has consumed it, then "
+    "removes from the table's ODS table the rows the source no longer has (those loaded before the "
+    "command started and not written again; ods.delete_mode): for a table dropped and created again, "
+    "a column renamed or added with a DEFAULT. Safe to run again. Then `cdc reconcile`."
 )
 def snapshot(
     ctx: typer.Context,
     connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
     table: Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Wait for it, then remove the rows the source no longer has.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds for the snapshot and the catch-up (--replace).")
+    ] = 1800.0,
 ) -> None:
     from cdc_ods.connectors.snapshot import request_snapshot
+    from cdc_ods.errors import CdcError
+    from cdc_ods.operations.resync import resync
 
     config, endpoints, connect = _setup(ctx)
     with connect:
-        request = request_snapshot(connect, connector, table, config, endpoints)
         state = (connect.status(connector) or {}).get("connector", {}).get("state")
+        if replace:
+            if state != "RUNNING":
+                raise CdcError(f"connector {connector} is {state}: --replace needs it running")
+            result = resync(connect, config, connector, table, timeout, _report)
+            _report(
+                f"{connector}: {result.table} re-read in {result.snapshot_s:.0f}s; {result.removed} row(s)"
+                f" the source no longer has removed from {result.ods_table}. Check with `cdc reconcile`."
+            )
+            return
+        request = request_snapshot(connect, connector, table, config, endpoints)
     _report(f"{connector}: snapshot of {request.table} requested (signal {request.signal_id})")
     _report(f"rows arrive as op 'r' events on {request.topic}")
     if state != "RUNNING":

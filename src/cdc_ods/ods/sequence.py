@@ -143,7 +143,11 @@ class SequenceChecker:
     def position(
         self, table: str, topic: str, partition: int, key: tuple[Any, ...], position: int, offset: int
     ) -> None:
-        """Check that the key's source position did not go down (a duplicate may)."""
+        """Check that the key's source position did not go down (a duplicate may). A record
+        without one (0: PostgreSQL's incremental snapshot records carry no LSN) re-reads the
+        row's current state and is not ordered against the key's changes."""
+        if not position:
+            return
         remembered = (table, key)
         change = hash((table, key, position))
         previous = self._positions.get(remembered)

@@ -28,6 +28,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig
@@ -57,7 +58,7 @@ class Recovery:
 
 
 def recover(connect: ConnectClient, config: Config, name: str, timeout_s: float, report: Report) -> Recovery:
-    source = _source(config, name)
+    source = relational_source(config, name)
     stored = connect.get_config(name)
     if stored is None:
         raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}; `cdc connectors apply` first")
@@ -98,7 +99,8 @@ def recover(connect: ConnectClient, config: Config, name: str, timeout_s: float,
     return result
 
 
-def _source(config: Config, name: str) -> SourceConfig:
+def relational_source(config: Config, name: str) -> SourceConfig:
+    """The enabled source `name` of cdc.yaml, which must have a catalog (tables to re-read)."""
     for source in config.sources:
         if source.name == name and source.enabled:
             if not source.has_catalog:
@@ -140,20 +142,30 @@ def _remove_deleted(
         for table in source_tables(config, relational_only=True):
             if table.raw_topic not in cleansed or not ods_columns(conn, table.ods_table):
                 continue  # not loaded: no snapshot row reached it
-            cursor = conn.cursor()
-            if config.ods.delete_mode == "hard":
-                cursor.execute(f"DELETE FROM {table.ods_table} WHERE {contract.CDC_LOADED_AT} < ?", [cutoff])
-            else:
-                key = ", ".join(f'"{c}"' for c in ods_key_columns(conn, table.ods_table))
-                cursor.execute(
-                    f"UPSERT INTO {table.ods_table} ({key}, {contract.CDC_OP}, {contract.CDC_DELETED})"
-                    f" SELECT {key}, 'd', TRUE FROM {table.ods_table}"
-                    f" WHERE {contract.CDC_LOADED_AT} < ? AND NOT {contract.CDC_DELETED}",
-                    [cutoff],
-                )
-            removed[table.ods_table] = max(0, cursor.rowcount)
-            cursor.close()
+            removed[table.ods_table] = remove_loaded_before(
+                conn, table.ods_table, config.ods.delete_mode, cutoff
+            )
             report(f"{table.ods_table}: {removed[table.ods_table]} row(s) deleted at the source meanwhile")
     finally:
         conn.close()
     return removed
+
+
+def remove_loaded_before(conn: Any, ods_table: str, delete_mode: str, cutoff: dt.datetime) -> int:
+    """Delete (soft: mark deleted) the rows of `ods_table` loaded before `cutoff`; how many.
+    `conn`: a Phoenix connection in autocommit (Phoenix then runs it inside HBase)."""
+    cursor = conn.cursor()
+    try:
+        if delete_mode == "hard":
+            cursor.execute(f"DELETE FROM {ods_table} WHERE {contract.CDC_LOADED_AT} < ?", [cutoff])
+        else:
+            key = ", ".join(f'"{c}"' for c in ods_key_columns(conn, ods_table))
+            cursor.execute(
+                f"UPSERT INTO {ods_table} ({key}, {contract.CDC_OP}, {contract.CDC_DELETED})"
+                f" SELECT {key}, 'd', TRUE FROM {ods_table}"
+                f" WHERE {contract.CDC_LOADED_AT} < ? AND NOT {contract.CDC_DELETED}",
+                [cutoff],
+            )
+        return max(0, cursor.rowcount)
+    finally:
+        cursor.close()

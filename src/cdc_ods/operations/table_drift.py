@@ -6,7 +6,10 @@ ODS table keeps the rows it had), and a table created, or renamed into a name cd
 `tables` takes, is not captured until `cdc sources sync`. Each look of the watchdog compares
 every source's tables with its connector's list: `cdc_captured_table_gone{source,table}` and
 `cdc_source_table_not_captured{source,table}` are 1 for each such table (alerts
-`CapturedTableGone` and `SourceTableNotCaptured`); `cdc watch --once` prints them.
+`CapturedTableGone` and `SourceTableNotCaptured`); `cdc watch --once` prints them. On
+PostgreSQL a captured table missing from the source's publication counts as not captured too:
+its changes never reach the connector (a table dropped and created again under the same name
+leaves the publication, and the new one is not added).
 """
 
 from __future__ import annotations
@@ -97,5 +100,10 @@ class TableDriftProbe:
         connector = self.connect.get_config(source.name)
         if connector is None:
             return None
-        tables = source_for(self.config, source).namespace_tables()
-        return table_drift(connector, source.namespace, tables, list(source.tables))
+        src = source_for(self.config, source)
+        tables = src.namespace_tables()
+        drift = table_drift(connector, source.namespace, tables, list(source.tables))
+        entries = include_entries(connector)
+        captured = [t for t in tables if t not in OWN_TABLES and captures(entries, f"{source.namespace}.{t}")]
+        unpublished = [t for t in src.unpublished(connector, captured) if t not in drift.not_captured]
+        return TableDrift(drift.gone, drift.not_captured + unpublished)

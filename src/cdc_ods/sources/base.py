@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from cdc_ods import contract
 from cdc_ods.config import Config, SourceConfig, SourceLogin
 from cdc_ods.contract import MAX_RECORD_BYTES, binlog_number
 from cdc_ods.endpoints import Endpoints
@@ -265,6 +266,11 @@ class Source(ABC):
     def namespace_tables(self) -> list[str]:
         """Every base table of the captured namespace (views and partitions excluded)."""
 
+    def unpublished(self, connector: dict[str, Any], tables: list[str]) -> list[str]:
+        """Of `tables`, those whose changes the source's log does not give `connector` (its
+        config). The binlog carries every table; PostgreSQL's publication only those it lists."""
+        return []
+
     def base_tables(self) -> list[str]:
         """The tables `tables` patterns choose from: the namespace's, minus the project's own
         signal and heartbeat tables."""
@@ -418,6 +424,14 @@ class Source(ABC):
     def connector_config(self, tables: list[str]) -> dict[str, str]:
         """The Debezium connector config capturing `tables` (no secret in it: the password
         is a `${env:...}` reference the Connect worker resolves)."""
+
+    def _notification_options(self) -> dict[str, str]:
+        """Debezium reports each snapshot's start, progress and end to the source's
+        notification topic (an incremental snapshot's under its signal's id)."""
+        return {
+            "notification.enabled.channels": "sink",
+            "notification.sink.topic.name": contract.notification_topic(self.name),
+        }
 
     def _key_columns(self, tables: list[str]) -> dict[str, str]:
         keyed = [

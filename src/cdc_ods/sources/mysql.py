@@ -600,6 +600,7 @@ class MySqlSource(Source):
             # Field.createInternal prefixes the key with "internal.": without it, it is ignored
             DDL_FILTER_OPTION: ddl_filter([*tables, SIGNAL_TABLE]),
             **COMMON_CONNECTOR_OPTIONS,
+            **self._notification_options(),
             **self._key_columns(tables),
             **self._tls_options(),
         }

@@ -271,6 +271,7 @@ class PostgresSource(Source):
             "heartbeat.action.query": f"UPDATE {heartbeat} SET ts = now() WHERE id = 1",
             "signal.data.collection": f"{schema}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
+            **self._notification_options(),
             **self._key_columns(tables),
             **postgres_connector_options(self.tls),
         }
@@ -373,6 +374,15 @@ class PostgresSource(Source):
     def grant_sql(self, privileges: tuple[str, ...], table: str, user: str) -> str:
         """`GRANT privileges ON table TO user` (for a fix's text)."""
         return f"GRANT {', '.join(privileges)} ON {quote(self.schema)}.{quote(table)} TO {quote(user)}"
+
+    def unpublished(self, connector: dict[str, Any], tables: list[str]) -> list[str]:
+        """Not in the source's publication: e.g. dropped and created again (a dropped table
+        leaves the publication, and the new one is not added to a publication that lists
+        tables). A connector naming another publication manages its own: nothing to tell."""
+        if connector.get("publication.name") != self.publication:
+            return []
+        _, _, listed = self._published()
+        return [t for t in tables if t not in listed]
 
     def _published(self) -> tuple[bool, bool, set[str]]:
         """(publication exists, publish_via_partition_root, tables it lists in our schema)."""

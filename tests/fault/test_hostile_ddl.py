@@ -1,0 +1,243 @@
+"""Hostile DDL while streaming, on both source kinds: what each does to the ODS, and the way back.
+
+Producers write to both sources throughout (`under_load`). On a table they write to (MariaDB
+`movies`, PostgreSQL `tv_series`), two columns are added for the test and given values, then:
+- VARCHAR(50) -> VARCHAR(500), and longer values: applied (the ODS column is a VARCHAR);
+- the column renamed: the rows changed since carry the new name, the others hold NULL in its
+  ODS column, and reconcile reports them different (lost); `cdc connectors snapshot SOURCE
+  TABLE --replace` re-reads the table and reconcile is clean;
+- INT -> BIGINT, and a value above 2^31: the cleansing stage dead-letters it with the reason
+  and reconcile reports the row rejected (exit 3), never a silently different value. Phoenix
+  cannot change a column's type: the way back is the ODS table made again (loader stopped,
+  `DROP TABLE`, loader started: it creates the table from the source's schema) and `--replace`;
+- both columns dropped: applied (the ODS keeps its columns; reconcile compares the source's).
+Then, on the table beside it (`app_events`, `episodes`): TRUNCATE under load (applied: the rows
+before it go, the ones after stay); and, with the producers stopped (they write to it), the
+table dropped and created again with a few rows: the ODS keeps the old rows (reconcile: extra),
+PostgreSQL's watchdog reports the table not captured (it left the publication), and `--replace`
+makes the ODS equal again. Each step's reconcile result goes into bench-results/faults.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import phoenixdb
+import pytest
+
+from cdc_ods import contract
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.sources import source_for
+from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.manager import StackManager
+from tests.integration.conftest import cdc
+
+from .conftest import Recovery
+from .test_kill9 import under_load
+from .test_lost_logs import _until, _watchdog_sample
+
+BIG = 5_000_000_000  # above INT's 2^31 - 1
+LONG_NOTE = "n" * 300  # above VARCHAR(50)
+
+
+class Dialect:
+    """The DDL and the admin connection of one source kind."""
+
+    def __init__(self, ctx: StackContext, source: str, table: str, other: str) -> None:
+        self.source, self.table, self.other = source, table, other
+        self.src = source_for(ctx.config, source)
+        self.mysql = source == "mysql"
+        self.ods = contract.ods_table(source, "maf", table)
+
+    def qualified(self, table: str) -> str:
+        return f"`{table}`" if self.mysql else f"maf.{table}"
+
+    def run(self, *statements: str) -> list[Any]:
+        rows: list[Any] = []
+        if self.mysql:
+            conn = self.src.connect("admin")
+            with conn, conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+                    rows = list(cur.fetchall()) if cur.description else []
+                conn.commit()
+            return rows
+        with self.src.connect("admin") as conn:
+            for statement in statements:
+                cur = conn.execute(statement)  # type: ignore[arg-type]
+                rows = cur.fetchall() if cur.description else []
+        return rows
+
+    def retype(self, column: str, sql_type: str) -> str:
+        t = self.qualified(self.table)
+        if self.mysql:
+            return f"ALTER TABLE {t} MODIFY {column} {sql_type} NULL"
+        return f"ALTER TABLE {t} ALTER COLUMN {column} TYPE {sql_type}"
+
+    def some_rows(self, count: int, assignments: str) -> str:
+        t = self.qualified(self.table)
+        if self.mysql:
+            return f"UPDATE {t} SET {assignments} ORDER BY id LIMIT {count}"
+        return f"UPDATE {t} SET {assignments} WHERE id IN (SELECT id FROM {t} ORDER BY id LIMIT {count})"
+
+
+def _reconcile(*tables: str) -> tuple[int, list[dict[str, Any]]]:
+    args = [a for t in tables for a in ("--table", t)]
+    result = cdc("reconcile", "--json", "--timeout", "400", *args, timeout=600)
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else []
+
+
+def _summary(code: int, reports: list[dict[str, Any]]) -> str:
+    parts = [
+        f"{r['table']}: {r['source_rows']} rows, missing/extra/different/rejected "
+        f"{r['missing']}/{r['extra']}/{r['different']}/{r['rejected']}"
+        for r in reports
+    ]
+    return f"exit {code}: " + "; ".join(parts)
+
+
+def _clean(record: Recovery, *tables: str) -> None:
+    code, reports = _reconcile(*tables)
+    record.reconcile = f"ok: {_summary(code, reports)}"
+    print(f"RECONCILE {record.component} {record.reconcile}")
+    assert code == 0 and reports and all(r["ok"] for r in reports), _summary(code, reports)
+
+
+def _replace(d: Dialect, table: str) -> str:
+    result = cdc("connectors", "snapshot", d.source, table, "--replace", "--timeout", "600", timeout=700)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "other"), [("mysql", "movies", "app_events"), ("postgres", "tv_series", "episodes")]
+)
+def test_hostile_ddl_is_applied_or_named_with_its_way_back(
+    source: str,
+    table: str,
+    other: str,
+    pipeline: StackContext,
+    endpoints: Endpoints,
+    recoveries: list[Recovery],
+    tmp_path: Path,
+) -> None:
+    d = Dialect(pipeline, source, table, other)
+    name = f"{source}.{table}"
+    with under_load(951 if d.mysql else 952, tmp_path / "producers.log"):
+        d.run(
+            f"ALTER TABLE {d.qualified(table)} ADD COLUMN hd_note VARCHAR(50) NULL",
+            f"ALTER TABLE {d.qualified(table)} ADD COLUMN hd_count INT NULL",
+        )
+        d.run(d.some_rows(20, "hd_note = 'short', hd_count = 7"))
+
+        widened = Recovery(f"{source}: VARCHAR(50) -> VARCHAR(500) while streaming", restarted_by="-")
+        recoveries.append(widened)
+        d.run(d.retype("hd_note", "VARCHAR(500)"), d.some_rows(5, f"hd_note = '{LONG_NOTE}'"))
+        _clean(widened, name)
+
+        renamed = Recovery(
+            f"{source}: a column renamed", restarted_by=f"cdc connectors snapshot {source} {table} --replace"
+        )
+        recoveries.append(renamed)
+        d.run(
+            f"ALTER TABLE {d.qualified(table)} RENAME COLUMN hd_note TO hd_text",
+            d.some_rows(3, "hd_count = 8"),
+        )
+        code, reports = _reconcile(name)
+        assert code == 1 and reports[0]["different"] > 0, _summary(
+            code, reports
+        )  # rows unchanged since: NULL
+        print(f"RENAMED {source}: before the resync: {_summary(code, reports)}")
+        started = time.monotonic()
+        _replace(d, table)
+        renamed.recovery_s = time.monotonic() - started
+        _clean(renamed, name)
+
+        retyped = Recovery(
+            f"{source}: INT -> BIGINT, a value above 2^31", restarted_by="ODS table made again, --replace"
+        )
+        recoveries.append(retyped)
+        d.run(d.retype("hd_count", "BIGINT"), d.some_rows(1, f"hd_count = {BIG}"))
+        code, reports = _reconcile(name)
+        assert code == 3 and reports[0]["rejected"] == 1, _summary(code, reports)
+        reasons = " ".join(str(k) for k in reports[0].get("rejected_keys", []))
+        assert "expected INT" in reasons or "hd_count" in reasons, reports[0]
+        print(f"RETYPED {source}: before the way back: {_summary(code, reports)} {reasons[:300]}")
+        started = time.monotonic()
+        manager = StackManager(pipeline)
+        manager.stop(["cleansing", "loader"])  # the cleansing stage regenerates its script from the source
+        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+            conn.cursor().execute(f"DROP TABLE {d.ods}")
+        manager.up(["cleansing", "loader"])
+        _replace(d, table)
+        retyped.recovery_s = time.monotonic() - started
+        _clean(retyped, name)
+        rows = _ods(endpoints, f"SELECT COUNT(*) FROM {d.ods} WHERE HD_COUNT = {BIG}")
+        assert rows == [[1]], rows
+
+        dropped = Recovery(f"{source}: columns dropped", restarted_by="-")
+        recoveries.append(dropped)
+        d.run(
+            f"ALTER TABLE {d.qualified(table)} DROP COLUMN hd_text",
+            f"ALTER TABLE {d.qualified(table)} DROP COLUMN hd_count",
+        )
+        _clean(dropped, name)
+
+        truncated = Recovery(f"{source}: TRUNCATE {other} under load", restarted_by="-")
+        recoveries.append(truncated)
+        before = _ods(endpoints, f"SELECT COUNT(*) FROM {contract.ods_table(source, 'maf', other)}")[0][0]
+        d.run(f"TRUNCATE TABLE {d.qualified(other)}")
+        time.sleep(5)  # rows written after it stay
+    _clean(truncated, f"{source}.{other}")
+    print(f"TRUNCATED {source}.{other}: {before} ODS rows before")
+
+    recreated = Recovery(
+        f"{source}: {other} dropped and created again",
+        restarted_by=f"cdc connectors snapshot {source} {other} --replace",
+    )
+    recoveries.append(recreated)
+    _recreate(d, other)
+    code, reports = _reconcile(f"{source}.{other}")
+    print(f"RECREATED {source}.{other}: before the resync: {_summary(code, reports)}")
+    if d.mysql:  # the binlog goes on: the new rows arrive, the old ones stay
+        assert code == 1 and reports[0]["extra"] > 0, _summary(code, reports)
+    else:  # out of the publication: nothing arrives, and the watchdog says so
+        gauge = f'cdc_source_table_not_captured{{source="{source}",table="{other}"}}'
+        _until(f"{gauge} == 1", lambda: _watchdog_sample(pipeline, gauge) == 1)
+    started = time.monotonic()
+    _replace(d, other)
+    recreated.recovery_s = time.monotonic() - started
+    _clean(recreated, f"{source}.{other}")
+
+
+def _recreate(d: Dialect, table: str) -> None:
+    """DROP TABLE and CREATE TABLE with the same definition, then three of its old rows again."""
+    keep = f"{table}_hd_keep"
+    if d.mysql:
+        ((_, ddl),) = d.run(f"SHOW CREATE TABLE {d.qualified(table)}")
+        d.run(
+            f"CREATE TABLE {keep} AS SELECT * FROM {d.qualified(table)} ORDER BY id LIMIT 3",
+            f"DROP TABLE {d.qualified(table)}",
+            ddl,
+            f"INSERT INTO {d.qualified(table)} SELECT * FROM {keep}",
+            f"DROP TABLE {keep}",
+        )
+        return
+    d.run(
+        f"CREATE TABLE maf.{keep} AS SELECT * FROM maf.{table} ORDER BY id LIMIT 3",
+        f"CREATE TABLE maf.{table}_hd_new (LIKE maf.{table} INCLUDING ALL)",
+        f"DROP TABLE maf.{table}",
+        f"ALTER TABLE maf.{table}_hd_new RENAME TO {table}",
+        f"INSERT INTO maf.{table} SELECT * FROM maf.{keep}",
+        f"DROP TABLE maf.{keep}",
+    )
+
+
+def _ods(endpoints: Endpoints, query: str) -> list[list[Any]]:
+    with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+        cursor = conn.cursor()
+        cursor.execute(query)
+        return cursor.fetchall()
