@@ -67,7 +67,7 @@ stack-up: setup ## start the local stack
 stack-down: ## stop the local stack
 	$(CDC) stack down
 
-fault: setup ## kill -9 each component, then all at once, under load, then reconcile (writes bench-results/faults.md); fuzzing with 2,000 examples per property
+fault: setup ## kill -9 each component, then all at once, under load; outages; lost logs; schema changes other than ADD COLUMN; each then reconciled (writes bench-results/faults.md); fuzzing with 2,000 examples per property
 	HYPOTHESIS_PROFILE=fault $(BIN)/pytest tests/unit/test_fuzz.py
 	$(BIN)/pytest tests/fault -s
 
