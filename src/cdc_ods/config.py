@@ -243,6 +243,20 @@ class CollectorConfig(_Model):
     # events more than this far in the future (client clock) are rejected
     max_clock_skew_s: int = Field(86_400, ge=0)
     dead_letter_rejects: bool = True
+    # JSON {"keys": [{"app", "sha256", "per_s", "burst"}]} (`cdc collector key add`); re-read
+    # when it changes; none: every request is taken (collector/api_keys.py)
+    api_keys_file: Path | None = None
+    # HTTPS on the listener: a PEM certificate (chain) and its private key, both or neither
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> CollectorConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "collector.tls_cert_file and collector.tls_key_file go together: set both or neither"
+            )
+        return self
 
 
 class CleansingConfig(_Model):

@@ -59,6 +59,8 @@ class Stages(BaseSettings):
     bind: str | None = Field(None, validation_alias="CDC_METRICS_BIND")
     # where the apps reach the collector; unset: stack.host and collector.port
     collector_url: str | None = Field(None, validation_alias="CDC_COLLECTOR_URL")
+    # the key `cdc produce events` and `cdc bench` send when the collector requires one
+    collector_api_key: SecretStr | None = Field(None, validation_alias="CDC_COLLECTOR_API_KEY")
 
 
 class KsqlDb(BaseSettings):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -19,7 +20,12 @@ from typing import Any, Protocol
 
 from cdc_telemetry.blocklist import BlocklistVersion
 
-REFUSED_STATUSES = frozenset({400, 401, 403, 404, 413, 415, 422})
+log = logging.getLogger("cdc_telemetry")
+
+REFUSED_STATUSES = frozenset({400, 404, 413, 415, 422})
+# the app's key is missing, wrong or revoked: its batches stay queued (and are sent again,
+# with backoff) until the app has a valid key, rather than being thrown away
+UNAUTHORIZED_STATUSES = frozenset({401, 403})
 
 
 class Outcome(Enum):
@@ -56,17 +62,26 @@ def _retry_after(headers: Any) -> float:
 
 
 class HttpChannel:
-    def __init__(self, url: str, name: str = "collector", timeout_s: float = 30.0) -> None:
+    """`api_key`: the app's key, sent as `Authorization: Bearer` (a collector with API keys
+    answers 401 without it); a 429 is sent again after its Retry-After."""
+
+    def __init__(
+        self, url: str, name: str = "collector", timeout_s: float = 30.0, api_key: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.name = name
         self.timeout_s = timeout_s  # keep above the collector's Kafka timeout: fewer duplicates
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def __repr__(self) -> str:  # never the key
+        return f"HttpChannel({self.url!r}, name={self.name!r}, api_key={'set' if self._auth else None})"
 
     def send(self, body: bytes) -> Delivery:
         request = urllib.request.Request(
             f"{self.url}/v1/events",
             data=body,
             method="POST",
-            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip", **self._auth},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -76,6 +91,10 @@ class HttpChannel:
             exc.close()
             if exc.code in REFUSED_STATUSES:
                 return Delivery(Outcome.REFUSED, detail=f"HTTP {exc.code}: {detail}")
+            if exc.code in UNAUTHORIZED_STATUSES:
+                log.warning(
+                    "%s refused the app's API key (HTTP %d): batches stay queued", self.name, exc.code
+                )
             return Delivery(Outcome.RETRY, retry_after_s=_retry_after(exc.headers), detail=f"HTTP {exc.code}")
         except (OSError, ValueError) as exc:  # URLError, timeouts, resets, a garbled answer
             return Delivery(Outcome.RETRY, detail=str(exc))
@@ -87,8 +106,9 @@ class HttpChannel:
         )
 
     def fetch_blocklist(self) -> BlocklistVersion | None:
+        request = urllib.request.Request(f"{self.url}/v1/blocklist", headers=self._auth)
         try:
-            with urllib.request.urlopen(f"{self.url}/v1/blocklist", timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 data = json.loads(response.read())
         except (OSError, ValueError):
             return None

@@ -10,6 +10,8 @@ what that expiry does to it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from typing import Literal
 
 import phoenixdb
@@ -32,16 +34,28 @@ def change(key: int) -> Change:
     )
 
 
-def test_a_statement_the_query_server_forgot_is_prepared_again(endpoints: Endpoints) -> None:
+@contextmanager
+def scratch_table(endpoints: Endpoints, prefix: str) -> Iterator[TableSchema]:
+    """The schema of an ODS table of its own (id, title), dropped afterwards."""
     schema = TableSchema(
         "itest",
         "maf",
-        f"forgot_{uuid.uuid4().hex[:8]}",
+        f"{prefix}_{uuid.uuid4().hex[:8]}",
         (Column("id", "BIGINT", False), Column("title", "VARCHAR")),
         ("id",),
     )
-    writer = PhoenixWriter(endpoints.phoenix_url)
     try:
+        yield schema
+    finally:
+        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {schema.ods_name}")
+
+
+def test_a_statement_the_query_server_forgot_is_prepared_again(endpoints: Endpoints) -> None:
+    with (
+        scratch_table(endpoints, "forgot") as schema,
+        closing(PhoenixWriter(endpoints.phoenix_url)) as writer,
+    ):
         writer.ensure_table(schema)
         writer.stage(schema, [change(1)])
         writer.commit()
@@ -56,25 +70,14 @@ def test_a_statement_the_query_server_forgot_is_prepared_again(endpoints: Endpoi
         writer.commit()
 
         assert dict(ods_rows(endpoints.phoenix_url, schema)) == {k: f"row {k}" for k in (1, 2, 3, 4)}
-    finally:
-        writer.close()
-        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
-            conn.cursor().execute(f"DROP TABLE IF EXISTS {schema.ods_name}")
 
 
 @pytest.mark.parametrize("delete_mode", ["hard", "soft"])
 def test_a_truncate_removes_only_the_rows_changed_before_it(
     endpoints: Endpoints, delete_mode: Literal["hard", "soft"]
 ) -> None:
-    schema = TableSchema(
-        "itest",
-        "maf",
-        f"truncated_{uuid.uuid4().hex[:8]}",
-        (Column("id", "BIGINT", False), Column("title", "VARCHAR")),
-        ("id",),
-    )
     writer = PhoenixWriter(endpoints.phoenix_url, delete_mode)
-    try:
+    with scratch_table(endpoints, "truncated") as schema, closing(writer):
         writer.ensure_table(schema)
         writer.stage(schema, [change(k) for k in (1, 2, 3, 4)])  # source positions 1..4
         writer.commit()
@@ -90,7 +93,3 @@ def test_a_truncate_removes_only_the_rows_changed_before_it(
         else:  # marked deleted at the TRUNCATE's position, the rest kept
             assert rows == [(1, "t", 3, True), (2, "t", 3, True), (3, "c", 3, False), (4, "c", 4, False)]
             assert writer.truncate(schema, 4, delete_mode) == 1  # the rows marked before stay as they were
-    finally:
-        writer.close()
-        with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
-            conn.cursor().execute(f"DROP TABLE IF EXISTS {schema.ods_name}")

@@ -1,13 +1,20 @@
-"""In-memory stand-ins for the Kafka clients a stage uses, recording what happens in order."""
+"""In-memory stand-ins for the Kafka clients a stage uses, recording what happens in order; and
+the real collector service with such a stand-in for Kafka."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import httpx
 from confluent_kafka import TopicPartition
 
+from cdc_ods.collector.server import CollectorServer
+from cdc_ods.collector.settings import CollectorConfig
+from cdc_ods.collector.sink import Record
 from cdc_ods.errors import Rejected
 
 Partition = tuple[str, int]
@@ -195,3 +202,48 @@ class FakeOutputs:
 
     def purge(self) -> None:
         self.events.append(("purge outputs",))
+
+
+class RecordingSink:
+    """Kafka's stand-in for the collector service: keeps what it would have produced."""
+
+    up = True
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    async def send(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+
+    def close(self) -> None:
+        pass
+
+
+class RunningCollector:
+    """The real collector service on a free port, its event loop in a thread of its own.
+    `verify`: what httpx checks an HTTPS listener's certificate against."""
+
+    def __init__(self, settings: CollectorConfig | None = None, verify: object = True) -> None:
+        self.sink = RecordingSink()
+        settings = settings or CollectorConfig()
+        self.server = CollectorServer(settings, "unused:9092", "127.0.0.1", 0, sink=self.sink)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
+        scheme = "https" if settings.tls_cert_file else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.port}"
+        self.client = httpx.Client(base_url=self.url, timeout=30, verify=verify)  # type: ignore[arg-type]
+
+    def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        self.sink.records.clear()
+        return self.client.post(
+            "/v1/events", content=body, headers={"Content-Encoding": "gzip", **(headers or {})}
+        )
+
+    def stop(self) -> None:
+        self.client.close()
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()

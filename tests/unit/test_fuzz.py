@@ -17,23 +17,19 @@ more than the default one of `make test`.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stage_fakes import RunningCollector
 
-from cdc_ods.collector.server import CollectorServer
-from cdc_ods.collector.settings import EVENTS_TOPIC, CollectorConfig
-from cdc_ods.collector.sink import Record
+from cdc_ods.collector.settings import EVENTS_TOPIC
 from cdc_ods.dlq import DLQ_TOPIC, DeadLetter
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.functions import PII_KEY_ENV, pii_key
@@ -111,45 +107,6 @@ def broken_event(draw: st.DrawFn) -> object:
     else:
         event[field] = DEEP_MARK if kind == "deep" else draw(JSON)
     return event
-
-
-class RecordingSink:
-    """Kafka's stand-in: keeps what the service would have produced."""
-
-    up = True
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def send(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
-
-    def close(self) -> None:
-        pass
-
-
-class RunningCollector:
-    """The real collector service on a free port, its event loop in a thread of its own."""
-
-    def __init__(self) -> None:
-        self.sink = RecordingSink()
-        self.server = CollectorServer(CollectorConfig(), "unused:9092", "127.0.0.1", 0, sink=self.sink)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.server.port}", timeout=REQUEST_TIMEOUT_S)
-
-    def post(self, body: bytes) -> httpx.Response:
-        self.sink.records.clear()
-        return self.client.post("/v1/events", content=body, headers={"Content-Encoding": "gzip"})
-
-    def stop(self) -> None:
-        self.client.close()
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")

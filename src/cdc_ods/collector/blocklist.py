@@ -8,14 +8,12 @@ Events of a blocked name that still arrive (old clients) are rejected with code 
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-log = logging.getLogger("cdc_ods.collector")
+from cdc_ods.collector.watched_file import WatchedFile
 
 
 @dataclass(frozen=True)
@@ -43,36 +41,12 @@ def parse_blocklist(raw: bytes, origin: str) -> BlocklistVersion:
 
 
 class Blocklist:
-    """The current blocklist of a file, re-read when its modification time or size changes.
-
-    A file that becomes unreadable or invalid keeps the last good version in force (logged):
-    a typo must not unblock everything.
-    """
+    """The current blocklist of a file, re-read when it changes (`WatchedFile`: an invalid
+    edit keeps the last good version in force)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
-        self._current = EMPTY
-        if path is not None:
-            self._current = parse_blocklist(path.read_bytes(), str(path))
-            self._stamp = self._file_stamp()
-
-    def _file_stamp(self) -> tuple[int, int] | None:
-        assert self.path is not None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
+        self._file = WatchedFile(path, parse_blocklist, "blocklist") if path is not None else None
 
     def current(self) -> BlocklistVersion:
-        if self.path is None:
-            return self._current
-        stamp = self._file_stamp()
-        if stamp is not None and stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._current = parse_blocklist(self.path.read_bytes(), str(self.path))
-            except (OSError, ValueError) as exc:
-                log.warning("blocklist not reloaded, keeping version %d: %s", self._current.version, exc)
-        return self._current
+        return self._file.current() if self._file is not None else EMPTY

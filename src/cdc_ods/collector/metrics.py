@@ -27,3 +27,9 @@ KAFKA_ACK_SECONDS = Histogram(
 )
 BLOCKLIST_VERSION = Gauge("cdc_collector_blocklist_version", "Version of the blocklist in force.")
 KAFKA_UP = Gauge("cdc_collector_kafka_up", "1 while the producer reaches a Kafka broker.")
+UNAUTHORIZED = Counter(
+    "cdc_collector_unauthorized_total",
+    "Requests refused with 401, by why (missing or unknown key).",
+    ["reason"],
+)
+RATE_LIMITED = Counter("cdc_collector_rate_limited_total", "Requests refused with 429, by app.", ["app"])

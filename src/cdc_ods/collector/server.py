@@ -1,10 +1,14 @@
 """The collector's HTTP service (aiohttp): ingest, blocklist, health and metrics routes.
 
     POST /v1/events      gzip JSON {"events": [...]} -> 200 {accepted, rejected, rejections,
-                         blocklist_version} | 400 | 413 | 503 (+ Retry-After)
-    GET  /v1/blocklist   {"version": N, "events": [...]}, ETag = version (304 on If-None-Match)
+                         blocklist_version} | 400 | 401 | 413 | 429 (+ Retry-After) | 503 (+ Retry-After)
+    GET  /v1/blocklist   {"version": N, "events": [...]}, ETag = version (304 on If-None-Match) | 401 | 429
     GET  /health         200 {"status": "ok", ...}; 503 while Kafka is unreachable
     GET  /metrics        Prometheus text format
+
+With `collector.api_keys_file`, both /v1 routes need an app's API key and keep to its rate
+limit (`api_keys.Gate`); /health and /metrics stay open (probes and Prometheus). With
+`collector.tls_cert_file`/`tls_key_file` the listener speaks HTTPS only.
 
 aiohttp's own request decompression is switched off: the body is inflated by
 `decode.gunzip_capped`, which enforces the decompressed-size cap.
@@ -13,17 +17,20 @@ aiohttp's own request decompression is switched off: the body is inflated by
 from __future__ import annotations
 
 import logging
+import ssl
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cdc_ods.collector import metrics
+from cdc_ods.collector.api_keys import Gate
 from cdc_ods.collector.blocklist import Blocklist
 from cdc_ods.collector.ingest import Answer, Ingest, ServiceSink
 from cdc_ods.collector.settings import EVENTS_TOPIC
 from cdc_ods.collector.sink import KafkaSink
 from cdc_ods.config import CollectorConfig
+from cdc_ods.errors import ConfigError
 from cdc_ods.runtime import Stop
 
 log = logging.getLogger("cdc_ods.collector")
@@ -55,6 +62,7 @@ class CollectorServer:
         self.host = host
         self.port = settings.port if port is None else port
         self.blocklist = Blocklist(settings.blocklist_file)
+        self.gate = Gate(settings.api_keys_file)
         self._sink: ServiceSink | None = sink
         self._ingest: Ingest | None = None
         self._runner: web.AppRunner | None = None
@@ -77,11 +85,29 @@ class CollectorServer:
         self._ingest = Ingest(self.settings, self._sink, self.blocklist)
         self._runner = web.AppRunner(self._app(), auto_decompress=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._tls())
         await site.start()
         if self.port == 0:
             self.port = self._runner.addresses[0][1]
-        log.info("collector on http://%s:%d -> %s at %s", self.host, self.port, EVENTS_TOPIC, self.bootstrap)
+        log.info(
+            "collector on %s://%s:%d -> %s at %s",
+            "https" if self.settings.tls_cert_file else "http",
+            self.host,
+            self.port,
+            EVENTS_TOPIC,
+            self.bootstrap,
+        )
+
+    def _tls(self) -> ssl.SSLContext | None:
+        cert, key = self.settings.tls_cert_file, self.settings.tls_key_file
+        if cert is None or key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"collector.tls_cert_file {cert} / tls_key_file {key}: {exc}") from None
+        return context
 
     async def stop(self) -> None:
         """Stop accepting, let requests under way finish, then flush the producer."""
@@ -92,6 +118,9 @@ class CollectorServer:
 
     async def _post_events(self, request: web.Request) -> web.Response:
         assert self._ingest is not None
+        refused = self.gate.refusal(request.headers)
+        if refused is not None:
+            return _json(refused)
         length = request.content_length
         if length is not None and length > self._ingest.max_body:
             return _json(self._ingest.too_large())
@@ -102,6 +131,9 @@ class CollectorServer:
         return _json(await self._ingest.handle(body))
 
     async def _get_blocklist(self, request: web.Request) -> web.Response:
+        refused = self.gate.refusal(request.headers)
+        if refused is not None:
+            return _json(refused)
         current = self.blocklist.current()
         metrics.BLOCKLIST_VERSION.set(current.version)
         etag = f'"{current.version}"'

@@ -19,15 +19,30 @@ EVENTS_TOPIC = contract.raw_topic(EVENTS_SOURCE, EVENTS_DATABASE, EVENTS_TABLE)
 STAGE = "collector"
 
 
+_FILES = ("blocklist_file", "api_keys_file", "tls_cert_file", "tls_key_file")
+
+
 def collector_config(config: Config) -> CollectorConfig:
-    """The `collector:` section of the config, its blocklist path made absolute."""
+    """The `collector:` section of the config, its file paths made absolute (relative ones
+    are next to cdc.yaml)."""
     settings = config.collector
-    path = settings.blocklist_file
-    if path is not None and not path.is_absolute():
-        settings = settings.model_copy(update={"blocklist_file": (config.root / path).resolve()})
-    return settings
+    update = {}
+    for name in _FILES:
+        path = getattr(settings, name)
+        if path is not None and not path.is_absolute():
+            update[name] = (config.root / path).resolve()
+    return settings.model_copy(update=update) if update else settings
 
 
 def collector_url(config: Config) -> str:
-    """Where clients reach the collector: $CDC_COLLECTOR_URL, else the configured port."""
-    return Stages().collector_url or f"http://{config.stack.host}:{collector_config(config).port}"
+    """Where clients reach the collector: $CDC_COLLECTOR_URL, else the configured port (https
+    when the collector has a certificate)."""
+    settings = collector_config(config)
+    scheme = "https" if settings.tls_cert_file else "http"
+    return Stages().collector_url or f"{scheme}://{config.stack.host}:{settings.port}"
+
+
+def client_api_key() -> str | None:
+    """The key this tool's own clients (`cdc produce events`) send: $CDC_COLLECTOR_API_KEY."""
+    key = Stages().collector_api_key
+    return key.get_secret_value() if key is not None else None

@@ -58,13 +58,15 @@ class SimulationReport:
     seconds: float
 
 
-def _client(queue_dir: Path, url: str, index: int, seed: int, rng: random.Random) -> TelemetryClient:
+def _client(
+    queue_dir: Path, url: str, index: int, seed: int, rng: random.Random, api_key: str | None
+) -> TelemetryClient:
     platform, os_name, device = rng.choice(DEVICES)
     client = TelemetryClient(
         ClientConfig(
             queue_dir=queue_dir,
             device=DeviceInfo(platform, rng.choice(COUNTRIES), f"5.{rng.randrange(4)}.0", os_name, device),
-            channels=[HttpChannel(url)],
+            channels=[HttpChannel(url, api_key=api_key)],
             hash_key=HASH_KEY,
             max_batch_age_s=1.0,
         )
@@ -85,14 +87,16 @@ def simulate(
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
     flush_timeout_s: float = 60.0,
+    api_key: str | None = None,
 ) -> SimulationReport:
-    """Send events at `rate` per second (0: as fast as possible) for `duration_s` or `count`."""
+    """Send events at `rate` per second (0: as fast as possible) for `duration_s` or `count`;
+    `api_key`: the key the collector requires, if it does."""
     if (duration_s is None) == (count is None):
         raise ValueError("give exactly one of duration_s and count")
     rng = random.Random(seed)
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="cdc-events-", dir=work_dir) as tmp:
-        apps = [_client(Path(tmp) / f"app-{i}", url, i, seed, rng) for i in range(clients)]
+        apps = [_client(Path(tmp) / f"app-{i}", url, i, seed, rng, api_key) for i in range(clients)]
         tracked = not_tracked = 0
         started = time.monotonic()
         try:
