@@ -9,8 +9,9 @@ table's current state is read again, and what the ODS holds beyond it goes:
 2. an incremental snapshot of the table (Debezium's execute-snapshot signal): every row the
    table has now arrives again as an op 'r' event while streaming goes on;
 3. its end is Debezium's notification under the signal's id (sink channel, topic
-   `contract.notification_topic`), type COMPLETED; ABORTED or SKIPPED stop the command with
-   nothing removed;
+   `contract.notification_topic`), type COMPLETED, with the table's scan SUCCEEDED (or EMPTY);
+   a scan that failed (e.g. SQL_EXCEPTION: Debezium then still says COMPLETED), ABORTED or
+   SKIPPED stop the command with nothing removed;
 4. every stage has consumed it (`wait_caught_up`, for this source);
 5. the rows of the table's ODS table loaded before the cut-off were neither written again by
    the snapshot nor changed since: the source no longer has them, and they are removed
@@ -94,13 +95,45 @@ def resync(
     return result
 
 
+# a table scan that ended otherwise read part of the table (or none): removing the rows it did
+# not write again would remove rows the source still has
+GOOD_SCANS = frozenset({"SUCCEEDED", "EMPTY"})
+
+
+def snapshot_outcome(note: object, signal_id: str, scans: dict[str, str]) -> str | None:
+    """One notification of the source's topic, for the snapshot of `signal_id`: "completed" once
+    it is over with every table scanned whole, else its state (None: not this snapshot's).
+    `scans` collects each table scan's status; raises CdcError when the snapshot failed."""
+    if not isinstance(note, dict) or note.get("id") != signal_id:
+        return None
+    if note.get("aggregate_type") != SNAPSHOT_NOTIFICATIONS:
+        return None
+    kind = str(note.get("type"))
+    data = note.get("additional_data") or {}
+    if kind == "TABLE_SCAN_COMPLETED":
+        scans[str(data.get("scanned_collection"))] = str(data.get("status"))
+    if kind in ("ABORTED", "SKIPPED"):
+        raise CdcError(f"the snapshot (signal {signal_id}) was {kind.lower()}: nothing removed")
+    if kind != "COMPLETED":
+        return kind.lower().replace("_", " ")
+    failed = {table: status for table, status in scans.items() if status not in GOOD_SCANS}
+    if failed or not scans:
+        raise CdcError(
+            f"the snapshot (signal {signal_id}) did not read the whole table ({failed or 'no scan reported'};"
+            " Connect's log has the error): nothing removed. On PostgreSQL after a column's type"
+            " changed, restart the connector first (`cdc connectors restart NAME`), then run it again"
+        )
+    return "completed"
+
+
 def _wait_completed(bootstrap: str, topic: str, signal_id: str, deadline: float, report: Report) -> None:
-    """Until the connector's notification that the snapshot of `signal_id` completed."""
+    """Until the connector's notification that the snapshot of `signal_id` completed whole."""
     consumer = Consumer(
         client_config(bootstrap, **{"group.id": f"cdc-resync-{signal_id}", "enable.auto.commit": False})
     )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     said = ""
+    scans: dict[str, str] = {}
     try:
         while time.monotonic() < deadline:
             msg = consumer.poll(1.0)
@@ -110,18 +143,12 @@ def _wait_completed(bootstrap: str, topic: str, signal_id: str, deadline: float,
                 note = orjson.loads(msg.value())
             except orjson.JSONDecodeError:
                 continue
-            if not isinstance(note, dict) or note.get("id") != signal_id:
-                continue
-            if note.get("aggregate_type") != SNAPSHOT_NOTIFICATIONS:
-                continue
-            kind = str(note.get("type"))
-            if kind == "COMPLETED":
+            state = snapshot_outcome(note, signal_id, scans)
+            if state == "completed":
                 return
-            if kind in ("ABORTED", "SKIPPED"):
-                raise CdcError(f"the snapshot (signal {signal_id}) was {kind.lower()}: nothing removed")
-            if kind != said:
-                report(f"snapshot {kind.lower().replace('_', ' ')}")
-                said = kind
+            if state is not None and state != said:
+                report(f"snapshot {state}")
+                said = state
     finally:
         consumer.close()
     raise CdcError(
