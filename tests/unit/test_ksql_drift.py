@@ -126,6 +126,27 @@ def test_an_unedited_generated_script_is_regenerated_and_reloaded(tmp_path: Path
     assert new_engine.process(TOPIC, b'{"id": 7}', value, 0, 6, 0).drift == ()
 
 
+def test_a_column_dropped_then_added_again_is_regenerated_again(tmp_path: Path) -> None:
+    """The hostile-DDL fault test: a column renamed away and back (or dropped and re-added)."""
+    columns = Columns(AFTER)
+    handler, engine = drift_for(tmp_path, script(BEFORE), columns)
+    engine = handler.resolve(engine.process(TOPIC, b'{"id": 7}', record(tagline="a"), 0, 0, 0).drift)
+    assert engine is not None
+    budget = CatalogColumn("budget", "varchar")
+    columns.columns = (*BEFORE, budget)  # tagline and box_office dropped, budget added
+    engine = handler.resolve(engine.process(TOPIC, b'{"id": 7}', record(budget="x"), 0, 1, 0).drift)
+    assert (
+        engine is not None
+        and "tagline" not in handler.scripts[str(tmp_path / "regenerated" / "mysql_maf_films.sql")]
+    )
+    columns.columns = (*BEFORE, budget, CatalogColumn("tagline", "varchar"))  # added again
+    engine = handler.resolve(
+        engine.process(TOPIC, b'{"id": 7}', record(budget="x", tagline="b"), 0, 2, 0).drift
+    )
+    assert engine is not None and columns.reads == 3
+    assert process(engine, record(budget="x", tagline="b"))["tagline"] == "b"
+
+
 def test_an_edited_script_is_not_touched_and_the_drift_is_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -127,7 +127,11 @@ class SchemaDrift:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
         self.scripts = scripts
-        self._seen.update((stream.topic, f) for f in fields)
+        # the topic's known fields are now the ones the new script declares: a column it no
+        # longer has (dropped at the source) is handled again if it comes back (added again,
+        # or a column renamed back to it)
+        self._seen = {seen for seen in self._seen if seen[0] != stream.topic}
+        self._seen.update((stream.topic, c.name) for c in catalog.columns)
         metrics.SCHEMA_DRIFT.labels(stream.topic, "regenerated").inc(len(fields))
         log.warning(
             "%s: source column(s) %s added; regenerated its script into %s and running it"
