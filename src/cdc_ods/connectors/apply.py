@@ -24,6 +24,7 @@ from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError, ServiceError
 from cdc_ods.sources import Source, source_for
+from cdc_ods.sources.base import OWN_TABLES
 from cdc_ods.sources.mysql import keep_skipped, skipped_statements, statements_naming
 from cdc_ods.sources.postgres import PostgresSource
 
@@ -85,10 +86,12 @@ def plan(
     return planned
 
 
-def captured_tables(src: Source, connector: dict[str, Any]) -> list[str]:
-    """The source's tables a connector config's `table.include.list` matches."""
+def captured_tables(src: Source, connector: dict[str, Any], tables: list[str] | None = None) -> list[str]:
+    """The source's tables a connector config's `table.include.list` matches (of `tables`, the
+    namespace's tables the caller has just read, when given; the project's own ones aside)."""
     entries = validation.include_entries(connector)
-    return [t for t in src.base_tables() if validation.captures(entries, f"{src.source.namespace}.{t}")]
+    candidates = src.base_tables() if tables is None else [t for t in tables if t not in OWN_TABLES]
+    return [t for t in candidates if validation.captures(entries, f"{src.source.namespace}.{t}")]
 
 
 def publish(item: Planned, report: Report) -> None:

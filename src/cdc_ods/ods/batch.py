@@ -35,11 +35,10 @@ class Batch:
             # a column added mid-batch: the whole batch is written with the widest schema
             entry = self.tables[schema.ods_name] = (schema, entry[1] if entry else {})
         changes = entry[1]
-        truncate = self.truncates.get(schema.ods_name)
-        if truncate is not None and not change.source_pos:
+        if not change.source_pos and schema.ods_name in self.truncates:
             # a row re-read without a position (a PostgreSQL incremental snapshot) after this
             # batch's TRUNCATE was read after it: it stays when the TRUNCATE is applied
-            change.source_pos = truncate[1]
+            change.source_pos = self.truncates[schema.ods_name][1]
         if replay:
             self.replays = True
             previous = changes.get(change.key)

@@ -271,3 +271,22 @@ def add_column_ddl(schema: TableSchema, column: Column) -> str:
 def add_metadata_ddl(schema: TableSchema) -> str:
     """The metadata columns a table created before they existed lacks (a no-op for the others)."""
     return f"ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS {', '.join(ADDED_METADATA_COLUMNS)}"
+
+
+def removal_sql(
+    ods_table: str, key_columns: Sequence[str], where: str, delete_mode: str, marks: dict[str, str]
+) -> str:
+    """The rows of `ods_table` matching `where` deleted (hard) or marked deleted (soft: an
+    UPSERT ... SELECT of their keys with CDC_DELETED true and `marks`, column -> SQL value,
+    rows already marked left as they were). Run in autocommit: Phoenix then runs it inside
+    HBase, with no row limit in the Query Server. (A source TRUNCATE, `cdc connectors recover`
+    and `snapshot --replace`.)"""
+    if delete_mode == "hard":
+        return f"DELETE FROM {ods_table} WHERE {where}"
+    columns = {**marks, contract.CDC_DELETED: "TRUE"}
+    keys = ", ".join(f'"{k}"' for k in key_columns)
+    deleted = contract.CDC_DELETED
+    return (
+        f"UPSERT INTO {ods_table} ({keys}, {', '.join(columns)}) SELECT {keys}, {', '.join(columns.values())}"
+        f" FROM {ods_table} WHERE ({where}) AND ({deleted} IS NULL OR NOT {deleted})"
+    )

@@ -26,7 +26,14 @@ from cdc_ods.errors import CdcError, Rejected, TransientError
 from cdc_ods.ods import metrics, sequence
 from cdc_ods.ods.avatica import MissingStatement, execute_prepared, prepare
 from cdc_ods.ods.phoenix import connect, error_message
-from cdc_ods.ods.schema import Column, TableSchema, add_column_ddl, add_metadata_ddl, create_table_ddl
+from cdc_ods.ods.schema import (
+    Column,
+    TableSchema,
+    add_column_ddl,
+    add_metadata_ddl,
+    create_table_ddl,
+    removal_sql,
+)
 from cdc_ods.runtime import retry_transient
 
 log = logging.getLogger("cdc_ods.loader")
@@ -232,19 +239,16 @@ class PhoenixWriter:
         it removed (soft: marked deleted, CDC_OP `t`); returns how many. On a connection of its
         own in autocommit, so that Phoenix runs the statement inside HBase rather than
         gathering every row in the Query Server (its mutation state holds 500,000 at most)."""
-        before = f"{contract.CDC_SOURCE_POS} < {int(source_pos)}"
-        if delete_mode == "hard":
-            statement = f"DELETE FROM {schema.ods_name} WHERE {before}"
-        else:
-            keys = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
-            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            marks = (contract.CDC_OP, contract.CDC_SOURCE_POS, contract.CDC_LOADED_AT, contract.CDC_DELETED)
-            statement = (
-                f"UPSERT INTO {schema.ods_name} ({keys}, {', '.join(marks)})"
-                f" SELECT {keys}, 't', {int(source_pos)}, TO_TIMESTAMP('{now}'), TRUE"
-                f" FROM {schema.ods_name} WHERE {before}"
-                f" AND ({contract.CDC_DELETED} IS NULL OR NOT {contract.CDC_DELETED})"
-            )
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        marks = {
+            contract.CDC_OP: "'t'",
+            contract.CDC_SOURCE_POS: str(int(source_pos)),
+            contract.CDC_LOADED_AT: f"TO_TIMESTAMP('{now}')",
+        }
+        where = f"{contract.CDC_SOURCE_POS} < {int(source_pos)}"
+        statement = removal_sql(
+            schema.ods_name, [k.upper() for k in schema.primary_key], where, delete_mode, marks
+        )
         conn = connect(self.url, autocommit=True)
         try:
             with contextlib.closing(conn.cursor()) as cursor:

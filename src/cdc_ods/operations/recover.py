@@ -39,6 +39,7 @@ from cdc_ods.connectors.rest import ConnectClient, NoSuchConnector
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, ConfigError
 from cdc_ods.ods.phoenix import connect as phoenix_connect
+from cdc_ods.ods.schema import removal_sql
 from cdc_ods.reconcile.catchup import stages_read, wait_caught_up
 from cdc_ods.reconcile.readers import ods_columns, ods_key_columns
 from cdc_ods.sources import source_for
@@ -153,19 +154,12 @@ def _remove_deleted(
 
 def remove_loaded_before(conn: Any, ods_table: str, delete_mode: str, cutoff: dt.datetime) -> int:
     """Delete (soft: mark deleted) the rows of `ods_table` loaded before `cutoff`; how many.
-    `conn`: a Phoenix connection in autocommit (Phoenix then runs it inside HBase)."""
+    `conn`: a Phoenix connection in autocommit."""
+    keys = ods_key_columns(conn, ods_table) if delete_mode != "hard" else []
+    where = f"{contract.CDC_LOADED_AT} < ?"
     cursor = conn.cursor()
     try:
-        if delete_mode == "hard":
-            cursor.execute(f"DELETE FROM {ods_table} WHERE {contract.CDC_LOADED_AT} < ?", [cutoff])
-        else:
-            key = ", ".join(f'"{c}"' for c in ods_key_columns(conn, ods_table))
-            cursor.execute(
-                f"UPSERT INTO {ods_table} ({key}, {contract.CDC_OP}, {contract.CDC_DELETED})"
-                f" SELECT {key}, 'd', TRUE FROM {ods_table}"
-                f" WHERE {contract.CDC_LOADED_AT} < ? AND NOT {contract.CDC_DELETED}",
-                [cutoff],
-            )
+        cursor.execute(removal_sql(ods_table, keys, where, delete_mode, {contract.CDC_OP: "'d'"}), [cutoff])
         return max(0, cursor.rowcount)
     finally:
         cursor.close()

@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client import Gauge
 
 from cdc_ods.config import Config, SourceConfig
+from cdc_ods.connectors.apply import captured_tables
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.connectors.validation import captures, include_entries
 from cdc_ods.operations import metrics
@@ -103,7 +104,6 @@ class TableDriftProbe:
         src = source_for(self.config, source)
         tables = src.namespace_tables()
         drift = table_drift(connector, source.namespace, tables, list(source.tables))
-        entries = include_entries(connector)
-        captured = [t for t in tables if t not in OWN_TABLES and captures(entries, f"{source.namespace}.{t}")]
+        captured = captured_tables(src, connector, tables)
         unpublished = [t for t in src.unpublished(connector, captured) if t not in drift.not_captured]
         return TableDrift(drift.gone, drift.not_captured + unpublished)
