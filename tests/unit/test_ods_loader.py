@@ -14,7 +14,7 @@ from stage_fakes import FakeConsumer, FakeDeadLetters, FakeMessage
 from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.errors import ConfigError, Rejected, TransientError
-from cdc_ods.ods.apply import Applier
+from cdc_ods.ods.apply import ROWS_PER_WRITER, Applier
 from cdc_ods.ods.batch import Batch
 from cdc_ods.ods.decode import parse_row, to_change
 from cdc_ods.ods.evolution import Schemas
@@ -205,6 +205,7 @@ def test_every_upsert_writes_cdc_empty_and_a_soft_delete_leaves_it() -> None:
     assert [sql.split(" (")[0] for sql, _ in executed] == [
         "CREATE TABLE IF NOT EXISTS ODS.SHOP_DB_ITEMS",
         "ALTER TABLE ODS.SHOP_DB_ITEMS ADD IF NOT EXISTS CDC_EMPTY VARCHAR ARRAY",
+        "ALTER TABLE ODS.SHOP_DB_ITEMS SET UPDATE_CACHE_FREQUENCY=60000",
     ]
 
 
@@ -365,6 +366,30 @@ def test_the_loader_applies_rows_dead_letters_bad_ones_and_commits_after() -> No
     assert consumer.events[-2:] == [("flush dead letters",), ("commit", {(TOPIC, 0): 6})]
     assert loader.applied == 6 and ddl.tables == ["ODS.SHOP_DB_ITEMS"]
     assert ddl.totals[-1][0] == [["ODS.SHOP_DB_ITEMS", TOPIC, 0, 6, 0, 0, 0, 6, 0, 0, 0]]
+
+
+def test_a_small_batch_goes_to_one_writer_and_a_large_one_is_split_by_key() -> None:
+    """Each writer's part costs its own statements and commit: split only what is worth it."""
+    writers = [FakePhoenix(refused=Decimal(-1)), FakePhoenix(refused=Decimal(-1))]
+    applier = Applier(writers, FakeGuard(), lambda *_: None)
+    checkpoint = Checkpoint("loader", FakeDeadLetters([]), None, never)
+    try:
+        for size in (ROWS_PER_WRITER - 1, 2 * ROWS_PER_WRITER):
+            batch = Batch()
+            for key in range(size):
+                batch.add(ITEMS, message(key, b""), change(key, key + 1), False)
+            applier.submit(batch, checkpoint)
+            assert applier.done(10)
+            applier.result()
+            applied = sorted(len(w.rows.get("ODS.SHOP_DB_ITEMS", {})) for w in writers)
+            if size < ROWS_PER_WRITER:
+                assert applied == [0, size]
+            else:
+                assert sum(applied) == size and min(applied) > 0
+            for w in writers:
+                w.rows.clear()
+    finally:
+        applier.close()
 
 
 def truncate(pos: int | None) -> bytes:

@@ -1,5 +1,7 @@
 """Applying a batch to Phoenix: split by key over the writer threads, each with its own
-connection, while the next batch is gathered (pipelining).
+connection, while the next batch is gathered (pipelining). A small batch goes to one writer:
+each part costs its own statements and commit (HTTP round trips, a Phoenix commit, an HBase
+WAL sync), which at a trickle of changes is most of the work.
 
 Phoenix or HBase unavailable: the same statements are retried with backoff until they go
 through or the batch's checkpoint gives up (the loader stopping, or a rebalance's time for
@@ -26,6 +28,8 @@ from cdc_ods.ods.writer import Change, retry_phoenix
 from cdc_ods.runtime import Checkpoint
 
 log = logging.getLogger("cdc_ods.loader")
+
+ROWS_PER_WRITER = 1000  # a batch of fewer rows is applied by one writer, of more by two, ...
 
 
 class Writer(Protocol):
@@ -56,9 +60,10 @@ class Applier:
     def submit(self, batch: Batch, checkpoint: Checkpoint) -> None:
         """Start applying `batch` (the previous one is over: see `done`)."""
         assert not self._futures, "a batch is still being applied"
+        parts = min(len(self.writers), 1 + batch.rows // ROWS_PER_WRITER)
         self._futures = [
             self._executor.submit(self._apply, writer, part, checkpoint, batch.replays)
-            for writer, part in zip(self.writers, batch.split(len(self.writers)), strict=True)
+            for writer, part in zip(self.writers, batch.split(parts), strict=False)
             if part
         ]
 

@@ -46,8 +46,14 @@ class Batch:
                 return  # a replay older than the key's change already in this batch
         changes[change.key] = (msg, change)
 
+    @property
+    def rows(self) -> int:
+        return sum(len(entries) for _, entries in self.tables.values())
+
     def split(self, parts: int) -> list[Tables]:
         """The batch in `parts` by key (a key always lands in the same part)."""
+        if parts == 1:
+            return [self.tables]
         split: list[Tables] = [{} for _ in range(parts)]
         for name, (schema, entries) in self.tables.items():
             for key, entry in entries.items():

@@ -52,7 +52,12 @@ def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connectio
     try:
         client = phoenixdb.avatica.client.AvaticaClient(url, max_retries=0)
         client.connect()
-        return _Connection(client, autocommit=autocommit)
+        connection = _Connection(client, autocommit=autocommit)
+        # Opening it created the client's HTTP session. Without the environment's proxy and
+        # .netrc settings (never used for the Query Server), each request skips looking them
+        # up: a tenth of the loader's CPU at 1,000 changes/s.
+        client.session.trust_env = False
+        return connection
     except phoenixdb.errors.Error as exc:
         raise TransientError(f"Phoenix Query Server at {url}: {error_message(exc)}") from None
     except OSError as exc:

@@ -252,6 +252,15 @@ METADATA_COLUMNS = (
 )
 
 
+# Phoenix reads a table's metadata from SYSTEM.CATALOG again for every statement and commit
+# by default (UPDATE_CACHE_FREQUENCY=ALWAYS): a catalog read in HBase per loader batch and per
+# analyst query. ODS tables change only through the loader (ADD COLUMN) and cdc's own
+# commands, and the connections of one Query Server share its cache (they see a column the
+# loader added at once), so the Query Server may keep the metadata for a minute; a client of
+# another Query Server may see a new column that much later.
+METADATA_CACHE_MS = 60_000
+
+
 def create_table_ddl(schema: TableSchema) -> str:
     """Columns in `TableSchema.ordered_columns` (e.g. Pagila's payment, keyed (payment_date,
     payment_id), declares payment_date first), then the metadata columns."""
@@ -261,11 +270,17 @@ def create_table_ddl(schema: TableSchema) -> str:
     ]
     pk = ", ".join(f'"{name.upper()}"' for name in schema.primary_key)
     body = ",\n  ".join([*columns, *METADATA_COLUMNS, f"CONSTRAINT PK PRIMARY KEY ({pk})"])
-    return f"CREATE TABLE IF NOT EXISTS {schema.ods_name} (\n  {body}\n)"
+    table_options = f"UPDATE_CACHE_FREQUENCY={METADATA_CACHE_MS}"
+    return f"CREATE TABLE IF NOT EXISTS {schema.ods_name} (\n  {body}\n) {table_options}"
 
 
 def add_column_ddl(schema: TableSchema, column: Column) -> str:
     return f'ALTER TABLE {schema.ods_name} ADD IF NOT EXISTS "{column.ods_name}" {column.phoenix_type}'
+
+
+def metadata_cache_ddl(ods_name: str) -> str:
+    """Gives a table created before `METADATA_CACHE_MS` was set the same cache (a no-op for the others)."""
+    return f"ALTER TABLE {ods_name} SET UPDATE_CACHE_FREQUENCY={METADATA_CACHE_MS}"
 
 
 def add_metadata_ddl(schema: TableSchema) -> str:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdc_ods.ods import metrics
+from cdc_ods.ods.schema import METADATA_CACHE_MS
 
 TABLE = "CDC.SEQUENCE_INTEGRITY"
 FLUSH_INTERVAL_S = 5.0
@@ -51,6 +52,7 @@ CREATE_TABLE = (
     " CHECKED BIGINT, GAPS BIGINT, REGRESSIONS BIGINT, DUPLICATES BIGINT, LAST_PROBLEM VARCHAR,"
     " UPDATED_AT TIMESTAMP,"
     " CONSTRAINT PK PRIMARY KEY (ODS_TABLE, TOPIC, PARTITION_ID))"
+    f" UPDATE_CACHE_FREQUENCY={METADATA_CACHE_MS}"
 )
 # Bind parameters work in the ON DUPLICATE KEY expressions only as plain operands
 # (Phoenix 5.2 cannot type a `?` inside COALESCE or CAST there), hence a second statement

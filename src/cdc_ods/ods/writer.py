@@ -32,6 +32,7 @@ from cdc_ods.ods.schema import (
     add_column_ddl,
     add_metadata_ddl,
     create_table_ddl,
+    metadata_cache_ddl,
     removal_sql,
 )
 from cdc_ods.runtime import retry_transient
@@ -213,9 +214,11 @@ class PhoenixWriter:
         return cursor
 
     def ensure_table(self, schema: TableSchema) -> None:
-        """Create the table, or give one an earlier version created the metadata columns it lacks."""
+        """Create the table, or give one an earlier version created the metadata columns and
+        the metadata cache it lacks."""
         self._execute(create_table_ddl(schema))
         self._execute(add_metadata_ddl(schema))
+        self._execute(metadata_cache_ddl(schema.ods_name))
         self.commit()
 
     def add_column(self, schema: TableSchema, column: Column) -> None:
@@ -226,6 +229,7 @@ class PhoenixWriter:
         """Add the loader's sequence-integrity counts (see cdc_ods.ods.sequence)."""
         if not self._sequence_table_ready:
             self._execute(sequence.CREATE_TABLE)
+            self._execute(metadata_cache_ddl(sequence.TABLE))
             self.commit()
             self._sequence_table_ready = True
         if totals:

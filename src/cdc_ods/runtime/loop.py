@@ -135,6 +135,11 @@ class StageLoop:
                 self.consumer.close()
 
     def _step(self) -> None:
+        # While a write is under way, wait for it first, then take what arrived meanwhile in
+        # one go: taking each record as it trickles in costs a loop turn (poll, add, check)
+        # per record, most of a stage's CPU at 1,000 changes/s.
+        if self._in_flight is not None and self.sink.written(BUSY_WAIT_S):
+            self._finish()
         room = self.batch_size - self._pending.size
         if room <= 0:  # full while the previous write is under way: keep polling, take nothing
             self._pause()
@@ -144,8 +149,6 @@ class StageLoop:
             messages = fetch_available(self.consumer, room, IDLE_POLL_S if idle else 0.0)
         if messages:
             self._add(messages)
-        if self._in_flight is not None and self.sink.written(0.0 if messages else BUSY_WAIT_S):
-            self._finish()
         if self._in_flight is None:
             self._resume()
             if self._pending.size:
