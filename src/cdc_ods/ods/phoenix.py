@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import io
 import pprint
+from dataclasses import dataclass
 from typing import Any
 
 import phoenixdb
 import phoenixdb.avatica.client
 import phoenixdb.connection
 import phoenixdb.errors
+import urllib3
 
 from cdc_ods.errors import CdcError, TransientError
 
@@ -36,6 +39,38 @@ class _DeferredPformat:
 phoenixdb.avatica.client.pprint = _DeferredPformat()  # type: ignore[assignment]
 
 
+@dataclass(frozen=True)
+class _Response:
+    """What phoenixdb's client reads of an HTTP response."""
+
+    status_code: int
+    raw: io.BytesIO
+    encoding: str = "utf-8"
+
+
+class _Client(phoenixdb.avatica.client.AvaticaClient):  # type: ignore[misc]
+    """phoenixdb's Avatica client, its requests sent through one urllib3 connection pool
+    instead of a requests Session: requests' own work per call (merging the environment's
+    proxy and .netrc settings, cookies, hooks) was more than half the CPU of the loader's
+    HTTP calls, a few per batch. A connection failure raises ConnectionError (an OSError,
+    as requests' errors were)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, max_retries=0)
+        self._pool = urllib3.connection_from_url(url, maxsize=1, block=False, retries=False)
+
+    def _post_request(self, body: bytes) -> _Response:
+        try:
+            response = self._pool.urlopen("POST", self.url.path or "/", body=body, headers=self.headers)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ConnectionError(str(exc)) from None
+        return _Response(response.status, io.BytesIO(response.data))
+
+    def close(self) -> None:  # also from the finalizer, after an __init__ that failed
+        if getattr(self, "_pool", None) is not None:
+            self._pool.close()
+
+
 class _Connection(phoenixdb.connection.Connection):  # type: ignore[misc]
     """phoenixdb's connection, whose finalizer stays quiet when opening failed: phoenixdb's
     `__del__` then calls the dead Query Server again and Python prints that error's
@@ -50,14 +85,7 @@ def connect(url: str, autocommit: bool = True) -> phoenixdb.connection.Connectio
     """A Phoenix connection; a dead Query Server is named, not a traceback. (What
     `phoenixdb.connect` does for a URL without authentication, with the quiet finalizer.)"""
     try:
-        client = phoenixdb.avatica.client.AvaticaClient(url, max_retries=0)
-        client.connect()
-        connection = _Connection(client, autocommit=autocommit)
-        # Opening it created the client's HTTP session. Without the environment's proxy and
-        # .netrc settings (never used for the Query Server), each request skips looking them
-        # up: a tenth of the loader's CPU at 1,000 changes/s.
-        client.session.trust_env = False
-        return connection
+        return _Connection(_Client(url), autocommit=autocommit)
     except phoenixdb.errors.Error as exc:
         raise TransientError(f"Phoenix Query Server at {url}: {error_message(exc)}") from None
     except OSError as exc:
