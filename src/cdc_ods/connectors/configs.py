@@ -20,8 +20,10 @@ Choices every connector shares (JSON holds no comments, so they are written down
 - `skipped.operations=none` (Debezium's default skips `t`): a TRUNCATE at the source is an
   event with `op: t`, no key and no row image; the cleansing stage passes it on and the
   loader removes the table's rows that its source position follows (see ods/loader.py).
-- `poll.interval.ms=100` (Debezium's default 500): how long the task waits for its queue to
-  fill before handing records to Kafka; it bounds the capture latency.
+- `poll.interval.ms=50` (Debezium's default 500): how long the task waits for its queue to
+  fill before handing records to Kafka; it bounds the capture latency. Shorter costs Connect
+  and the stages after it more, smaller batches: at 1,000 changes/s, 50 took ~20 ms off the
+  end-to-end p50 against 100, and 25 gained nothing (README, Performance).
 - `heartbeat.interval.ms`: the connector commits its source position even when the captured
   tables are idle. On PostgreSQL that alone does not move the replication slot if the whole
   database is idle, so `heartbeat.action.query` updates the one row of the source's

@@ -69,7 +69,7 @@ COMMON_CONNECTOR_OPTIONS: dict[str, str] = {
     # rows of several MB (contract.MAX_RECORD_BYTES): the raw topic and Connect's producer take them
     "topic.creation.default.max.message.bytes": str(MAX_RECORD_BYTES),
     "producer.override.max.request.size": str(MAX_RECORD_BYTES),
-    "poll.interval.ms": "100",
+    "poll.interval.ms": "50",
     # Connect's JSON converter writes a Decimal (BIGINT UNSIGNED in precise mode) as base64 of
     # its bytes by default; as a JSON number it stays readable and exact
     "key.converter": "org.apache.kafka.connect.json.JsonConverter",
