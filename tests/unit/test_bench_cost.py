@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import mmap
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import psutil
 
-from cdc_ods.bench.cost import CpuMeter
+from cdc_ods.bench.cost import CpuMeter, tree_pss_mb, tree_rss_mb
 
 BURN = "import time\nwhile time.process_time() < 0.3:\n    pass\n"
 
@@ -41,3 +43,23 @@ def test_a_process_started_during_the_span_counts_all_its_cpu() -> None:
     finally:
         burner.communicate(b"")
     assert 0.25 <= costs["stage"].cpu_s < 1.5, costs
+
+
+def test_memory_shared_by_a_process_tree_counts_once_in_its_proportional_size() -> None:
+    """PostgreSQL's backends share its buffers: the soak must not count them once per backend."""
+    shared = mmap.mmap(-1, 64 * 2**20)  # anonymous, shared with a child forked below
+    shared.write(b"x" * len(shared))  # touched: resident
+    child = os.fork()
+    if child == 0:
+        for offset in range(0, len(shared), mmap.PAGESIZE):  # the child touches it too
+            shared[offset]
+        time.sleep(30)
+        os._exit(0)
+    try:
+        time.sleep(1)
+        rss, pss = tree_rss_mb(os.getpid()), tree_pss_mb(os.getpid())
+        assert rss - pss >= 64, (rss, pss)  # the 64 MiB (and the pages the fork shares) once, not twice
+        assert pss >= 64
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)

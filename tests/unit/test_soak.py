@@ -7,7 +7,7 @@ from cdc_ods.bench.soak import Sample, growth_per_hour, judge
 
 def _samples(rss: list[float], backlog: list[int], p99: list[float]) -> list[Sample]:
     return [
-        Sample(minute, {"loader": r}, {"mysql": p / 2}, {"mysql": p}, b)
+        Sample(minute, {"loader": r}, {"mysql": p / 2}, {"mysql": p}, b, 1000)
         for minute, (r, b, p) in enumerate(zip(rss, backlog, p99, strict=True), start=1)
     ]
 
@@ -21,7 +21,7 @@ def test_a_heap_that_settles_after_the_warmup_is_steady() -> None:
     # grows for the 10 warm-up minutes, then flat with noise
     rss = [200 + 20 * m for m in range(10)] + [400 + (m % 3) for m in range(50)]
     trends = {t.series: t for t in judge(_samples(rss, [50] * 60, [300.0] * 60), rate=1000, warmup_min=10)}
-    assert trends["rss_mb loader"].ok and trends["backlog"].ok and trends["p99_ms mysql"].ok
+    assert trends["pss_mb loader"].ok and trends["backlog"].ok and trends["p99_ms mysql"].ok
 
 
 def test_a_leak_and_a_growing_backlog_are_caught() -> None:
@@ -29,6 +29,18 @@ def test_a_leak_and_a_growing_backlog_are_caught() -> None:
     backlog = [100 * m for m in range(60)]  # 6,000 records more per hour; bound 10 s x 100/s = 1,000
     p99 = [300.0 + 10 * m for m in range(60)]
     trends = {t.series: t for t in judge(_samples(leaking, backlog, p99), rate=100, warmup_min=10)}
-    assert not trends["rss_mb loader"].ok
+    assert not trends["pss_mb loader"].ok
     assert not trends["backlog"].ok
     assert not trends["p99_ms mysql"].ok
+
+
+def test_prometheus_memory_is_not_judged_but_its_series_are() -> None:
+    samples = [
+        Sample(m, {"prometheus": 100 + m}, {"mysql": 10}, {"mysql": 20}, 0, 1000 + 20 * m)
+        for m in range(1, 61)
+    ]
+    trends = {t.series: t for t in judge(samples, rate=1000, warmup_min=10)}
+    assert trends["pss_mb prometheus"].ok and trends["pss_mb prometheus"].bound is None
+    assert "2 h" in trends["pss_mb prometheus"].why
+    # 1,200 new series an hour on ~1,700: a label taking a new value as changes flow
+    assert not trends["prometheus_series"].ok

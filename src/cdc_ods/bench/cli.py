@@ -135,8 +135,11 @@ def soak(
     for column in ("series", "mean", "growth / h", "bound / h", ""):
         table.add_column(column, justify="right")
     for t in result["trends"]:
-        verdict = "[green]steady[/]" if t["ok"] else "[red]GROWS[/]"
-        figures = (f"{t[k]:,.1f}" for k in ("mean", "per_hour", "bound"))
+        if t["bound"] is None:
+            verdict = f"not judged: {t['why']}"
+        else:
+            verdict = "[green]steady[/]" if t["ok"] else "[red]GROWS[/]"
+        figures = (f"{t[k]:,.1f}" if t[k] is not None else "-" for k in ("mean", "per_hour", "bound"))
         table.add_row(t["series"], *figures, verdict)
     Console().print(table)
     reconciled = result["reconcile"]

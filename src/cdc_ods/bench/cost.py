@@ -42,19 +42,30 @@ def _tree_cpu_s(pid: int) -> float:
     return total
 
 
-def tree_rss_mb(pid: int) -> float:
+def _tree_mb(pid: int, size: Callable[[psutil.Process], int]) -> float:
+    """`size` summed over a process and its live descendants, in MiB (0 when gone)."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0.0
-    rss = 0
+    total = 0
     for process in processes:
         try:
-            rss += process.memory_info().rss
+            total += size(process)
         except psutil.Error:
             continue
-    return rss / 2**20
+    return total / 2**20
+
+
+def tree_rss_mb(pid: int) -> float:
+    return _tree_mb(pid, lambda p: p.memory_info().rss)
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size of a process tree: a page shared by n processes counts 1/n in each
+    (PostgreSQL's backends share its buffers; summing their RSS counts those once per backend)."""
+    return _tree_mb(pid, lambda p: p.memory_full_info().pss)
 
 
 class CpuMeter:

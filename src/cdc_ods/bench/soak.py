@@ -2,16 +2,22 @@
 
 Producers write `rate` changes/s to the relational sources and apps send `events_rate`
 events/s to the collector for `minutes`, with latency probes throughout (`bench.probes`).
-Each minute: every process's resident memory (the stack's services and stages), the probes'
-latency over that minute, and the pipeline's backlog (records waiting for the cleansing
-stage and the loader). After the load: the catch-up, then `cdc reconcile`.
+Each minute: every process's memory (the stack's services and stages; proportional set
+size over the process tree, so memory PostgreSQL's backends share counts once), the probes'
+latency over that minute, the pipeline's backlog (records waiting for the cleansing stage and
+the loader) and the series Prometheus holds. After the load: the catch-up, then
+`cdc reconcile`.
 
-The verdict is taken over the samples after the first `warmup_min` minutes (JVM heaps and
-caches grow, then settle): a series' growth is its least-squares slope, per hour. Bounds
-(`BOUNDS`): resident memory grows less than 10 % of its mean per hour; the backlog grows
-less than 10 seconds' worth of the offered changes per hour; latency p99 grows less than
-50 % of its mean per hour. A leak shows as memory that keeps growing; a stage that cannot
-keep up, as a backlog and a latency that keep growing.
+The verdict is taken over the samples after the first `warmup_min` minutes (caches fill, then
+settle; the JVMs take their whole heap at start): a series' growth is its least-squares slope,
+per hour. Bounds (`BOUNDS`): memory grows less than 10 % of its mean per hour; the backlog
+grows less than 10 seconds' worth of the offered changes per hour; latency p99 grows less than
+50 % of its mean per hour; Prometheus's series, less than 10 % of their mean per hour. A leak
+shows as memory that keeps growing; a stage that cannot keep up, as a backlog and a latency
+that keep growing. Prometheus's own memory is charted but not judged (`NOT_JUDGED`): it keeps
+the last two hours of samples in memory by design and writes them out every two hours, so an
+hour shows it growing whatever happens; what the pipeline can make it leak is series (a label
+that takes a new value per change), and those are judged.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cdc_ods.bench.cost import Pids, tree_rss_mb
+import httpx
+
+from cdc_ods.bench.cost import Pids, tree_pss_mb
 from cdc_ods.bench.probes import Prober
 from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config
@@ -36,25 +44,35 @@ from cdc_ods.reconcile.catchup import stage_backlog, stages_read, wait_caught_up
 
 Report = Callable[[str], None]
 # series kind -> (what the bound is relative to, the bound's factor), per hour
-BOUNDS = {"rss_mb": ("mean", 0.10), "backlog": ("rate_10s", 1.0), "p99_ms": ("mean", 0.50)}
+BOUNDS = {
+    "pss_mb": ("mean", 0.10),
+    "backlog": ("rate_10s", 1.0),
+    "p99_ms": ("mean", 0.50),
+    "prometheus_series": ("mean", 0.10),
+}
+NOT_JUDGED = {
+    "pss_mb prometheus": "holds the last 2 h of samples in memory by design (written out every 2 h)",
+}
 
 
 @dataclass
 class Sample:
     minute: int
-    rss_mb: dict[str, float]  # process -> MB
+    pss_mb: dict[str, float]  # process -> MiB
     p50_ms: dict[str, float | None]  # source -> the probes of this minute
     p99_ms: dict[str, float | None]
     backlog: int  # records waiting for cleansing and the loader
+    prometheus_series: int | None  # in Prometheus's head block (None: not readable)
 
 
 @dataclass(frozen=True)
 class Trend:
-    series: str  # e.g. "rss_mb connect", "backlog", "p99_ms mysql"
+    series: str  # e.g. "pss_mb connect", "backlog", "p99_ms mysql"
     mean: float
     per_hour: float  # least-squares slope x 60
-    bound: float
+    bound: float | None  # None: not judged, `why` says why
     ok: bool
+    why: str = ""
 
 
 def growth_per_hour(minutes: list[float], values: list[float]) -> float:
@@ -70,9 +88,12 @@ def judge(samples: list[Sample], rate: float, warmup_min: int) -> list[Trend]:
     kept = [s for s in samples if s.minute > warmup_min] or samples
     series: dict[str, tuple[str, list[tuple[float, float]]]] = {}
     for s in kept:
-        for name, mb in s.rss_mb.items():
-            series.setdefault(f"rss_mb {name}", ("rss_mb", []))[1].append((s.minute, mb))
+        for name, mb in s.pss_mb.items():
+            series.setdefault(f"pss_mb {name}", ("pss_mb", []))[1].append((s.minute, mb))
         series.setdefault("backlog", ("backlog", []))[1].append((s.minute, s.backlog))
+        if s.prometheus_series is not None:
+            points = series.setdefault("prometheus_series", ("prometheus_series", []))[1]
+            points.append((s.minute, s.prometheus_series))
         for name, p99 in s.p99_ms.items():
             if p99 is not None:
                 series.setdefault(f"p99_ms {name}", ("p99_ms", []))[1].append((s.minute, p99))
@@ -82,8 +103,11 @@ def judge(samples: list[Sample], rate: float, warmup_min: int) -> list[Trend]:
         mean = statistics.fmean(values)
         base, factor = BOUNDS[kind]
         bound = factor * (mean if base == "mean" else rate * 10)
-        per_hour = growth_per_hour(minutes, values)
-        trends.append(Trend(name, round(mean, 1), round(per_hour, 1), round(bound, 1), per_hour <= bound))
+        per_hour = round(growth_per_hour(minutes, values), 1)
+        if why := NOT_JUDGED.get(name):
+            trends.append(Trend(name, round(mean, 1), per_hour, None, True, why))
+        else:
+            trends.append(Trend(name, round(mean, 1), per_hour, round(bound, 1), per_hour <= bound))
     return trends
 
 
@@ -113,6 +137,18 @@ def _tail(producer: subprocess.Popen) -> str:
 
 def _backlog(config: Config, bootstrap: str) -> int:
     return sum(stage_backlog(bootstrap, stage) for stage in stages_read(config))
+
+
+def _prometheus_series(prometheus_url: str) -> int | None:
+    """How many series Prometheus's head block holds (None when it cannot be read: the sample
+    is kept, that minute has no figure)."""
+    try:
+        body = httpx.get(
+            f"{prometheus_url}/api/v1/query", params={"query": "prometheus_tsdb_head_series"}, timeout=5
+        ).json()
+        return int(float(body["data"]["result"][0]["value"][1]))
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return None
 
 
 def _reconcile(config: Config) -> dict:
@@ -169,16 +205,17 @@ def run_soak(
                 fresh[name], seen[name] = lat[seen[name] :], len(lat)
             sample = Sample(
                 minute,
-                {name: round(tree_rss_mb(pid), 1) for name, pid in processes.items()},
+                {name: round(tree_pss_mb(pid), 1) for name, pid in processes.items()},
                 {name: percentile(values, 50) for name, values in fresh.items()},
                 {name: percentile(values, 99) for name, values in fresh.items()},
                 _backlog(config, endpoints.kafka_bootstrap),
+                _prometheus_series(endpoints.prometheus_url),
             )
             samples.append(sample)
             report(
                 f"minute {minute}/{minutes}: backlog {sample.backlog:,}, p99 ms "
                 + ", ".join(f"{n} {v:,.0f}" if v is not None else f"{n} -" for n, v in sample.p99_ms.items())
-                + f", stack RSS {sum(sample.rss_mb.values()):,.0f} MB"
+                + f", stack memory {sum(sample.pss_mb.values()):,.0f} MiB"
             )
     finally:
         for prober in probers:
@@ -208,7 +245,7 @@ def run_soak(
 
 
 def chart(samples: list[Sample], path: Path) -> None:
-    """Resident memory per process, probe latency and the backlog, minute by minute, as a PNG."""
+    """Memory per process, probe latency and the backlog, minute by minute, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,9 +254,9 @@ def chart(samples: list[Sample], path: Path) -> None:
     minutes = [s.minute for s in samples]
     fig, (memory, latency, backlog) = plt.subplots(1, 3, figsize=(16, 4.5))
     memory.set_prop_cycle(color=plt.cm.tab20.colors)  # a colour per process (a dozen)
-    for name in samples[0].rss_mb:
-        memory.plot(minutes, [s.rss_mb.get(name, 0) for s in samples], label=name)
-    memory.set_title("Resident memory (MB)")
+    for name in samples[0].pss_mb:
+        memory.plot(minutes, [s.pss_mb.get(name, 0) for s in samples], label=name)
+    memory.set_title("Memory, proportional set size (MiB)")
     memory.legend(fontsize=6, ncol=2)
     for name in samples[0].p99_ms:
         for q, style in (("p50_ms", "-"), ("p99_ms", "--")):

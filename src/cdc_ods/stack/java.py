@@ -65,10 +65,14 @@ def java_command(
     jvm_flags: list[str] | None = None,
     jmx: tuple[int, str] | None = None,
 ) -> list[str]:
+    # the whole heap is taken and touched at start: a service's memory is known when it starts,
+    # not an hour later when the OS may no longer have it (and the soak judges what grows
+    # besides the heap)
     command = [
         java_binary(),
-        f"-Xms{min(heap_mb, 256)}m",
+        f"-Xms{heap_mb}m",
         f"-Xmx{heap_mb}m",
+        "-XX:+AlwaysPreTouch",
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=50",
         "-Djava.net.preferIPv4Stack=true",
