@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdc_ods.bench.soak import Sample, growth_per_hour, judge
+from cdc_ods.bench.soak import Sample, Trend, growth_per_hour, judge
 
 
 def _samples(rss: list[float], backlog: list[int], p99: list[float]) -> list[Sample]:
@@ -44,3 +44,16 @@ def test_prometheus_memory_is_not_judged_but_its_series_are() -> None:
     assert "2 h" in trends["pss_mb prometheus"].why
     # 1,200 new series an hour on ~1,700: a label taking a new value as changes flow
     assert not trends["prometheus_series"].ok
+
+
+def test_a_source_server_may_fill_its_cache_but_not_grow_beyond_it() -> None:
+    def trend(growth_per_min: float) -> Trend:
+        samples = [
+            Sample(m, {"mariadb": 200 + growth_per_min * m}, {"mysql": 10}, {"mysql": 20}, 0, 1000)
+            for m in range(1, 61)
+        ]
+        return next(t for t in judge(samples, 1000, 10, {"mariadb": 128.0}) if t.series == "pss_mb mariadb")
+
+    filling = trend(2.0)  # 98 MiB over the 49 judged minutes: its 128 MiB buffer pool filling
+    assert filling.ok and filling.bound == round(128 / (49 / 60), 1)
+    assert not trend(3.0).ok  # 147 MiB: more than the cache holds

@@ -10,7 +10,10 @@ the loader) and the series Prometheus holds. After the load: the catch-up, then
 
 The verdict is taken over the samples after the first `warmup_min` minutes (caches fill, then
 settle; the JVMs take their whole heap at start): a series' growth is its least-squares slope,
-per hour. Bounds (`BOUNDS`): memory grows less than 10 % of its mean per hour; the backlog
+per hour. Bounds (`BOUNDS`): memory grows less than 10 % of its mean per hour, or, for a source
+server of the local stack, less than its cache of fixed size over the judged span (`CACHES`:
+MariaDB's buffer pool, PostgreSQL's shared buffers, read from the servers; a cache's pages
+count as memory once first used, so it grows as data arrives until it is full); the backlog
 grows less than 10 seconds' worth of the offered changes per hour; latency p99 grows less than
 50 % of its mean per hour; Prometheus's series, less than 10 % of their mean per hour. A leak
 shows as memory that keeps growing; a stage that cannot keep up, as a backlog and a latency
@@ -41,6 +44,7 @@ from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
 from cdc_ods.reconcile.catchup import stage_backlog, stages_read, wait_caught_up
+from cdc_ods.sources import source_for
 
 Report = Callable[[str], None]
 # series kind -> (what the bound is relative to, the bound's factor), per hour
@@ -49,6 +53,11 @@ BOUNDS = {
     "backlog": ("rate_10s", 1.0),
     "p99_ms": ("mean", 0.50),
     "prometheus_series": ("mean", 0.10),
+}
+# service -> the query of its cache's configured size in bytes
+CACHES = {
+    "mariadb": "SELECT @@innodb_buffer_pool_size",
+    "postgres": "SELECT pg_size_bytes(current_setting('shared_buffers'))",
 }
 NOT_JUDGED = {
     "pss_mb prometheus": "holds the last 2 h of samples in memory by design (written out every 2 h)",
@@ -83,9 +92,14 @@ def growth_per_hour(minutes: list[float], values: list[float]) -> float:
     return statistics.linear_regression(minutes, values).slope * 60
 
 
-def judge(samples: list[Sample], rate: float, warmup_min: int) -> list[Trend]:
-    """Each series' growth after the warm-up against its bound (module docstring)."""
+def judge(
+    samples: list[Sample], rate: float, warmup_min: int, caches_mb: dict[str, float] | None = None
+) -> list[Trend]:
+    """Each series' growth after the warm-up against its bound (module docstring); `caches_mb`:
+    service -> the size of its cache (`CACHES`)."""
     kept = [s for s in samples if s.minute > warmup_min] or samples
+    span_h = max(1, kept[-1].minute - kept[0].minute) / 60 if kept else 1.0
+    caches = {f"pss_mb {name}": mb for name, mb in (caches_mb or {}).items()}
     series: dict[str, tuple[str, list[tuple[float, float]]]] = {}
     for s in kept:
         for name, mb in s.pss_mb.items():
@@ -103,6 +117,8 @@ def judge(samples: list[Sample], rate: float, warmup_min: int) -> list[Trend]:
         mean = statistics.fmean(values)
         base, factor = BOUNDS[kind]
         bound = factor * (mean if base == "mean" else rate * 10)
+        if name in caches:
+            bound = max(bound, caches[name] / span_h)
         per_hour = round(growth_per_hour(minutes, values), 1)
         if why := NOT_JUDGED.get(name):
             trends.append(Trend(name, round(mean, 1), per_hour, None, True, why))
@@ -151,6 +167,21 @@ def _prometheus_series(prometheus_url: str) -> int | None:
         return None
 
 
+def _caches_mb(config: Config) -> dict[str, float]:
+    """The configured cache of each source server of the local stack, MiB, by service name."""
+    found: dict[str, float] = {}
+    for source in config.sources:
+        if source.enabled and source.is_local and source.kind in CACHES and source.kind not in found:
+            conn = source_for(config, source).connect("admin")
+            try:
+                cursor = conn.cursor()
+                cursor.execute(CACHES[source.kind])
+                found[source.kind] = round(int(cursor.fetchone()[0]) / 2**20, 1)
+            finally:
+                conn.close()
+    return found
+
+
 def _reconcile(config: Config) -> dict:
     """`cdc reconcile --json`: ok (every table equal) and one line per table."""
     result = subprocess.run(
@@ -188,6 +219,7 @@ def run_soak(
     for prober in probers:
         prober.ensure_row()
     processes = pids()
+    caches_mb = _caches_mb(config)
     samples: list[Sample] = []
     producers = _producers(config, minutes, rate, events_rate)
     for prober in probers:
@@ -227,12 +259,13 @@ def run_soak(
     report("load over: waiting for the pipeline to catch up, then reconcile")
     wait_caught_up(config, stages_read(config), timeout_s=600)
     reconciled = _reconcile(config)
-    trends = judge(samples, rate, warmup_min)
+    trends = judge(samples, rate, warmup_min, caches_mb)
     result = {
         "minutes": minutes,
         "rate_per_s": rate,
         "events_per_s": events_rate,
         "warmup_min": warmup_min,
+        "caches_mb": caches_mb,
         "samples": [asdict(s) for s in samples],
         "trends": [asdict(t) for t in trends],
         "steady": all(t.ok for t in trends),
