@@ -55,5 +55,5 @@ def test_a_source_server_may_fill_its_cache_but_not_grow_beyond_it() -> None:
         return next(t for t in judge(samples, 1000, 10, {"mariadb": 128.0}) if t.series == "pss_mb mariadb")
 
     filling = trend(2.0)  # 98 MiB over the 49 judged minutes: its 128 MiB buffer pool filling
-    assert filling.ok and filling.bound == round(128 / (49 / 60), 1)
+    assert filling.ok and filling.bound == round(128 / (49 / 60), 1) and "128 MiB cache" in filling.why
     assert not trend(3.0).ok  # 147 MiB: more than the cache holds

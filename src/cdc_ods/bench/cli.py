@@ -139,6 +139,7 @@ def soak(
             verdict = f"not judged: {t['why']}"
         else:
             verdict = "[green]steady[/]" if t["ok"] else "[red]GROWS[/]"
+            verdict += f" ({t['why']})" if t["why"] else ""
         figures = (f"{t[k]:,.1f}" if t[k] is not None else "-" for k in ("mean", "per_hour", "bound"))
         table.add_row(t["series"], *figures, verdict)
     Console().print(table)

@@ -117,13 +117,14 @@ def judge(
         mean = statistics.fmean(values)
         base, factor = BOUNDS[kind]
         bound = factor * (mean if base == "mean" else rate * 10)
-        if name in caches:
-            bound = max(bound, caches[name] / span_h)
+        why = ""
+        if name in caches and caches[name] / span_h > bound:
+            bound, why = caches[name] / span_h, f"may fill its {caches[name]:,.0f} MiB cache"
         per_hour = round(growth_per_hour(minutes, values), 1)
-        if why := NOT_JUDGED.get(name):
-            trends.append(Trend(name, round(mean, 1), per_hour, None, True, why))
+        if name in NOT_JUDGED:
+            trends.append(Trend(name, round(mean, 1), per_hour, None, True, NOT_JUDGED[name]))
         else:
-            trends.append(Trend(name, round(mean, 1), per_hour, round(bound, 1), per_hour <= bound))
+            trends.append(Trend(name, round(mean, 1), per_hour, round(bound, 1), per_hour <= bound, why))
     return trends
 
 
