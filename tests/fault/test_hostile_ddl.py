@@ -5,6 +5,9 @@ stopped (under load it would see the changes still in flight). On a table they w
 (MariaDB `movies`, PostgreSQL `tv_series`), two columns are added for the test and given
 values, then:
 - VARCHAR(50) -> VARCHAR(500), and longer values: applied (the ODS column is a VARCHAR);
+- a column added with a DEFAULT: the rows changed since carry its value, the others hold NULL
+  in its ODS column (the source filled them in without logging a change): reconcile reports
+  them different, `--replace` makes it clean;
 - the column renamed: the rows changed since carry the new name, the others hold NULL in its
   ODS column, and reconcile reports them different (lost); `cdc connectors snapshot SOURCE
   TABLE --replace` re-reads the table and reconcile is clean;
@@ -14,13 +17,14 @@ values, then:
   stage and the loader stopped, `DROP TABLE`, both started: the loader creates the table from
   the source's schema, the cleansing stage regenerates its script), the connector restarted
   and `--replace`;
-- both columns dropped: applied (the ODS keeps its columns; reconcile compares the source's).
+- the columns dropped: applied (the ODS keeps its columns; reconcile compares the source's).
 With the columns dropped, the table beside it (`app_events`, `episodes`) is truncated (applied:
 the rows before it go, the ones written after stay); then, with no producer running (they
 write to it), that table is dropped and created again with a few rows: the ODS keeps the old
-rows (reconcile: extra), PostgreSQL's watchdog reports the table not captured (it left the
-publication), and `--replace` makes the ODS equal again. Each step's reconcile result goes
-into bench-results/faults.md.
+rows (reconcile: extra), the watchdog reports the table recreated (MariaDB: a DROP in the
+connector's schema history, old rows in the ODS) or not captured (PostgreSQL: it left the
+publication), and `--replace` makes the ODS equal again and the report go. Each step's
+reconcile result goes into bench-results/faults.md.
 """
 
 from __future__ import annotations
@@ -137,7 +141,12 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
     name = f"{source}.{table}"
     seeds = iter(range(951 if d.mysql else 961, 1000))
     t = d.qualified(table)
-    d.run(*(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}" for c in ("hd_note", "hd_text", "hd_count")))
+    d.run(
+        *(
+            f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"
+            for c in ("hd_note", "hd_text", "hd_count", "hd_default")
+        )
+    )
 
     widened = Recovery(f"{source}: VARCHAR(50) -> VARCHAR(500)", restarted_by="-")
     recoveries.append(widened)
@@ -150,19 +159,14 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
         d.run(d.retype("hd_note", "VARCHAR(500)"), d.some_rows(5, f"hd_note = '{LONG_NOTE}'"))
     _clean(widened, name)
 
-    renamed = Recovery(
-        f"{source}: a column renamed", restarted_by=f"cdc connectors snapshot {source} {table} --replace"
-    )
-    recoveries.append(renamed)
-    with under_load(next(seeds), tmp_path / "producers.log"):
-        d.run(f"ALTER TABLE {t} RENAME COLUMN hd_note TO hd_text", d.some_rows(3, "hd_count = 8"))
-    code, reports = _reconcile(name)
-    print(f"RENAMED {source}: before the resync: {_summary(code, reports)}")
-    assert code == 1 and reports[0]["different"] > 0, _summary(code, reports)  # unchanged since: NULL
-    started = time.monotonic()
-    _replace(d, table)
-    renamed.recovery_s = time.monotonic() - started
-    _clean(renamed, name)
+    for what, statements in (
+        ("a column added with a DEFAULT", [f"ALTER TABLE {t} ADD COLUMN hd_default INT NOT NULL DEFAULT 5"]),
+        (
+            "a column renamed",
+            [f"ALTER TABLE {t} RENAME COLUMN hd_note TO hd_text", d.some_rows(3, "hd_count = 8")],
+        ),
+    ):
+        _lost_then_replaced(d, what, statements, next(seeds), recoveries, tmp_path)
 
     retyped = Recovery(
         f"{source}: INT -> BIGINT, a value above 2^31", restarted_by="ODS table made again, --replace"
@@ -195,7 +199,7 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
     recoveries.append(dropped)
     before = _ods(endpoints, f"SELECT COUNT(*) FROM {d.ods_table(other)}")[0][0]
     with under_load(next(seeds), tmp_path / "producers.log"):
-        d.run(f"ALTER TABLE {t} DROP COLUMN hd_text", f"ALTER TABLE {t} DROP COLUMN hd_count")
+        d.run(*(f"ALTER TABLE {t} DROP COLUMN {c}" for c in ("hd_text", "hd_count", "hd_default")))
         d.run(f"TRUNCATE TABLE {d.qualified(other)}")
         time.sleep(5)  # rows written after it stay
     _clean(dropped, name, f"{source}.{other}")
@@ -209,15 +213,38 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
     _recreate(d, other)
     code, reports = _reconcile(f"{source}.{other}")
     print(f"RECREATED {source}.{other}: before the resync: {_summary(code, reports)}")
-    if d.mysql:  # the binlog goes on: the new rows arrive, the old ones stay
+    if d.mysql:  # the binlog goes on: the new rows arrive, the old ones stay, the watchdog says so
         assert code == 1 and reports[0]["extra"] > 0, _summary(code, reports)
+        gauge = f'cdc_source_table_recreated{{source="{source}",table="{other}"}}'
     else:  # out of the publication: nothing arrives, and the watchdog says so
         gauge = f'cdc_source_table_not_captured{{source="{source}",table="{other}"}}'
-        _until(f"{gauge} == 1", lambda: _watchdog_sample(pipeline, gauge) == 1)
+    _until(f"{gauge} == 1", lambda: _watchdog_sample(pipeline, gauge) == 1)
     started = time.monotonic()
     _replace(d, other)
     recreated.recovery_s = time.monotonic() - started
     _clean(recreated, f"{source}.{other}")
+    _until(f"no {gauge}", lambda: _watchdog_sample(pipeline, gauge) is None)
+
+
+def _lost_then_replaced(
+    d: Dialect, what: str, statements: list[str], seed: int, recoveries: list[Recovery], tmp_path: Path
+) -> None:
+    """DDL under load that leaves the rows unchanged since NULL in a column of the ODS (the
+    source changed them without logging a change): reconcile says so, `--replace` mends it."""
+    name = f"{d.source}.{d.table}"
+    record = Recovery(
+        f"{d.source}: {what}", restarted_by=f"cdc connectors snapshot {d.source} {d.table} --replace"
+    )
+    recoveries.append(record)
+    with under_load(seed, tmp_path / "producers.log"):
+        d.run(*statements)
+    code, reports = _reconcile(name)
+    print(f"{what.upper()} {d.source}: before the resync: {_summary(code, reports)}")
+    assert code == 1 and reports[0]["different"] > 0, _summary(code, reports)  # unchanged since: NULL
+    started = time.monotonic()
+    _replace(d, d.table)
+    record.recovery_s = time.monotonic() - started
+    _clean(record, name)
 
 
 def _recreate(d: Dialect, table: str) -> None:

@@ -14,6 +14,7 @@ from cdc_ods.dlq import DeadLetter
 from cdc_ods.operations import metrics
 from cdc_ods.operations.dlq import BadFilter, Entry, Listing, Selection, parse_since
 from cdc_ods.operations.freshness import Backlog, freshness, stage_inputs
+from cdc_ods.operations.schema_history import drops
 from cdc_ods.operations.settings import OperationsConfig, operations_config
 from cdc_ods.operations.table_drift import TableDrift, table_drift
 from cdc_ods.operations.watchdog import RestartPolicy, StallDetector, Watchdog
@@ -369,3 +370,32 @@ def test_a_captured_table_renamed_dropped_or_created_at_the_source_is_told() -> 
     assert together == TableDrift([], [])
     assert table_drift({"table.include.list": r"shop\.order"}, "shop", ["orders"], ["x"]).gone == ["order"]
     assert table_drift({}, "shop", ["orders"], ["*"]) == TableDrift([], [])  # no list: Debezium takes all
+
+
+def _history(ddl: str, kind: str, table: str, pos: int, snapshot: bool = False) -> dict:
+    """A record of a MySQL connector's schema history topic, as Debezium writes it."""
+    position = {"file": "mariadb-bin.000003", "pos": pos, "server_id": 1, "event": 1}
+    if snapshot:
+        position = {"file": "mariadb-bin.000001", "pos": pos, "snapshot": "INITIAL"}
+    return {
+        "position": position,
+        "databaseName": "shop",
+        "ddl": ddl,
+        "tableChanges": [{"type": kind, "id": table}],
+    }
+
+
+def test_the_drops_of_a_schema_history_are_those_read_while_streaming_at_their_position() -> None:
+    records = [
+        # the initial snapshot writes the schema it read as DROP IF EXISTS + CREATE: not drops
+        _history("DROP TABLE IF EXISTS `shop`.`orders`", "DROP", '"shop"."orders"', 400, snapshot=True),
+        _history("CREATE TABLE `orders` (...)", "CREATE", '"shop"."orders"', 400, snapshot=True),
+        _history("DROP TABLE `orders`", "DROP", '"shop"."orders"', 1200),
+        _history("CREATE TABLE `orders` (...)", "CREATE", '"shop"."orders"', 1500),
+        _history("DROP TABLE `orders`", "DROP", '"shop"."orders"', 2500),  # the latest counts
+        _history("DROP TABLE `notes`", "DROP", '"other"."notes"', 2600),  # another database
+        _history("ALTER TABLE `items` ADD c INT", "ALTER", '"shop"."items"', 2700),
+    ]
+    assert drops(records, "shop") == {"orders": 3 * 10**13 + 2500 * 10**3}
+    assert drops(records, "SHOP") == drops(records, "shop")
+    assert drops(records[:2], "shop") == {}

@@ -170,11 +170,11 @@ def watch(
         stage_process(config, port) as stop,
         WatchClient(endpoints.connect_url) as client,
         contextlib.closing(FreshnessProbe(config, endpoints.kafka_bootstrap)) as probe,
+        contextlib.closing(TableDriftProbe(config, client)) as drift_probe,
     ):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per status poll
         watchdog = Watchdog(client, settings)
         retention = LogRetentionProbe(config, client)
-        drift_probe = TableDriftProbe(config, client)
         log.info("watching %s every %.0fs", endpoints.connect_url, settings.interval_s)
         while not stop.is_set():
             try:
@@ -199,17 +199,7 @@ def watch(
                         state = "caught up" if seconds == 0 else f"{seconds:.0f}s behind"
                         console.print(f"{table}: {state}", highlight=False)
                     for source, found in sorted(drift.items()):
-                        for table in found.gone:
-                            console.print(
-                                f"source {source}: captured table {table} is gone (renamed or dropped)",
-                                highlight=False,
-                                soft_wrap=True,  # one line each, for whoever greps it
-                            )
-                        for table in found.not_captured:
-                            console.print(
-                                f"source {source}: table {table} not captured: `cdc sources sync {source}`",
-                                highlight=False,
-                                soft_wrap=True,  # one line each, for whoever greps it
-                            )
+                        for line in found.lines(source):  # one line each, for whoever greps it
+                            console.print(line, highlight=False, soft_wrap=True)
                     return
             stop.wait(settings.interval_s)

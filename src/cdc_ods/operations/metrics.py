@@ -88,3 +88,10 @@ TABLE_NOT_CAPTURED = Gauge(
     " (created or renamed since the last `cdc sources sync`). No series otherwise.",
     ["source", "table"],
 )
+TABLE_RECREATED = Gauge(
+    "cdc_source_table_recreated",
+    "MariaDB/MySQL: 1 for each captured table dropped and created again under its name whose ODS"
+    " table still holds rows of the old table (changed before the DROP, not deleted). No series"
+    " otherwise.",
+    ["source", "table"],
+)
