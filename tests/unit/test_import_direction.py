@@ -22,7 +22,7 @@ LAYERS = [
         "metrics_server",
         "__init__",
     },
-    {"sources", "kafka", "dlq"},
+    {"sources", "kafka", "dlq", "prometheus"},
     {"topology", "runtime"},
     {"ksql", "ods", "collector", "connectors"},
     {"reconcile", "operations", "monitoring", "bench", "workspace"},

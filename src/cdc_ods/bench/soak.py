@@ -35,14 +35,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 from cdc_ods.bench.cost import Pids, tree_pss_mb
 from cdc_ods.bench.probes import Prober
 from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
+from cdc_ods.prometheus import instant
 from cdc_ods.reconcile.catchup import stage_backlog, stages_read, wait_caught_up
 from cdc_ods.sources import source_for
 
@@ -160,12 +159,10 @@ def _prometheus_series(prometheus_url: str) -> int | None:
     """How many series Prometheus's head block holds (None when it cannot be read: the sample
     is kept, that minute has no figure)."""
     try:
-        body = httpx.get(
-            f"{prometheus_url}/api/v1/query", params={"query": "prometheus_tsdb_head_series"}, timeout=5
-        ).json()
-        return int(float(body["data"]["result"][0]["value"][1]))
-    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        series = instant(prometheus_url, "prometheus_tsdb_head_series")
+    except CdcError:
         return None
+    return int(float(series[0]["value"][1])) if series else None
 
 
 def _caches_mb(config: Config) -> dict[str, float]:

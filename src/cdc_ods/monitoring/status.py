@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from cdc_ods.config import Config
 from cdc_ods.connectors.failures import diagnosis, failed_instances
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
+from cdc_ods.prometheus import instant
 from cdc_ods.reconcile.catchup import stage_backlog, stages_read
 
 _LATENCY = "sum by (le) (rate(cdc_ods_end_to_end_latency_seconds_bucket[5m]))"
@@ -39,11 +38,7 @@ PER_SOURCE = {"source_lag_ms", "source_idle_ms", "log_lost"}
 def _prometheus(url: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, expr in QUERIES.items():
-        try:
-            body = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise CdcError(f"Prometheus at {url}: {exc}") from None
-        series = body.get("data", {}).get("result", [])
+        series = instant(url, expr)
         values = {
             (s["metric"].get("server") or s["metric"].get("source") or "all"): float(s["value"][1])
             for s in series

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.errors import TransientError
@@ -43,22 +43,21 @@ class HistoryReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self._partition = TopicPartition(topic, 0, OFFSET_BEGINNING)
         self._consumer = Consumer(
             client_config(bootstrap, **{"group.id": "cdc-watchdog-history", "enable.auto.commit": False})
         )
-        self._next = OFFSET_BEGINNING
+        self._next = 0  # the offset to read from
 
     def read_new(self, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """The records added since the last call (all of them the first time); [] while the
         topic does not exist (the connector has not started yet)."""
         try:
-            low, high = self._consumer.get_watermark_offsets(self._partition, timeout=timeout_s)
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=timeout_s)
         except KafkaException as exc:
             if "UNKNOWN_TOPIC" in str(exc):
                 return []
             raise TransientError(f"schema history topic {self.topic}: {exc}") from None
-        start = max(low, self._next) if self._next >= 0 else low
+        start = max(low, self._next)
         if start >= high:
             return []
         self._consumer.assign([TopicPartition(self.topic, 0, start)])
