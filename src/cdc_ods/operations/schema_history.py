@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.errors import TransientError
 from cdc_ods.kafka import client_config
 
 HISTORY_TOPIC = "schema.history.internal.kafka.topic"
+# what asking a topic that does not exist (yet) for its offsets fails with
+_NO_TOPIC = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
 
 
 def drops(records: Iterable[dict[str, Any]], namespace: str) -> dict[str, int]:
@@ -54,7 +56,7 @@ class HistoryReader:
         try:
             low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=timeout_s)
         except KafkaException as exc:
-            if "UNKNOWN_TOPIC" in str(exc):
+            if exc.args[0].code() in _NO_TOPIC:
                 return []
             raise TransientError(f"schema history topic {self.topic}: {exc}") from None
         start = max(low, self._next)
