@@ -277,6 +277,24 @@ def test_a_non_finite_double_travels_as_its_name_from_debezium_to_the_loader() -
     assert outputs == [] and "after->d: expected DOUBLE, got string" in rejects[0]
 
 
+def test_a_postgres_incremental_snapshot_read_takes_the_position_it_was_read_at() -> None:
+    """Debezium gives an incremental snapshot's reads no `lsn`; their `sequence` holds the
+    streaming position: it becomes `__source_pos`, so a replayed older change never overwrites
+    the row read (it used to be 0, older than any change)."""
+    columns = (CatalogColumn("id", "integer"), CatalogColumn("body", "text"))
+    script = generate_script("postgres", TableCatalog("shop", "public", "t", columns, ("id",)), "shop")
+    engine = Engine(plan_text(DLQ_HEADER, script))
+
+    def position(op: str, source: dict) -> int:
+        value = orjson.dumps({"before": None, "after": {"id": 1, "body": "x"}, "source": source, "op": op})
+        result = engine.process("shop.public.t", b'{"id": 1}', value, 0, 0, 0)
+        return orjson.loads(result.outputs[0].value)[contract.SOURCE_POS]
+
+    read = {"ts_ms": 1, "lsn": None, "snapshot": "incremental", "sequence": '["48704528","48704600"]'}
+    assert position("r", read) == 48704600
+    assert position("u", {"ts_ms": 1, "lsn": 48704700, "sequence": '["48704528","48704700"]'}) == 48704700
+
+
 def test_postgres_placeholders_and_infinity_are_refused_never_stored() -> None:
     """Debezium's stand-in for an unchanged TOASTed value, and 'infinity' in a timestamptz, go
     to the dead-letter topic with their reason (they used to be stored as text and as NULL)."""

@@ -88,7 +88,7 @@ def test_a_position_going_down_for_a_key_is_a_regression() -> None:
 
 
 def test_a_record_without_a_position_is_not_ordered_against_the_keys_changes() -> None:
-    """PostgreSQL's incremental snapshot records carry no LSN: the cleansing stage gives them 0."""
+    """A record whose source block had no position (the cleansing stage gives it 0)."""
     clock = Clock()
     checker = SequenceChecker(clock=clock)
     checker.position(TABLE, TOPIC, 0, (1,), 100, offset=0)

@@ -36,8 +36,8 @@ class Batch:
             entry = self.tables[schema.ods_name] = (schema, entry[1] if entry else {})
         changes = entry[1]
         if not change.source_pos and schema.ods_name in self.truncates:
-            # a row re-read without a position (a PostgreSQL incremental snapshot) after this
-            # batch's TRUNCATE was read after it: it stays when the TRUNCATE is applied
+            # a row re-read without a position (its source block had none) after this batch's
+            # TRUNCATE was read after it: it stays when the TRUNCATE is applied
             change.source_pos = self.truncates[schema.ods_name][1]
         if replay:
             self.replays = True

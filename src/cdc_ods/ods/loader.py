@@ -134,7 +134,10 @@ class Loader:
                 self._dead_letter(checkpoint, msg, exc)
                 continue
             replay = is_replay(msg)
-            if checked and not replay:
+            # a snapshot's read is the row's state when read, not a change to order: its
+            # position is where streaming was, which a change committed later may be below
+            # (PostgreSQL: it began earlier)
+            if checked and not replay and change.op != "r":
                 checker.position(schema.ods_name, topic, partition, change.key, change.source_pos, offset)
             batch.add(schema, msg, change, replay)
 

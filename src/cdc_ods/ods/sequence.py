@@ -146,8 +146,8 @@ class SequenceChecker:
         self, table: str, topic: str, partition: int, key: tuple[Any, ...], position: int, offset: int
     ) -> None:
         """Check that the key's source position did not go down (a duplicate may). A record
-        without one (0: PostgreSQL's incremental snapshot records carry no LSN) re-reads the
-        row's current state and is not ordered against the key's changes."""
+        without one (0) is not ordered against the key's changes; neither are snapshot reads,
+        which the loader does not pass."""
         if not position:
             return
         remembered = (table, key)

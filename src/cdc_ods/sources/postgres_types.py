@@ -25,7 +25,14 @@ from cdc_ods.sources.types import (
     text,
 )
 
-EVENT_SOURCE = EventSource("STRUCT<`ts_ms` BIGINT, `lsn` BIGINT>", "`source`->`lsn`")
+# `lsn` is the change's; an incremental snapshot's reads have none, but their `sequence`
+# ("[last commit LSN, LSN]") holds the streaming position they were read at: a change with a
+# higher LSN is newer than the row read (the snapshot window drops a read that a change in the
+# window overtook), so `cdc dlq replay` of an older change never overwrites it
+EVENT_SOURCE = EventSource(
+    "STRUCT<`ts_ms` BIGINT, `lsn` BIGINT, `sequence` STRING>",
+    "COALESCE(`source`->`lsn`, CAST(EXTRACTJSONFIELD(`source`->`sequence`, '$[1]') AS BIGINT))",
+)
 
 # Debezium's stand-in for a TOASTed value an UPDATE left unchanged, when the table's replica
 # identity is not FULL (`cdc sources prepare` sets FULL): never stored over the real value.
