@@ -122,6 +122,18 @@ def _listed(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, l
     return {name: sorted(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
 
+def group_members(bootstrap: str, group: str, timeout_s: float = 10.0) -> list[str]:
+    """The hosts of the consumers now in `group` (none for a group without members or unknown)."""
+    admin = _admin(bootstrap)
+    try:
+        description = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group].result()
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND:
+            return []
+        raise TransientError(f"kafka at {bootstrap}: cannot describe group {group}: {exc.args[0]}") from None
+    return [m.host for m in description.members]
+
+
 def ensure_topic(
     bootstrap: str,
     topic: str,

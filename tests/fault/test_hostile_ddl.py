@@ -13,10 +13,10 @@ values, then:
   TABLE --replace` re-reads the table and reconcile is clean;
 - INT -> BIGINT, and a value above 2^31: the cleansing stage dead-letters it with the reason
   and reconcile reports the row rejected (exit 3), never a silently different value. Phoenix
-  cannot change a column's type: the way back is the ODS table made again (the cleansing
-  stage and the loader stopped, `DROP TABLE`, both started: the loader creates the table from
-  the source's schema, the cleansing stage regenerates its script), the connector restarted
-  and `--replace`;
+  cannot change a column's type: the way back is `cdc ods rebuild SOURCE TABLE` (the script
+  rewritten from the source's schema, the stages stopped, the ODS table dropped, the stages
+  started: the loader creates the table from the source's schema; a PostgreSQL connector's
+  task restarted; then the table re-read as `--replace` does);
 - the columns dropped: applied (the ODS keeps its columns; reconcile compares the source's).
 With the columns dropped, the table beside it (`app_events`, `episodes`) is truncated (applied:
 the rows before it go, the ones written after stay); then, with no producer running (they
@@ -38,11 +38,9 @@ import phoenixdb
 import pytest
 
 from cdc_ods import contract
-from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.sources import source_for
 from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.manager import StackManager
 from tests.integration.conftest import cdc
 
 from .conftest import Recovery
@@ -169,7 +167,7 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
         _lost_then_replaced(d, what, statements, next(seeds), recoveries, tmp_path)
 
     retyped = Recovery(
-        f"{source}: INT -> BIGINT, a value above 2^31", restarted_by="ODS table made again, --replace"
+        f"{source}: INT -> BIGINT, a value above 2^31", restarted_by=f"cdc ods rebuild {source} {table}"
     )
     recoveries.append(retyped)
     with under_load(next(seeds), tmp_path / "producers.log"):
@@ -180,18 +178,10 @@ def test_hostile_ddl_is_applied_or_named_with_its_way_back(
     assert code == 3 and reports[0]["rejected"] == 1, _summary(code, reports)
     assert "hd_count: expected INT, got number 5000000000" in reasons, reports[0]
     started = time.monotonic()
-    manager = StackManager(pipeline)
-    manager.stop(["cleansing", "loader"])  # the cleansing stage regenerates its script from the source
-    with phoenixdb.connect(endpoints.phoenix_url, autocommit=True) as conn:
-        conn.cursor().execute(f"DROP TABLE {d.ods}")
-    manager.up(["cleansing", "loader"])
-    # PostgreSQL: Debezium's JDBC session keeps the snapshot query's plan from before the type
-    # changed ("cached plan must not change result type"): a restarted task reads anew
-    assert cdc("connectors", "restart", d.source).returncode == 0
-    with ConnectClient(endpoints.connect_url) as connect:
-        connect.wait_running(d.source, timeout_s=120)
-    _replace(d, table)
+    result = cdc("ods", "rebuild", d.source, table, "--timeout", "600", timeout=700)
+    assert result.returncode == 0, result.stdout + result.stderr
     retyped.recovery_s = time.monotonic() - started
+    print(f"REBUILT {source}: {result.stderr[-600:]}")
     _clean(retyped, name)
     assert _ods(endpoints, f"SELECT COUNT(*) FROM {d.ods} WHERE HD_COUNT = {BIG}") == [[1]]
 

@@ -49,10 +49,22 @@ def connector_source(config: Config, name: str, connector: dict[str, Any], endpo
     raise CdcError(f"connector {name}: no source in cdc.yaml of kind {kind} with namespace {namespace!r}")
 
 
-def request_snapshot(
+@dataclass(frozen=True)
+class CapturedTable:
+    qualified: str  # database.table (MySQL family) or schema.table (PostgreSQL)
+    source: Source
+    connector: dict[str, Any]  # its stored configuration
+
+    @property
+    def name(self) -> str:
+        return self.qualified.partition(".")[2]
+
+
+def captured_table(
     connect: ConnectClient, name: str, table: str, config: Config, endpoints: Endpoints
-) -> SnapshotRequest:
-    """Signal connector `name` to snapshot `table` (bare names take the signal table's namespace)."""
+) -> CapturedTable:
+    """`table` (bare names take the signal table's namespace) checked as one connector `name`
+    captures and its source has."""
     connector = connect.get_config(name)
     if connector is None:
         raise NoSuchConnector(f"Kafka Connect has no connector named {name!r}; apply it first")
@@ -67,7 +79,16 @@ def request_snapshot(
     namespace, _, bare = qualified.partition(".")
     if namespace.lower() != src.source.namespace.lower() or bare not in src.namespace_tables():
         raise ConfigError(f"no table {qualified} in the source at {src.address}")
+    return CapturedTable(qualified, src, connector)
+
+
+def request_snapshot(
+    connect: ConnectClient, name: str, table: str, config: Config, endpoints: Endpoints
+) -> SnapshotRequest:
+    """Signal connector `name` to snapshot `table` (bare names take the signal table's namespace)."""
+    captured = captured_table(connect, name, table, config, endpoints)
     signal_id = str(uuid.uuid4())
-    data = json.dumps({"data-collections": [qualified], "type": "incremental"})
-    src.insert_signal(signal_id, "execute-snapshot", data)
-    return SnapshotRequest(name, qualified, signal_id, f"{connector['topic.prefix']}.{qualified}")
+    data = json.dumps({"data-collections": [captured.qualified], "type": "incremental"})
+    captured.source.insert_signal(signal_id, "execute-snapshot", data)
+    topic = f"{captured.connector['topic.prefix']}.{captured.qualified}"
+    return SnapshotRequest(name, captured.qualified, signal_id, topic)

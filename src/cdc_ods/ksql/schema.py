@@ -13,11 +13,17 @@ from cdc_ods.sources import source_for
 
 
 def write_scripts(
-    config: Config, directory: Path, force: bool, update: bool, report: Callable[[str], None]
+    config: Config,
+    directory: Path,
+    force: bool,
+    update: bool,
+    report: Callable[[str], None],
+    only: tuple[str, str] | None = None,
 ) -> list[Path]:
     """A script for every captured table that has none (`update`: also rewrite unedited
     generated ones; `force`: every one); returns the files written. A table the generator
-    refuses is reported and the others still get theirs; then the refusals are raised."""
+    refuses is reported and the others still get theirs; then the refusals are raised.
+    `only`: (source, table), that table's script alone."""
     endpoints = Endpoints.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     header = directory / "00_dlq.sql"
@@ -26,9 +32,11 @@ def write_scripts(
     written: list[Path] = []
     refused: list[str] = []
     for source in config.sources:
+        if only and only[0] != source.name:
+            continue
         src = source_for(config, source, endpoints)
         tables = src.tables() if source.has_catalog else source.tables
-        for table in tables:
+        for table in tables if only is None else [t for t in tables if t == only[1]]:
             path = directory / f"{stream_prefix(source.name, source.database, table)}.sql"
             if path.exists() and not force:
                 if not update:

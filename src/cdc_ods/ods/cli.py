@@ -46,3 +46,42 @@ def run(
         log.info("loading %s into %s", ", ".join(topics), endpoints.phoenix_url)
         loader.run(idle_exit_s=idle_exit)
     log.info("stopped after %d records", loader.applied)
+
+
+@ods_app.command(
+    help="Make a table's ODS table again from its source table's schema, and fill it.\n\n"
+    "For a change Phoenix cannot ALTER: a column's type widened at the source (INT -> BIGINT, "
+    "FLOAT -> DOUBLE, a larger DECIMAL), whose values that no longer fit are dead-lettered. Rewrites "
+    "the table's cleansing script from the source's schema (unless edited by hand), stops the local "
+    "stack's cleansing and loader stages (stages run elsewhere: stop them first), drops the ODS "
+    "table, starts the stages again (the loader creates the table), restarts a PostgreSQL "
+    "connector's task, and re-reads the table as `cdc connectors snapshot --replace` does. Safe to "
+    "run again. Then `cdc reconcile`."
+)
+def rebuild(
+    ctx: typer.Context,
+    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
+    table: Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")],
+    timeout: Annotated[float, typer.Option(help="Seconds for the snapshot and the catch-up.")] = 1800.0,
+) -> None:
+    from rich.console import Console
+
+    from cdc_ods.connectors.rest import ConnectClient
+    from cdc_ods.endpoints import Endpoints
+    from cdc_ods.operations.rebuild import rebuild as run_rebuild
+    from cdc_ods.stack.context import StackContext
+    from cdc_ods.stack.manager import StackManager
+
+    err = Console(stderr=True)
+
+    def report(message: str) -> None:
+        err.print(f"[cyan]•[/] {message}", highlight=False, soft_wrap=True)
+
+    config = ctx.obj.config()
+    manager = StackManager(StackContext(config), report)
+    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
+        result = run_rebuild(connect, config, connector, table, manager, timeout, report)
+    report(
+        f"{result.resync.ods_table}: made again from {result.resync.table}'s schema and filled in"
+        f" {result.resync.snapshot_s:.0f}s; script {result.script}. Check with `cdc reconcile`."
+    )
