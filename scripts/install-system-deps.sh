@@ -10,6 +10,7 @@ packages=(
   openjdk-17-jdk-headless maven   # Kafka, Connect, Debezium, HBase, Phoenix run on the JVM
   libkrb5-dev gcc                 # phoenixdb -> requests-gssapi -> gssapi builds from source
   python3-venv
+  docker-compose                  # validates docker-compose.yaml (`config`; no engine needed)
 )
 
 missing=()

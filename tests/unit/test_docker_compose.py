@@ -124,12 +124,20 @@ def _repo_files(name: str) -> list[Path]:
 # ------------------------------------------------------------------ specification
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def _empty_env(directory: Path) -> Path:
+    """An env file with nothing in it (Compose v1 wants a regular file, not /dev/null): only
+    the variables the test sets reach the file."""
+    path = directory / "empty.env"
+    path.write_text("", encoding="utf-8")
+    return path
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     command = _docker_compose()
     if command is None:
         pytest.skip("no Compose CLI installed (`docker compose` plugin or `docker-compose`)")
     with_env = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "--env-file", os.devnull, "config", "-q"],
+        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(_empty_env(tmp_path)), "config", "-q"],
         capture_output=True,
         text=True,
         check=False,
@@ -138,13 +146,13 @@ def test_docker_compose_config_accepts_the_file() -> None:
     assert with_env.returncode == 0, with_env.stderr
 
 
-def test_docker_compose_config_names_a_missing_secret() -> None:
+def test_docker_compose_config_names_a_missing_secret(tmp_path: Path) -> None:
     command = _docker_compose()
     if command is None:
         pytest.skip("no Compose CLI installed (`docker compose` plugin or `docker-compose`)")
     env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
     result = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "--env-file", os.devnull, "config", "-q"],
+        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(_empty_env(tmp_path)), "config", "-q"],
         capture_output=True,
         text=True,
         check=False,
