@@ -154,7 +154,7 @@ def _wait_for_incremental_reads(bootstrap: str, topic: str, ids: set[int], timeo
         assert time.monotonic() < deadline, (
             f"{topic}: the incremental snapshot read {len(set(read))} of {len(ids)} rows in {timeout_s:.0f}s"
         )
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 def _phoenix(url: str, query: str) -> list[list]:

@@ -105,4 +105,4 @@ def test_a_renamed_or_dropped_captured_table_is_named_with_the_new_name_to_captu
     for name, namespace in ((MY, DATABASE), (PG, "public")):
         while not _arrived(pipeline, name, namespace, "orders_v2", 2):
             assert time.monotonic() < deadline, f"{name}: orders_v2's new row not in its raw topic in 90 s"
-            time.sleep(2)
+            time.sleep(0.5)

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from cdc_ods import contract
 from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config
+from cdc_ods.kafka import client_config, fetch_available
 
 HISTORY_TOPIC = "schema.history.internal.kafka.topic"
 # what asking a topic that does not exist (yet) for its offsets fails with
@@ -66,7 +66,7 @@ class HistoryReader:
         records: list[dict[str, Any]] = []
         position = start
         while position < high:
-            batch = self._consumer.consume(500, timeout=timeout_s)
+            batch = fetch_available(self._consumer, 500, timeout_s)  # consume() would wait for all 500
             if not batch:
                 raise TransientError(f"schema history topic {self.topic}: no record within {timeout_s:.0f}s")
             for message in batch:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from cdc_ods.errors import TransientError
-from cdc_ods.kafka import client_config, topic_partitions
+from cdc_ods.kafka import client_config, fetch_available, topic_partitions
 
 
 def partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[int]:
@@ -46,7 +46,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Me
                 raise TransientError(
                     f"kafka at {bootstrap}: reading {topic} timed out after {timeout_s:.0f}s"
                 )
-            for msg in consumer.consume(500, 1.0):
+            for msg in fetch_available(consumer, 500, 1.0):
                 if msg.error() is not None:
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise TransientError(f"kafka: reading {topic}: {msg.error()}")
