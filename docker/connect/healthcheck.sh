@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Healthy when the REST API lists every Debezium source plugin (as the local stack checks).
 set -euo pipefail
-plugins=$(curl -fsS --max-time 5 http://localhost:8083/connector-plugins)
+plugins=$(curl -fsS --max-time 5 -u "cdc:${CDC_CONNECT_PASSWORD:?}" http://localhost:8083/connector-plugins)
 for class in io.debezium.connector.mariadb.MariaDbConnector \
              io.debezium.connector.mysql.MySqlConnector \
              io.debezium.connector.postgresql.PostgresConnector \

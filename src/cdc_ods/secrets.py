@@ -24,10 +24,13 @@ SECRET_VARS: dict[str, str] = {
     "CDC_POSTGRES_ADMIN_PASSWORD": "PostgreSQL superuser cdc_admin",
     "CDC_POSTGRES_DEBEZIUM_PASSWORD": "PostgreSQL replication user debezium",
     "CDC_PII_HASH_KEY": "key of the keyed hash that masks personal data in the cleansing stage",
+    "CDC_CONNECT_PASSWORD": "Kafka Connect REST API user cdc (HTTP basic authentication)",
 }
 
 ADMIN_USER = "cdc_admin"
 DEBEZIUM_USER = "debezium"
+CONNECT_USER = "cdc"
+CONNECT_PASSWORD_ENV = "CDC_CONNECT_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Credentials:
     postgres_admin: SecretStr
     postgres_debezium: SecretStr
     pii_hash_key: SecretStr
+    connect: SecretStr
 
 
 def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
@@ -65,6 +69,7 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         postgres_admin=get("CDC_POSTGRES_ADMIN_PASSWORD"),
         postgres_debezium=get("CDC_POSTGRES_DEBEZIUM_PASSWORD"),
         pii_hash_key=get("CDC_PII_HASH_KEY"),
+        connect=get(CONNECT_PASSWORD_ENV),
     )
 
 

@@ -128,7 +128,7 @@ def test_a_locked_source_account_is_restarted_by_the_watchdog_and_given_up_on_wh
     recoveries.append(record)
     config = pipeline.config
     metrics = f"http://127.0.0.1:{config.operations.metrics_port}/metrics"
-    client = ConnectClient(endpoints.connect_url)
+    client = ConnectClient.of(config)
 
     def task() -> dict[str, Any]:
         return client.status("mysql")["tasks"][0]

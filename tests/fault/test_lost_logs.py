@@ -145,7 +145,7 @@ def test_a_lost_log_is_named_alerted_and_recovered_by_one_command(
     recoveries.append(record)
     dlq_start = end_offsets(endpoints.kafka_bootstrap, DLQ_TOPIC)
     limit = _slot_wal_limit(src) if source == "postgres" else _no_limit()
-    with ConnectClient(endpoints.connect_url) as connect, limit:
+    with ConnectClient.of(config) as connect, limit:
         connect.stop(source)
         connect.wait_state(source, "STOPPED", timeout_s=60)
         produced = cdc("produce", source, "--count", "600", "--rate", "0", "--seed", "977")

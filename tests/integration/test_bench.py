@@ -9,7 +9,6 @@ from pathlib import Path
 
 from cdc_ods.bench.breakdown import HOPS
 from cdc_ods.connectors.rest import ConnectClient
-from cdc_ods.endpoints import Endpoints
 from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc
@@ -19,7 +18,7 @@ def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alon
     pipeline: StackContext, tmp_path: Path
 ) -> None:
     ran = cdc(
-        "bench", "--rates", "200", "--step-seconds", "10", "--drain", "3000", "--ceilings",
+        "bench", "--rates", "200", "--step-seconds", "5", "--drain", "3000", "--ceilings",
         "--out", str(tmp_path), "--json", timeout=900,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
@@ -50,7 +49,7 @@ def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alon
     slowest = min(ceilings["stages"], key=lambda c: c["per_s"])
     assert ceilings["slowest"] == slowest["stage"]
     assert ceilings["drain_vs_slowest"] == round(drain["per_s"] / slowest["per_s"], 3)
-    with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
+    with ConnectClient.of(pipeline.config) as connect:
         states = {name: s["connector"]["state"] for name, s in connect.statuses().items()}
     assert {states[s.name] for s in pipeline.config.sources if s.enabled and s.has_catalog} == {"RUNNING"}
     services = {s["name"]: s["state"] for s in json.loads(cdc("stack", "status", "--json").stdout)}

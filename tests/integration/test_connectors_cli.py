@@ -40,7 +40,7 @@ def cdc_stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def connect(cdc_stack: Stack) -> Iterator[ConnectClient]:
-    with ConnectClient(cdc_stack.endpoints.connect_url) as client:
+    with ConnectClient.of(cdc_stack.ctx.config) as client:
         yield client
 
 

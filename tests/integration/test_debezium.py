@@ -40,8 +40,8 @@ def read_events(bootstrap: str, topic: str, count: int, timeout_s: float = 90) -
 
 
 @pytest.fixture
-def connect(endpoints: Endpoints) -> Iterator[ConnectClient]:
-    with ConnectClient(endpoints.connect_url) as client:
+def connect(stack: StackContext) -> Iterator[ConnectClient]:
+    with ConnectClient.of(stack.config) as client:
         yield client
 
 

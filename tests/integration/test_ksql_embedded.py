@@ -71,8 +71,8 @@ def eps(ctx: StackContext) -> Endpoints:
 
 
 @pytest.fixture
-def connect(eps: Endpoints) -> Iterator[ConnectClient]:
-    with ConnectClient(eps.connect_url) as client:
+def connect(ctx: StackContext) -> Iterator[ConnectClient]:
+    with ConnectClient.of(ctx.config) as client:
         yield client
 
 

@@ -219,7 +219,7 @@ def pg_connector(ops_stack: Stack) -> Iterator[tuple[str, psycopg.Connection, Co
         "publication.name": table,
     }
     spec = connector_spec(ops_stack.ctx.config, "postgres", **overrides)
-    client = ConnectClient(ops_stack.endpoints.connect_url)
+    client = ConnectClient.of(ops_stack.ctx.config)
     client.put(name, spec["config"])
     client.wait_running(name, timeout_s=120, settle_s=2)
     yield name, db, client
@@ -267,11 +267,13 @@ def _sample(name: str, connector: str) -> float | None:
     return REGISTRY.get_sample_value(name, {"connector": connector, "task": "0"})
 
 
-def test_watchdog_restarts_a_failed_task_and_gives_up_on_a_repeating_failure(pg_connector) -> None:
+def test_watchdog_restarts_a_failed_task_and_gives_up_on_a_repeating_failure(
+    pg_connector, ops_stack: Stack
+) -> None:
     name, db, client = pg_connector
     table = name.replace("itops-pg-", "itops_")
     settings = OperationsConfig(restart_backoff_s=1, restart_max_attempts=2, healthy_after_s=3)
-    with WatchClient(client.url) as watch_client:
+    with WatchClient.of(ops_stack.ctx.config) as watch_client:
         watchdog = Watchdog(watch_client, settings)
 
         # the cause is fixed while the task is FAILED: one restart brings it back

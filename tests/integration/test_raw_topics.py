@@ -413,7 +413,7 @@ def private_table(
     try:
         yield PrivateTable(CapturedTable(stack.config, source, name, prefix), connector, overrides, execute)
     finally:
-        with ConnectClient(endpoints.connect_url) as connect:
+        with ConnectClient.of(stack.config) as connect:
             status = connect.status(connector)
             if status and status["connector"]["state"] == "RUNNING":
                 # a paused task sends nothing: no heartbeat re-creates a topic deleted below
@@ -480,7 +480,7 @@ def test_snapshot_then_streaming_without_gap_or_duplicate(
     ensure_topic(endpoints.kafka_bootstrap, captured.topic)  # read from before the first record
     topic = RawTopic(endpoints.kafka_bootstrap, captured)
     writer = Writer(private_table, ROWS_BEFORE)
-    with ConnectClient(endpoints.connect_url) as connect:
+    with ConnectClient.of(captured.config) as connect:
         overrides = private_table.overrides | slow_snapshot(captured.source.kind, captured.table)
         config = connector_spec(captured.config, captured.source.name, **overrides)["config"]
         assert connect.validate(private_table.connector, config) == []

@@ -14,7 +14,7 @@ import httpx
 import psutil
 
 from cdc_ods.endpoints import Endpoints
-from cdc_ods.secrets import SECRET_VARS, lookup_secret
+from cdc_ods.secrets import CONNECT_USER, SECRET_VARS, lookup_secret
 from cdc_ods.stack.context import StackContext
 
 from .conftest import cdc
@@ -73,7 +73,14 @@ def test_no_secret_in_logs_reports_connect_or_command_lines(pipeline: StackConte
     assert any('"database.password":"${env:' in c.replace(" ", "") for c in configs), configs[:3]
     if found := _leaks("\n".join(configs), secrets):
         leaks[f"topic {CONNECT_CONFIG_TOPIC}"] = found
-    registered = httpx.get(f"{endpoints.connect_url}/connectors", params={"expand": "info"}, timeout=10)
+    password = pipeline.credentials.connect.get_secret_value()
+    registered = httpx.get(
+        f"{endpoints.connect_url}/connectors",
+        params={"expand": "info"},
+        timeout=10,
+        auth=(CONNECT_USER, password),
+    )
+    assert registered.status_code == 200, registered.text
     if found := _leaks(registered.text, secrets):
         leaks["Connect REST /connectors?expand=info"] = found
 

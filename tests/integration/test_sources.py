@@ -310,7 +310,7 @@ def test_a_second_postgres_with_env_credentials_is_checked_prepared_and_replicat
             "payments": (2, 2, True),  # the partitions' rows, under the parent's name
         }
     finally:
-        with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+        with ConnectClient.of(ctx.config) as connect:
             connect.delete(name)
         restore_services("connect")  # the Connect worker and the watchdog on the main config again
 
@@ -391,7 +391,7 @@ def test_debezium_captures_a_postgres_that_accepts_only_tls(
         assert {v["op"] for v in values} >= {"r", "c"}, values  # the snapshot's rows, then the insert
         assert streamed(values), values
     finally:
-        with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+        with ConnectClient.of(ctx.config) as connect:
             connect.delete(name)
         restore_services("connect")
 

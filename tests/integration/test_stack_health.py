@@ -8,10 +8,13 @@ import time
 import httpx
 import psycopg
 import pymysql
+import pytest
 
+from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints, split_host_port
+from cdc_ods.errors import ConfigError
 from cdc_ods.kafka import round_trip
-from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
+from cdc_ods.secrets import ADMIN_USER, CONNECT_USER, DEBEZIUM_USER
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services import SERVICES
 from cdc_ods.stack.services.connect import PLUGINS
@@ -62,12 +65,20 @@ def test_kafka_produce_consume_round_trip(endpoints: Endpoints) -> None:
     round_trip(endpoints.kafka_bootstrap, "_cdc_itest_roundtrip")
 
 
-def test_connect_lists_the_debezium_plugins(endpoints: Endpoints) -> None:
-    plugins = {
-        p["class"]: p for p in httpx.get(f"{endpoints.connect_url}/connector-plugins", timeout=10).json()
-    }
+def test_connect_lists_the_debezium_plugins_to_its_user_only(
+    stack: StackContext, endpoints: Endpoints
+) -> None:
+    url = f"{endpoints.connect_url}/connector-plugins"
+    password = stack.credentials.connect.get_secret_value()
+    plugins = {p["class"]: p for p in httpx.get(url, timeout=10, auth=(CONNECT_USER, password)).json()}
     for connector_class in PLUGINS.values():
         assert plugins[connector_class]["type"] == "source"
+    # HTTP basic authentication: no credentials, or wrong ones, are refused
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, timeout=10, auth=(CONNECT_USER, password + "x")).status_code == 401
+    assert httpx.post(f"{endpoints.connect_url}/connectors", json={}, timeout=10).status_code == 401
+    with pytest.raises(ConfigError, match=r"401 unauthorized .* CDC_CONNECT_PASSWORD"):
+        ConnectClient(endpoints.connect_url).connectors()
 
 
 def test_prometheus_is_ready_and_scrapes_the_stack(endpoints: Endpoints) -> None:

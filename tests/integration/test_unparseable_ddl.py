@@ -74,7 +74,7 @@ def _until(what: str, probe: Callable[[], T | None], timeout_s: float = 90) -> T
     deadline = time.monotonic() + timeout_s
     while (found := probe()) is None or found is False:
         assert time.monotonic() < deadline, f"not within {timeout_s:.0f}s: {what}"
-        time.sleep(2)
+        time.sleep(0.5)
     return found
 
 
@@ -128,7 +128,7 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
         " ALTER TABLE scratch ADD COLUMN peer INET6; INSERT INTO kept VALUES (2, 'after scratch');",
     )
     _until("kept's row written after the INET6 table", lambda: _arrived(pipeline, "kept", 2))
-    with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
+    with ConnectClient.of(pipeline.config) as connect:
         assert [t["state"] for t in connect.status(NAME)["tasks"]] == ["RUNNING"]
 
     # 1b. syntax the parser does not know, in a table not captured: skipped by the watchdog
@@ -160,7 +160,7 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
             raise AssertionError(
                 f"{missed}; counted {counted} (was {before}); watchdog log:\n{tail}"
             ) from None
-    with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
+    with ConnectClient.of(pipeline.config) as connect:
         demo = connect.wait_running("mysql", timeout_s=60)
         skipped = connect.get_config(NAME) or {}
     assert [t["state"] for t in demo["tasks"]] == ["RUNNING"], demo
@@ -207,6 +207,6 @@ def test_unparseable_ddl_of_other_tables_is_passed_and_of_a_captured_one_is_name
     }
     assert reads[1] == {"id": 1, "note": "before", "addr": "::1"}  # re-read by the incremental snapshot
     assert reads[3] == {"id": 3, "note": "back", "addr": "10.0.0.1"}
-    with ConnectClient(Endpoints.from_config(pipeline.config).connect_url) as connect:
+    with ConnectClient.of(pipeline.config) as connect:
         demo = connect.status("mysql")  # the demo source on the same server read every statement too
     assert [t["state"] for t in demo["tasks"]] == ["RUNNING"], demo

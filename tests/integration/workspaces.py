@@ -23,7 +23,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
-from cdc_ods.endpoints import Endpoints
 from cdc_ods.kafka import client_config
 from cdc_ods.stack.context import StackContext
 from tests import PROJECT_DIR
@@ -56,7 +55,7 @@ def psql(ctx: StackContext, database: str, sql: str) -> None:
 def drop_sources(ctx: StackContext, prefix: str) -> None:
     """Every connector named `prefix`... and its replication slot, also those an interrupted
     earlier run left behind (a deleted connector's walsender may hold its slot a moment)."""
-    with ConnectClient(Endpoints.from_config(ctx.config).connect_url) as connect:
+    with ConnectClient.of(ctx.config) as connect:
         for name in connect.connectors():
             if name.startswith(prefix):
                 connect.delete(name)
@@ -105,9 +104,11 @@ def cdc(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-def reconcile(config: Path, *tables: str) -> tuple[int, dict[str, dict]]:
-    """`cdc reconcile --json` of `tables`: its exit code and the report per table."""
-    result = cdc(config, "reconcile", "--json", *(f"--table={t}" for t in tables))
+def reconcile(config: Path, *tables: str, wait: bool = True) -> tuple[int, dict[str, dict]]:
+    """`cdc reconcile --json` of `tables`: its exit code and the report per table. `wait=False`
+    right after one that waited for the pipeline to catch up, with no change since."""
+    no_wait = () if wait else ("--no-wait",)
+    result = cdc(config, "reconcile", "--json", *no_wait, *(f"--table={t}" for t in tables))
     assert result.stdout, result.stderr
     return result.returncode, {r["table"]: r for r in json.loads(result.stdout)}
 

@@ -1,13 +1,19 @@
-"""The Connect REST client's handling of Connect's 409 (rebalancing / stale config)."""
+"""The Connect REST client: Connect's 409 (rebalancing / stale config), its login."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import httpx
 import pytest
+import yaml
 
+from cdc_ods.config import load_config
 from cdc_ods.connectors import rest
 from cdc_ods.connectors.rest import ConnectClient, Rebalancing
-from cdc_ods.errors import CdcError
+from cdc_ods.errors import CdcError, ConfigError
+from cdc_ods.secrets import CONNECT_PASSWORD_ENV, load_credentials
 
 
 def client_answering(answers: list[int]) -> tuple[ConnectClient, list[str]]:
@@ -44,3 +50,29 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(CdcError, match="400"):
         client.put("mysql", {"connector.class": "x"})
     assert len(seen) == 1
+
+
+def test_the_client_logs_in_as_cdc_with_the_secrets_files_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connect's REST API asks for basic authentication: the password comes from the
+    environment, else the local stack's secrets file; a refusal names the variable."""
+    monkeypatch.delenv(CONNECT_PASSWORD_ENV, raising=False)
+    (tmp_path / "cdc.yaml").write_text(yaml.safe_dump({"stack": {"data_dir": "state"}}))
+    config = load_config(tmp_path / "cdc.yaml")
+    password = load_credentials(config.data_dir).connect.get_secret_value()
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("authorization"))
+        return httpx.Response(200 if sent[-1] else 401, json=[])
+
+    client = ConnectClient.of(config)
+    client._http._transport = httpx.MockTransport(handler)  # the client's auth still applies
+    assert client.connectors() == []
+    assert sent == ["Basic " + base64.b64encode(f"cdc:{password}".encode()).decode()]
+
+    anonymous = ConnectClient("http://connect.invalid:8083")
+    anonymous._http._transport = httpx.MockTransport(handler)
+    with pytest.raises(ConfigError, match=f"401 unauthorized .*{CONNECT_PASSWORD_ENV}"):
+        anonymous.connectors()

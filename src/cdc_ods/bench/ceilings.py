@@ -100,7 +100,7 @@ def run_ceilings(
     report("ceilings: draining what the pipeline holds, then stopping cleansing and loader")
     wait_caught_up(config, stages(config), timeout_s=PHASE_TIMEOUT_S)
     ceilings: list[Ceiling] = []
-    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
+    with ConnectClient.of(config) as connect:
         try:
             switch(loader.name, False)
             switch(cleansing.name, False)

@@ -85,7 +85,7 @@ def run_drain(
     meter = CpuMeter(pids() if pids else {})
     endpoints = Endpoints.from_config(config)
     loader = stages_read(config)[-1]
-    with ConnectClient(endpoints.connect_url) as connect:
+    with ConnectClient.of(config) as connect:
         pause_capture(connect, names)
         try:
             report(f"committing {changes:,} changes with capture paused ({', '.join(names)})")

@@ -39,7 +39,7 @@ def _setup(ctx: typer.Context):  # -> (Config, Endpoints, ConnectClient)
 
     config = ctx.obj.config()
     endpoints = Endpoints.from_config(config)
-    return config, endpoints, ConnectClient(endpoints.connect_url)
+    return config, endpoints, ConnectClient.of(config)
 
 
 def _registered_or(connect, names: list[str] | None) -> list[str]:

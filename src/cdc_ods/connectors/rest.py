@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Self
 
 import httpx
+from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from cdc_ods.config import Config
 from cdc_ods.connectors import validation
 from cdc_ods.connectors.failures import diagnosis
-from cdc_ods.errors import CdcError, ServiceError, TransientError
+from cdc_ods.endpoints import Endpoints
+from cdc_ods.errors import CdcError, ConfigError, ServiceError, TransientError
+from cdc_ods.secrets import CONNECT_PASSWORD_ENV, CONNECT_USER, lookup_secret
 
 REBALANCE_WAIT_S = 30.0
 
@@ -34,9 +38,18 @@ def summarize(status: dict[str, Any] | None) -> str:
 
 
 class ConnectClient:
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0, password: SecretStr | None = None) -> None:
+        """`password`: of the REST API's user `cdc` (HTTP basic authentication), when it has one."""
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        auth = httpx.BasicAuth(CONNECT_USER, password.get_secret_value()) if password else None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, auth=auth)
+
+    @classmethod
+    def of(cls, config: Config, timeout_s: float = 30.0) -> Self:
+        """The client of the configured Connect: its address (`Endpoints`), and the password of
+        the user `cdc` from the environment or the local stack's secrets file."""
+        password = lookup_secret(config.data_dir, CONNECT_PASSWORD_ENV)
+        return cls(Endpoints.from_config(config).connect_url, timeout_s, password)
 
     def close(self) -> None:
         self._http.close()
@@ -67,6 +80,12 @@ class ConnectClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise TransientError(f"Kafka Connect at {self.url} unreachable: {exc}") from None
+        if response.status_code == 401:
+            raise ConfigError(
+                f"Kafka Connect at {self.url} refused the request: 401 unauthorized (its REST API"
+                f" wants the user {CONNECT_USER} and the password in {CONNECT_PASSWORD_ENV}:"
+                " set it, or the local stack's secrets file has it)"
+            )
         if response.status_code >= 400 and response.status_code != 404:
             try:
                 message = response.json().get("message", response.text)

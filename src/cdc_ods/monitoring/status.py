@@ -52,7 +52,7 @@ def collect(config: Config) -> dict[str, Any]:
     endpoints = Endpoints.from_config(config)
     health: dict[str, Any] = {"connectors": {}, "backlog": {}, "metrics": {}, "unavailable": {}}
     try:
-        with ConnectClient(endpoints.connect_url, timeout_s=5) as connect:
+        with ConnectClient.of(config, timeout_s=5) as connect:
             for name, status in connect.statuses().items():
                 health["connectors"][name] = {
                     "state": status["connector"]["state"],

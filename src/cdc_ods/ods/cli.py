@@ -67,7 +67,6 @@ def rebuild(
     from rich.console import Console
 
     from cdc_ods.connectors.rest import ConnectClient
-    from cdc_ods.endpoints import Endpoints
     from cdc_ods.operations.rebuild import rebuild as run_rebuild
     from cdc_ods.stack.context import StackContext
     from cdc_ods.stack.manager import StackManager
@@ -79,7 +78,7 @@ def rebuild(
 
     config = ctx.obj.config()
     manager = StackManager(StackContext(config), report)
-    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
+    with ConnectClient.of(config) as connect:
         result = run_rebuild(connect, config, connector, table, manager, timeout, report)
     report(
         f"{result.resync.ods_table}: made again from {result.resync.table}'s schema and filled in"

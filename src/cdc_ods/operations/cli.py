@@ -168,7 +168,7 @@ def watch(
     port = None if once else settings.metrics_port if metrics_port is None else metrics_port
     with (
         stage_process(config, port) as stop,
-        WatchClient(endpoints.connect_url) as client,
+        WatchClient.of(config) as client,
         contextlib.closing(FreshnessProbe(config, endpoints.kafka_bootstrap)) as probe,
         contextlib.closing(TableDriftProbe(config, client)) as drift_probe,
     ):

@@ -84,7 +84,7 @@ def wait_connectors_reached(
     `meanwhile` runs between two looks (a caller sampling something as the connectors read)."""
     deadline = time.monotonic() + timeout_s
     sources = [s for s in config.sources if s.enabled and s.has_catalog]
-    with ConnectClient(Endpoints.from_config(config).connect_url) as connect:
+    with ConnectClient.of(config) as connect:
         for source in sources:
             src = source_for(config, source)
             target = src.position()

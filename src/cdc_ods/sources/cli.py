@@ -144,7 +144,7 @@ def sync(
 
     config = ctx.obj.config()
     endpoints = Endpoints.from_config(config)
-    with ConnectClient(endpoints.connect_url) as connect:
+    with ConnectClient.of(config) as connect:
         planned = applying.plan(config, endpoints, names or [], report)
         applying.apply(connect, planned, timeout, report)
     refused: CdcError | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from cdc_ods.errors import TransientError
-from cdc_ods.secrets import lookup_secret
+from cdc_ods.secrets import CONNECT_USER, lookup_secret
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.java import java_command
 from cdc_ods.stack.services.base import Service
@@ -20,6 +20,7 @@ PLUGINS = {
     "debezium-postgres": "io.debezium.connector.postgresql.PostgresConnector",
     "debezium-mongodb": "io.debezium.connector.mongodb.MongoDbConnector",
 }
+BASIC_AUTH = "org.apache.kafka.connect.rest.basic.auth.extension"  # Kafka's, in lib/connect
 
 
 class Connect(Service):
@@ -35,6 +36,19 @@ class Connect(Service):
 
     def _properties(self, ctx: StackContext):
         return ctx.conf(self.name) / "connect-distributed.properties"
+
+    def _jaas(self, ctx: StackContext):
+        return ctx.conf(self.name) / "rest-jaas.conf"
+
+    def _write_users(self, ctx: StackContext) -> None:
+        """The REST API's one user, `cdc`, with its password from the secrets file: the
+        properties file the JAAS login module reads (mode 0600, as the secrets file)."""
+        users = ctx.conf(self.name) / "rest-users.properties"
+        users.touch(mode=0o600, exist_ok=True)
+        users.chmod(0o600)
+        users.write_text(f"{CONNECT_USER}: {ctx.credentials.connect.get_secret_value()}\n", encoding="utf-8")
+        module = f"{BASIC_AUTH}.PropertyFileLoginModule"
+        self._jaas(ctx).write_text(f'KafkaConnect {{\n  {module} required\n  file="{users}";\n}};\n')
 
     def prepare(self, ctx: StackContext) -> None:
         host, port = ctx.host, ctx.ports.connect
@@ -66,9 +80,13 @@ class Connect(Service):
             # connector configs say ${env:CDC_..._PASSWORD}; the secret never enters a config topic
             "config.providers": "env",
             "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            # HTTP basic authentication of every REST call (the user of rest-jaas.conf); the
+            # workers' own calls to each other are signed instead (KIP-507)
+            "rest.extension.classes": f"{BASIC_AUTH}.BasicAuthSecurityRestExtension",
         }
         ctx.conf(self.name).mkdir(parents=True, exist_ok=True)
         self._properties(ctx).write_text(render_properties(settings), encoding="utf-8")
+        self._write_users(ctx)
         ctx.data(self.name).mkdir(parents=True, exist_ok=True)
 
     def program(self, ctx: StackContext) -> Program:
@@ -95,7 +113,10 @@ class Connect(Service):
                 args=[str(self._properties(ctx))],
                 jmx=(ctx.ports.jmx_connect, "connect.yaml"),
                 # the binlog client logs through java.util.logging: route it to log4j2
-                jvm_flags=["-Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager"],
+                jvm_flags=[
+                    "-Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager",
+                    f"-Djava.security.auth.login.config={self._jaas(ctx)}",
+                ],
             ),
             directory=ctx.data(self.name),
             log=ctx.log(self.name),
@@ -105,7 +126,8 @@ class Connect(Service):
 
     def check(self, ctx: StackContext) -> None:
         try:
-            response = httpx.get(f"{self.endpoint(ctx)}/connector-plugins", timeout=5)
+            auth = (CONNECT_USER, ctx.credentials.connect.get_secret_value())
+            response = httpx.get(f"{self.endpoint(ctx)}/connector-plugins", timeout=5, auth=auth)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise TransientError(f"connect: {exc}") from None
