@@ -21,6 +21,10 @@ connectors_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+# the arguments of the commands that act on one connector or one of its tables (also `cdc ods rebuild`)
+ConnectorArg = Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")]
+TableArg = Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")]
+
 _STATE_STYLE = {"RUNNING": "green", "PAUSED": "yellow", "UNASSIGNED": "yellow", "FAILED": "red"}
 
 
@@ -229,8 +233,8 @@ def delete(
 )
 def snapshot(
     ctx: typer.Context,
-    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
-    table: Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")],
+    connector: ConnectorArg,
+    table: TableArg,
     replace: Annotated[
         bool, typer.Option("--replace", help="Wait for it, then remove the rows the source no longer has.")
     ] = False,
@@ -272,7 +276,7 @@ def snapshot(
 )
 def recover(
     ctx: typer.Context,
-    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
+    connector: ConnectorArg,
     timeout: Annotated[float, typer.Option(help="Seconds for the snapshot and the catch-up.")] = 1800.0,
 ) -> None:
     from cdc_ods.operations.recover import recover as run_recover

@@ -478,6 +478,17 @@ def _call(expr: ast.Call, scope: Scope) -> Compiled:
         raise KsqlError(f"{expr.name} takes {function.min_args}..{most} arguments, got {count}", expr.line)
     args = [compile_expr(a, scope) for a in expr.args]
     impl, strict, name, line = function.impl, function.strict, expr.name, expr.line
+    if name in _NULL_CHOICE:
+        # an argument is evaluated only when every one before it is NULL: a fallback costs
+        # nothing (e.g. PostgreSQL's position from `source.sequence` when `lsn` is there)
+
+        def first_not_null(row: Row) -> Any:
+            for arg in args:
+                if (value := arg(row)) is not None:
+                    return value
+            return None
+
+        return first_not_null
     if strict and len(args) == 1:
         (only,) = args
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cdc_ods.connectors.cli import ConnectorArg, TableArg
+
 ods_app = typer.Typer(help="The ODS loader: cleansed topics -> Phoenix tables.", no_args_is_help=True)
 
 
@@ -60,8 +62,8 @@ def run(
 )
 def rebuild(
     ctx: typer.Context,
-    connector: Annotated[str, typer.Argument(help="The connector (its source's name, e.g. mysql).")],
-    table: Annotated[str, typer.Argument(help="A captured table: movies, or qualified maf.movies.")],
+    connector: ConnectorArg,
+    table: TableArg,
     timeout: Annotated[float, typer.Option(help="Seconds for the snapshot and the catch-up.")] = 1800.0,
 ) -> None:
     from rich.console import Console

@@ -40,7 +40,6 @@ from cdc_ods.ksql.schema import write_scripts
 from cdc_ods.ods.phoenix import connect as phoenix_connect
 from cdc_ods.operations.recover import relational_source
 from cdc_ods.operations.resync import Resync, resync
-from cdc_ods.topology import stages
 
 Report = Callable[[str], None]
 STAGES = ["cleansing", "loader"]
@@ -118,12 +117,12 @@ def _wait_stages_left(config: Config, bootstrap: str, wait_s: float, report: Rep
     """The cleansing and loader groups without members: nothing writes the table or holds its
     schema. `wait_s`: how long members may take to leave (stages this command stopped)."""
     deadline = time.monotonic() + wait_s
-    for stage in stages(config):
-        while members := group_members(bootstrap, stage.group):
+    for stage, group in zip(STAGES, (config.cleansing.group_id, config.ods.group_id), strict=True):
+        while members := group_members(bootstrap, group):
             if time.monotonic() > deadline:
                 raise CdcError(
-                    f"the {stage.name} stage still runs (group {stage.group}: {len(members)} member(s) on"
+                    f"the {stage} stage still runs (group {group}: {len(members)} member(s) on"
                     f" {', '.join(sorted(set(members)))}): stop it and the other stages, then run this again"
                 )
-            report(f"waiting for the {stage.name} stage to leave group {stage.group}")
+            report(f"waiting for the {stage} stage to leave group {group}")
             time.sleep(2)
