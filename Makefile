@@ -49,8 +49,8 @@ demo: setup ## start the local stack and run the pipeline end to end
 	@echo "== the stack keeps running: cdc sql, cdc status, Prometheus at http://127.0.0.1:9090; stop with: make stack-down"
 
 lint: $(BIN)/.installed ## ruff
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests stack/superset
+	$(BIN)/ruff format --check src tests stack/superset
 
 unit: $(BIN)/.installed ## fast tests, no services
 	$(BIN)/pytest tests/unit

@@ -81,6 +81,7 @@ def _register() -> None:
     from cdc_ods.reconcile.cli import reconcile
     from cdc_ods.sources.cli import sources_app
     from cdc_ods.stack.cli import stack_app
+    from cdc_ods.superset.cli import superset_app
 
     app.add_typer(stack_app, name="stack")
     app.add_typer(sources_app, name="sources")
@@ -90,6 +91,7 @@ def _register() -> None:
     app.add_typer(dlq_app, name="dlq")
     app.command(name="watch")(watch)
     app.add_typer(ods_app, name="ods")
+    app.add_typer(superset_app, name="superset")
     app.command(name="produce")(produce)
     app.command(name="sql")(sql)
     app.command(name="reconcile")(reconcile)

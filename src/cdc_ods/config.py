@@ -46,6 +46,7 @@ class Ports(_Model):
     jmx_connect: int = 9405
     jmx_hbase: int = 9406
     jmx_phoenix_query_server: int = 9407
+    superset: int = 8088  # `cdc stack up --with superset`
 
     @model_validator(mode="after")
     def _distinct(self) -> Ports:
@@ -225,6 +226,7 @@ class PlatformConfig(_Model):
     phoenix_url: str | None = None
     prometheus_url: str | None = None
     hbase_thrift: str | None = None
+    superset_url: str | None = None
 
 
 class CollectorConfig(_Model):

@@ -30,6 +30,7 @@ class Endpoints:
     prometheus_url: str
     phoenix_url: str
     hbase_thrift: str  # host:port
+    superset_url: str  # the analysts' web UI (`cdc stack up --with superset`)
 
     # field name -> environment variable that overrides it
     ENV: ClassVar[dict[str, str]] = Addresses.variables()
@@ -46,6 +47,7 @@ class Endpoints:
             "prometheus_url": f"http://{host}:{p.prometheus}",
             "phoenix_url": f"http://{host}:{p.phoenix_query_server}/",
             "hbase_thrift": f"{host}:{p.hbase_thrift}",
+            "superset_url": f"http://{host}:{p.superset}",
         }
         defaults.update(config.platform.model_dump(exclude_none=True))
         defaults.update(Addresses().model_dump(exclude_none=True))

@@ -25,12 +25,16 @@ SECRET_VARS: dict[str, str] = {
     "CDC_POSTGRES_DEBEZIUM_PASSWORD": "PostgreSQL replication user debezium",
     "CDC_PII_HASH_KEY": "key of the keyed hash that masks personal data in the cleansing stage",
     "CDC_CONNECT_PASSWORD": "Kafka Connect REST API user cdc (HTTP basic authentication)",
+    "CDC_SUPERSET_ADMIN_PASSWORD": "Superset's admin user (the analysts' web UI, `--with superset`)",
+    "CDC_SUPERSET_SECRET_KEY": "the key Superset signs its sessions and encrypts stored secrets with",
 }
 
 ADMIN_USER = "cdc_admin"
 DEBEZIUM_USER = "debezium"
 CONNECT_USER = "cdc"
 CONNECT_PASSWORD_ENV = "CDC_CONNECT_PASSWORD"
+SUPERSET_ADMIN_USER = "admin"
+SUPERSET_PASSWORD_ENV = "CDC_SUPERSET_ADMIN_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class Credentials:
     postgres_debezium: SecretStr
     pii_hash_key: SecretStr
     connect: SecretStr
+    superset_admin: SecretStr
+    superset_secret_key: SecretStr
 
 
 def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
@@ -70,6 +76,8 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         postgres_debezium=get("CDC_POSTGRES_DEBEZIUM_PASSWORD"),
         pii_hash_key=get("CDC_PII_HASH_KEY"),
         connect=get(CONNECT_PASSWORD_ENV),
+        superset_admin=get(SUPERSET_PASSWORD_ENV),
+        superset_secret_key=get("CDC_SUPERSET_SECRET_KEY"),
     )
 
 

@@ -42,6 +42,7 @@ class Addresses(BaseSettings):
     prometheus_url: str | None = Field(None, validation_alias="CDC_PROMETHEUS_URL")
     phoenix_url: str | None = Field(None, validation_alias="CDC_PHOENIX_URL")
     hbase_thrift: str | None = Field(None, validation_alias="CDC_HBASE_THRIFT")
+    superset_url: str | None = Field(None, validation_alias="CDC_SUPERSET_URL")
 
     @classmethod
     def variables(cls) -> dict[str, str]:

@@ -24,6 +24,9 @@ DEFAULTS = (
     ("monitoring", "prometheus.yml"),
     ("monitoring/rules", "*.yml"),
     ("monitoring/grafana/dashboards", "*.json"),
+    ("monitoring/superset/datasets", "*.yaml"),
+    ("monitoring/superset/charts", "*.yaml"),
+    ("monitoring/superset/dashboards", "*.yaml"),
     ("connectors", "OVERRIDES.md"),
 )
 

@@ -25,7 +25,7 @@ LAYERS = [
     {"sources", "kafka", "dlq", "prometheus"},
     {"topology", "runtime"},
     {"ksql", "ods", "collector", "connectors"},
-    {"reconcile", "operations", "monitoring", "bench", "workspace"},
+    {"reconcile", "operations", "monitoring", "bench", "workspace", "superset"},
     {"stack", "producers"},
 ]
 CLI = len(LAYERS)

@@ -50,11 +50,19 @@ def up(
     pipeline: Annotated[
         bool, typer.Option("--pipeline", help="Also start the pipeline stages (cleansing, loader).")
     ] = False,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            help="Also start an optional service: superset (the analysts' web UI on the ODS;"
+            " installs itself the first time, a few minutes).",
+        ),
+    ] = None,
 ) -> None:
     """Start the stack (idempotent: what already runs is left alone) and wait until healthy."""
     manager = _manager(ctx)
     t0 = time.monotonic()
-    started = manager.up(services or None, pipeline=pipeline)
+    started = manager.up(services or None, pipeline=pipeline, with_=tuple(with_ or ()))
     if started:
         console.print(f"[green]stack up[/] in {time.monotonic() - t0:.1f}s (started: {', '.join(started)})")
     else:

@@ -19,7 +19,7 @@ import psutil
 from cdc_ods.errors import CdcError, ServiceError, TransientError
 from cdc_ods.stack import maven
 from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.services import SERVICES, Service, by_name
+from cdc_ods.stack.services import OPTIONS, SERVICES, Service, by_name
 from cdc_ods.stack.supervisor import Supervisor, render_config
 
 Report = Callable[[str], None]
@@ -83,11 +83,22 @@ class StackManager:
 
     # --- up ------------------------------------------------------------------------------
 
-    def up(self, only: list[str] | None = None, pipeline: bool = False) -> list[str]:
+    def up(
+        self, only: list[str] | None = None, pipeline: bool = False, with_: tuple[str, ...] = ()
+    ) -> list[str]:
         """Start services (with their requirements) in order; returns the ones started now.
 
-        Without names: the infrastructure, plus the pipeline stages when `pipeline`."""
-        wanted = self._with_requirements(only) if only else [s for s in SERVICES if pipeline or not s.stage]
+        Without names: the infrastructure, plus the pipeline stages when `pipeline`, plus
+        the optional services of each `with_` option (e.g. "superset")."""
+        unknown = sorted(set(with_) - set(OPTIONS))
+        if unknown:
+            raise CdcError(f"--with {', '.join(unknown)}: no such option; options: {', '.join(OPTIONS)}")
+        if only:
+            names = list(only)
+        else:
+            names = [s.name for s in SERVICES if (pipeline or not s.stage) and not s.optional]
+        names += [s.name for s in SERVICES if s.optional in with_]
+        wanted = self._with_requirements(names)
         self.ctx.ensure_dirs()
         self.install(wanted)
         programs = [s.program(self.ctx) for s in SERVICES]

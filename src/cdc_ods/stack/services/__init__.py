@@ -13,6 +13,7 @@ from cdc_ods.stack.services.phoenix_query_server import PhoenixQueryServer
 from cdc_ods.stack.services.postgres import Postgres
 from cdc_ods.stack.services.prometheus import Prometheus
 from cdc_ods.stack.services.stages import CleansingStage, CollectorStage, LoaderStage, WatchdogStage
+from cdc_ods.stack.services.superset import Superset, SupersetSync
 
 SERVICES: list[Service] = [
     MariaDB(),
@@ -27,7 +28,12 @@ SERVICES: list[Service] = [
     CleansingStage(),
     LoaderStage(),
     WatchdogStage(),
+    Superset(),
+    SupersetSync(),
 ]
+
+
+OPTIONS = sorted({s.optional for s in SERVICES if s.optional})
 
 
 def by_name(name: str) -> Service:
@@ -37,4 +43,4 @@ def by_name(name: str) -> Service:
     raise CdcError(f"no service named {name!r}; services: {', '.join(s.name for s in SERVICES)}")
 
 
-__all__ = ["SERVICES", "Service", "by_name"]
+__all__ = ["OPTIONS", "SERVICES", "Service", "by_name"]

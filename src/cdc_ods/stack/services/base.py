@@ -30,6 +30,8 @@ class Service(ABC):
     metrics_port_name: ClassVar[str | None] = None
     # a pipeline stage (started by `up --pipeline` or by name), not infrastructure
     stage: ClassVar[bool] = False
+    # an optional service: started only by `up --with <this name>` (or by its own name)
+    optional: ClassVar[str | None] = None
     # seconds supervisord waits after SIGTERM before SIGKILL
     stop_wait_s: ClassVar[int] = 30
 

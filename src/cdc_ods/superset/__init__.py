@@ -1,0 +1,1 @@
+"""Apache Superset on the ODS: the REST client, the provisioned assets, `cdc superset`."""
