@@ -35,7 +35,7 @@ $(UDF_JAR): $(shell find ksql/udf -type f) stack/pom.xml | system-deps
 setup: system-deps $(BIN)/.installed java-deps ksqldb-udf ## everything the demo and the tests need
 
 demo: setup ## start the local stack and run the pipeline end to end
-	$(CDC) stack up --pipeline
+	$(CDC) stack up --pipeline --with superset
 	@echo "== a first load, so the connectors have rows to snapshot"
 	$(CDC) produce all --count 2000 --rate 0 --seed 1
 	$(CDC) connectors apply
@@ -47,6 +47,7 @@ demo: setup ## start the local stack and run the pipeline end to end
 	$(CDC) sql "SELECT KIND, COUNT(*) AS ROWS_IN_ODS FROM (SELECT 'movie' AS KIND FROM ODS.MYSQL_MAF_MOVIES UNION ALL SELECT 'tv_series' AS KIND FROM ODS.POSTGRES_MAF_TV_SERIES) GROUP BY KIND"
 	$(CDC) status
 	@echo "== the stack keeps running: cdc sql, cdc status, Prometheus at http://127.0.0.1:9090; stop with: make stack-down"
+	@echo "== Superset (dashboards, SQL Lab) at http://127.0.0.1:8088: user admin, password: grep CDC_SUPERSET_ADMIN_PASSWORD .stack/secrets.env"
 
 lint: $(BIN)/.installed ## ruff
 	$(BIN)/ruff check src tests stack/superset

@@ -11,6 +11,7 @@ packages=(
   libkrb5-dev gcc                 # phoenixdb -> requests-gssapi -> gssapi builds from source
   python3-venv
   docker-compose                  # validates docker-compose.yaml (`config`; no engine needed)
+  chromium chromium-driver        # the real browser of tests/integration/test_superset.py
 )
 
 missing=()

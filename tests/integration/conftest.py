@@ -113,8 +113,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run the real `cdc` command."""
+def cdc(
+    *args: str, config: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `cdc` command (`env`: variables added to the environment)."""
     prefix = ["--config", str(config)] if config else []
     return subprocess.run(
         [sys.executable, "-m", "cdc_ods", *prefix, *args],
@@ -123,6 +125,7 @@ def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subproc
         check=False,
         timeout=timeout,
         cwd=PROJECT_DIR,
+        env={**os.environ, **env} if env else None,
     )
 
 

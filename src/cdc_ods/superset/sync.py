@@ -6,8 +6,8 @@ idempotent and lands on the same objects each time:
 - the ODS database (`cdc_phoenix://` at the configured Query Server; no DML from SQL Lab);
 - a dataset per table of the ODS and CDC schemas, with its columns as Phoenix reports them;
 - two generated virtual datasets over every ODS table, for the replication dashboard:
-  `cdc_ods_tables` (rows and freshness per table) and `cdc_ods_changes` (each row's last
-  operation and load time, over the last day);
+  `cdc_ods_tables` (rows and freshness per table) and `cdc_ods_changes` (rows loaded per
+  table, last operation and minute, over the last day);
 - the workspace's `monitoring/superset/` files as they are (datasets, charts, dashboards,
   in Superset's export format, so a dashboard exported from the UI can be dropped in);
 - a saved SQL Lab query per `-- name:` block of the workspace's `ods/queries.sql`.
@@ -24,7 +24,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ SCHEMAS = ("ODS", "CDC")  # the replicated tables, and the pipeline's own (CDC.S
 TIME_TYPES = {"TIMESTAMP", "DATE", "TIME", "UNSIGNED_TIMESTAMP", "UNSIGNED_DATE", "UNSIGNED_TIME"}
 # the columns every table the loader creates has, which the replication datasets read
 AUDIT_COLUMNS = {"CDC_OP", "CDC_LOADED_AT", "CDC_SOURCE_TS"}
-ASSET_FOLDERS = ("datasets", "charts", "dashboards")
 
 # a table -> its (column, Phoenix type name) in order
 Catalog = dict[tuple[str, str], list[tuple[str, str]]]
@@ -54,12 +53,16 @@ class SyncReport:
     charts: int
     dashboards: int
     queries: int
+    waiting: dict[str, str]
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.datasets} datasets, {self.charts} charts, {self.dashboards} dashboards,"
             f" {self.queries} saved queries"
         )
+        if self.waiting:
+            text += "; waiting: " + "; ".join(f"{name} ({why})" for name, why in self.waiting.items())
+        return text
 
 
 def read_catalog(phoenix_url: str) -> Catalog:
@@ -173,7 +176,8 @@ def replication_datasets(catalog: Catalog) -> list[dict[str, Any]]:
         ]
         changes = [
             "SELECT CAST(NULL AS VARCHAR) AS ODS_TABLE, CAST(NULL AS VARCHAR) AS CDC_OP, CAST(NULL AS"
-            " TIMESTAMP) AS CDC_LOADED_AT, CAST(NULL AS TIMESTAMP) AS CDC_SOURCE_TS" + nothing
+            " TIMESTAMP) AS CDC_LOADED_AT, CAST(NULL AS TIMESTAMP) AS CDC_SOURCE_TS,"
+            " CAST(0 AS BIGINT) AS CHANGES" + nothing
         ]
     else:
         per_table = [
@@ -181,9 +185,16 @@ def replication_datasets(catalog: Catalog) -> list[dict[str, Any]]:
             f" MAX(CDC_LOADED_AT) AS LAST_LOADED FROM ODS.{t}"
             for t in tables
         ]
+        # changes per table, operation and minute, aggregated here: the raw rows of a day of
+        # every table took over a minute to chart. The T. prefix: Phoenix calls an alias named as
+        # its own column ambiguous. NOW(), not CURRENT_DATE(): Superset re-formats a virtual
+        # dataset's SQL with a generic parser that drops CURRENT_DATE's parentheses.
         changes = [
-            f"SELECT '{t}' AS ODS_TABLE, CAST(CDC_OP AS VARCHAR) AS CDC_OP, CDC_LOADED_AT, CDC_SOURCE_TS"
-            f" FROM ODS.{t} WHERE CDC_LOADED_AT > CURRENT_DATE() - 1"
+            f"SELECT '{t}' AS ODS_TABLE, CAST(T.CDC_OP AS VARCHAR) AS CDC_OP,"
+            f" CAST(TRUNC(T.CDC_LOADED_AT, 'MINUTE') AS TIMESTAMP) AS CDC_LOADED_AT,"
+            f" MAX(T.CDC_SOURCE_TS) AS CDC_SOURCE_TS, COUNT(*) AS CHANGES"
+            f" FROM ODS.{t} T WHERE T.CDC_LOADED_AT > NOW() - 1"
+            f" GROUP BY T.CDC_OP, CAST(TRUNC(T.CDC_LOADED_AT, 'MINUTE') AS TIMESTAMP)"
             for t in tables
         ]
     return [
@@ -199,7 +210,7 @@ def replication_datasets(catalog: Catalog) -> list[dict[str, Any]]:
             "ODS",
             "cdc_ods_changes",
             [("ODS_TABLE", "VARCHAR"), ("CDC_OP", "VARCHAR"), ("CDC_LOADED_AT", "TIMESTAMP"),
-             ("CDC_SOURCE_TS", "TIMESTAMP")],
+             ("CDC_SOURCE_TS", "TIMESTAMP"), ("CHANGES", "BIGINT")],
             sql="\nUNION ALL\n".join(changes),
             uuid_name="cdc_ods_changes",
         ),
@@ -233,6 +244,8 @@ def saved_queries(path: Path) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class Bundle:
     files: dict[str, bytes]  # path in the zip -> content
+    # provisioned files left out until the ODS has their tables: file -> why
+    waiting: dict[str, str] = field(default_factory=dict)
 
     def count(self, folder: str) -> int:
         return sum(1 for name in self.files if name.split("/")[1] == folder)
@@ -250,37 +263,63 @@ class Bundle:
         ).hexdigest()
 
 
+def _dump(data: dict[str, Any]) -> bytes:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+def _asset_files(assets: Path, folder: str) -> list[tuple[Path, dict[str, Any]]]:
+    directory = assets / folder
+    paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    loaded = []
+    for path in paths:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "uuid" not in data:
+            raise CdcError(f"{path}: not a Superset export file (a mapping with a uuid)")
+        loaded.append((path, data))
+    return loaded
+
+
 def build_bundle(catalog: Catalog, uri: str, assets: Path, queries_file: Path) -> Bundle:
     """The import bundle: generated database, datasets and queries, plus the files of `assets`
-    (a missing folder is no assets)."""
+    (a missing folder is no assets). A chart whose dataset is not there (its table not yet in
+    the ODS: no app event loaded yet, say) waits, with the dashboards that place it: Superset
+    refuses the whole import otherwise."""
     root = "cdc_ods_assets"
-
-    def dump(data: dict[str, Any]) -> bytes:
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
-
     files = {
-        f"{root}/metadata.yaml": dump(
+        f"{root}/metadata.yaml": _dump(
             {"version": VERSION, "type": "assets", "timestamp": "1970-01-01T00:00:00+00:00"}
         ),
-        f"{root}/databases/{DATABASE_NAME}.yaml": dump(database_yaml(uri)),
+        f"{root}/databases/{DATABASE_NAME}.yaml": _dump(database_yaml(uri)),
     }
-    for (schema, table), columns in catalog.items():
-        files[f"{root}/datasets/{DATABASE_NAME}/{schema}.{table}.yaml"] = dump(
-            dataset_yaml(schema, table, columns)
-        )
-    for dataset in replication_datasets(catalog):
-        files[f"{root}/datasets/{DATABASE_NAME}/{dataset['table_name']}.yaml"] = dump(dataset)
-    for folder in ASSET_FOLDERS:
-        for path in sorted((assets / folder).glob("*.yaml")) if (assets / folder).is_dir() else []:
-            target = (
-                f"{root}/{folder}/{DATABASE_NAME}/{path.name}"
-                if folder == "datasets"
-                else f"{root}/{folder}/{path.name}"
-            )
-            files[target] = path.read_bytes()
+    datasets = [dataset_yaml(schema, table, columns) for (schema, table), columns in catalog.items()]
+    for data in datasets:
+        files[f"{root}/datasets/{DATABASE_NAME}/{data['schema']}.{data['table_name']}.yaml"] = _dump(data)
+    for data in replication_datasets(catalog):
+        files[f"{root}/datasets/{DATABASE_NAME}/{data['table_name']}.yaml"] = _dump(data)
+    for path, _data in _asset_files(assets, "datasets"):
+        files[f"{root}/datasets/{DATABASE_NAME}/{path.name}"] = path.read_bytes()
+    carried = {yaml.safe_load(c)["uuid"] for n, c in files.items() if n.startswith(f"{root}/datasets/")}
+    waiting: dict[str, str] = {}
+    charts: set[str] = set()
+    for path, data in _asset_files(assets, "charts"):
+        if data.get("dataset_uuid") not in carried:
+            waiting[path.name] = f"its dataset {data.get('dataset_uuid')} is not in the ODS yet"
+            continue
+        charts.add(data["uuid"])
+        files[f"{root}/charts/{path.name}"] = path.read_bytes()
+    for path, data in _asset_files(assets, "dashboards"):
+        placed = {
+            v["meta"]["uuid"]
+            for v in (data.get("position") or {}).values()
+            if isinstance(v, dict) and v.get("type") == "CHART"
+        }
+        if placed - charts:
+            waiting[path.name] = f"{len(placed - charts)} of its charts wait for their tables"
+            continue
+        files[f"{root}/dashboards/{path.name}"] = path.read_bytes()
     for query in saved_queries(queries_file):
-        files[f"{root}/queries/{DATABASE_NAME}/{query['label']}.yaml"] = dump(query)
-    return Bundle(files)
+        files[f"{root}/queries/{DATABASE_NAME}/{query['label']}.yaml"] = _dump(query)
+    return Bundle(files, waiting)
 
 
 def workspace_bundle(config: Config) -> Bundle:
@@ -301,6 +340,7 @@ def import_bundle(config: Config, bundle: Bundle) -> SyncReport:
         charts=bundle.count("charts"),
         dashboards=bundle.count("dashboards"),
         queries=bundle.count("queries"),
+        waiting=bundle.waiting,
     )
 
 
