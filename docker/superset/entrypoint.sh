@@ -5,8 +5,6 @@ set -eu
 : "${CDC_SUPERSET_ADMIN_PASSWORD:?set CDC_SUPERSET_ADMIN_PASSWORD}"
 superset db upgrade
 superset init
-superset fab create-admin --username admin --password "$CDC_SUPERSET_ADMIN_PASSWORD" \
-  --firstname cdc --lastname admin --email admin@localhost
-superset fab reset-password --username admin --password "$CDC_SUPERSET_ADMIN_PASSWORD"
+python /etc/superset/set_admin.py
 exec gunicorn --bind=0.0.0.0:8088 --workers=1 --threads=8 --worker-class=gthread \
   --timeout=120 --limit-request-line=0 'superset.app:create_app()'

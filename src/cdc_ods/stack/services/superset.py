@@ -20,7 +20,7 @@ import httpx
 
 from cdc_ods.errors import CdcError, ServiceError, TransientError
 from cdc_ods.paths import tool_file
-from cdc_ods.secrets import SUPERSET_ADMIN_USER
+from cdc_ods.secrets import SUPERSET_PASSWORD_ENV
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.services.stages import PipelineStage
@@ -113,14 +113,8 @@ class Superset(Service):
         superset, env = str(venv / "bin" / "superset"), self.environment(ctx)
         _run("upgrading its metadata database", [superset, "db", "upgrade"], env)
         _run("setting up its roles", [superset, "init"], env)
-        admin = ["--username", SUPERSET_ADMIN_USER, "--password", password]
-        _run(
-            "creating the admin user",
-            [superset, "fab", "create-admin", *admin, "--firstname", "cdc", "--lastname", "admin",
-             "--email", "admin@localhost"],
-            env,
-        )  # fmt: skip
-        _run("setting the admin's password", [superset, "fab", "reset-password", *admin], env)
+        set_admin = [str(venv / "bin" / "python"), str(tool_file("stack", "superset", "set_admin.py"))]
+        _run("creating the admin user", set_admin, {**env, SUPERSET_PASSWORD_ENV: password})
         marker.touch(mode=0o600)
         marker.write_text(expected + "\n", encoding="utf-8")
 
