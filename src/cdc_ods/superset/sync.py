@@ -18,6 +18,7 @@ whenever the ODS gains a table or a column, or a file changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -28,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phoenixdb
 import yaml
 
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError, TransientError
-from cdc_ods.ods.phoenix import connect
+from cdc_ods.ods.phoenix import connect, error_message
 from cdc_ods.superset.client import SupersetClient
 from cdc_ods.superset.uuids import DATABASE_NAME, database_uuid, dataset_uuid, query_uuid
 
@@ -69,16 +71,19 @@ def read_catalog(phoenix_url: str) -> Catalog:
     """Every table and view of the ODS and CDC schemas, with its columns."""
     conn = connect(phoenix_url)
     try:
-        catalog: Catalog = {}
+        columns: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
         for schema in SCHEMAS:
             for row in conn.meta().get_columns(schemaPattern=schema):
                 if row["TABLE_SCHEM"] == schema:
-                    catalog.setdefault((schema, row["TABLE_NAME"]), []).append(
+                    columns.setdefault((schema, row["TABLE_NAME"]), []).append(
                         (row["ORDINAL_POSITION"], row["COLUMN_NAME"], row["TYPE_NAME"])
                     )
-        return {table: [(c, t) for _, c, t in sorted(cols)] for table, cols in sorted(catalog.items())}
+    except (phoenixdb.errors.Error, OSError) as exc:
+        raise TransientError(f"Phoenix Query Server at {phoenix_url}: {error_message(exc)}") from None
     finally:
-        conn.close()
+        with contextlib.suppress(phoenixdb.errors.Error, OSError):  # a Query Server gone meanwhile
+            conn.close()
+    return {table: [(c, t) for _, c, t in sorted(cols)] for table, cols in sorted(columns.items())}
 
 
 def sqlalchemy_uri(phoenix_url: str) -> str:
