@@ -252,3 +252,14 @@ def test_a_stopped_or_wrong_query_server_is_named_and_recovers(
         manager.up(["superset-sync"])
     _wait_state("superset", "running")
     assert cdc("superset", "check").returncode == 0
+
+
+def test_superset_logs_hold_neither_its_password_nor_its_key(
+    superset: SupersetClient, stack: StackContext
+) -> None:
+    secrets = (stack.credentials.superset_admin, stack.credentials.superset_secret_key)
+    for name in ("superset", "superset-sync"):
+        text = stack.log(name).read_text(encoding="utf-8", errors="replace")
+        assert text, f"{name}: empty log"
+        for secret in secrets:
+            assert secret.get_secret_value() not in text, f"a Superset secret is in {stack.log(name)}"
