@@ -5,8 +5,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+import httpx
+
+from cdc_ods.errors import TransientError
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.supervisor import Program
+
+
+def check_http_ready(service: str, url: str, timeout_s: float = 3) -> None:
+    """A GET of a service's readiness URL answers 200; else TransientError naming the service."""
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise TransientError(f"{service}: {exc}") from None
+    if response.status_code != 200:
+        raise TransientError(f"{service}: not ready ({response.status_code} {response.text.strip()[:200]})")
 
 
 class Service(ABC):

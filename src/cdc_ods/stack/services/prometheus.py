@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from cdc_ods.errors import ServiceError, TransientError
+from cdc_ods.errors import ServiceError
 from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.services.base import Service
+from cdc_ods.stack.services.base import Service, check_http_ready
 from cdc_ods.stack.supervisor import Program
 
 # what the local stack's Prometheus reads from the workspace's monitoring/ (`cdc init` writes them)
@@ -84,9 +84,4 @@ class Prometheus(Service):
             raise ServiceError(f"prometheus: reload failed: {exc}") from None
 
     def check(self, ctx: StackContext) -> None:
-        try:
-            response = httpx.get(f"{self.endpoint(ctx)}/-/ready", timeout=3)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"prometheus: {exc}") from None
-        if response.status_code != 200:
-            raise TransientError(f"prometheus: not ready ({response.status_code} {response.text.strip()})")
+        check_http_ready(self.name, f"{self.endpoint(ctx)}/-/ready")

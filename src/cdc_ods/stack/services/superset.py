@@ -14,15 +14,15 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
+from cdc_ods.config import Config
 from cdc_ods.errors import CdcError, ServiceError, TransientError
 from cdc_ods.paths import tool_file
 from cdc_ods.secrets import SUPERSET_PASSWORD_ENV
 from cdc_ods.stack.context import StackContext
-from cdc_ods.stack.services.base import Service
+from cdc_ods.stack.services.base import Service, check_http_ready
 from cdc_ods.stack.services.stages import PipelineStage
 from cdc_ods.stack.supervisor import Program
 
@@ -141,27 +141,19 @@ class Superset(Service):
         """The first sync: the ODS database, its datasets and the provisioned assets."""
         from cdc_ods.superset.sync import sync_superset
 
-        self.check_alive(ctx)
-        try:
-            sync_superset(ctx.config)
-        except CdcError as exc:
-            raise TransientError(str(exc)) from None
-
-    def check_alive(self, ctx: StackContext) -> None:
-        try:
-            response = httpx.get(f"{self.endpoint(ctx)}/health", timeout=5)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"superset: {exc}") from None
-        if response.status_code != 200:
-            raise TransientError(f"superset: /health answered {response.status_code}")
+        self._alive_then(ctx, sync_superset)
 
     def check(self, ctx: StackContext) -> None:
         """Alive, and its ODS database reachable (Superset's own connection test)."""
         from cdc_ods.superset.sync import check_ods_database
 
-        self.check_alive(ctx)
+        self._alive_then(ctx, check_ods_database)
+
+    def _alive_then(self, ctx: StackContext, step: Callable[[Config], object]) -> None:
+        """`step` once Superset answers /health; its failure is one not to give up on yet."""
+        check_http_ready(self.name, f"{self.endpoint(ctx)}/health", timeout_s=5)
         try:
-            check_ods_database(ctx.config)
+            step(ctx.config)
         except CdcError as exc:
             raise TransientError(str(exc)) from None
 
