@@ -113,10 +113,8 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def cdc(
-    *args: str, config: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `cdc` command (`env`: variables added to the environment)."""
+def cdc(*args: str, config: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `cdc` command."""
     prefix = ["--config", str(config)] if config else []
     return subprocess.run(
         [sys.executable, "-m", "cdc_ods", *prefix, *args],
@@ -125,7 +123,6 @@ def cdc(
         check=False,
         timeout=timeout,
         cwd=PROJECT_DIR,
-        env={**os.environ, **env} if env else None,
     )
 
 
