@@ -272,15 +272,22 @@ def _dump(data: dict[str, Any]) -> bytes:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
 
 
-def _asset_files(assets: Path, folder: str) -> list[tuple[Path, dict[str, Any]]]:
+@dataclass(frozen=True)
+class _AssetFile:
+    name: str
+    content: bytes  # as the workspace has it: imported unchanged
+    data: dict[str, Any]
+
+
+def _asset_files(assets: Path, folder: str) -> list[_AssetFile]:
     directory = assets / folder
-    paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
     loaded = []
-    for path in paths:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        content = path.read_bytes()
+        data = yaml.safe_load(content)
         if not isinstance(data, dict) or "uuid" not in data:
             raise CdcError(f"{path}: not a Superset export file (a mapping with a uuid)")
-        loaded.append((path, data))
+        loaded.append(_AssetFile(path.name, content, data))
     return loaded
 
 
@@ -296,32 +303,35 @@ def build_bundle(catalog: Catalog, uri: str, assets: Path, queries_file: Path) -
         ),
         f"{root}/databases/{DATABASE_NAME}.yaml": _dump(database_yaml(uri)),
     }
-    datasets = [dataset_yaml(schema, table, columns) for (schema, table), columns in catalog.items()]
-    for data in datasets:
+    carried: set[str] = set()  # the datasets' UUIDs
+    generated = [dataset_yaml(schema, table, columns) for (schema, table), columns in catalog.items()]
+    for data in generated:
         files[f"{root}/datasets/{DATABASE_NAME}/{data['schema']}.{data['table_name']}.yaml"] = _dump(data)
+        carried.add(data["uuid"])
     for data in replication_datasets(catalog):
         files[f"{root}/datasets/{DATABASE_NAME}/{data['table_name']}.yaml"] = _dump(data)
-    for path, _data in _asset_files(assets, "datasets"):
-        files[f"{root}/datasets/{DATABASE_NAME}/{path.name}"] = path.read_bytes()
-    carried = {yaml.safe_load(c)["uuid"] for n, c in files.items() if n.startswith(f"{root}/datasets/")}
+        carried.add(data["uuid"])
+    for asset in _asset_files(assets, "datasets"):
+        files[f"{root}/datasets/{DATABASE_NAME}/{asset.name}"] = asset.content
+        carried.add(asset.data["uuid"])
     waiting: dict[str, str] = {}
     charts: set[str] = set()
-    for path, data in _asset_files(assets, "charts"):
-        if data.get("dataset_uuid") not in carried:
-            waiting[path.name] = f"its dataset {data.get('dataset_uuid')} is not in the ODS yet"
+    for asset in _asset_files(assets, "charts"):
+        if asset.data.get("dataset_uuid") not in carried:
+            waiting[asset.name] = f"its dataset {asset.data.get('dataset_uuid')} is not in the ODS yet"
             continue
-        charts.add(data["uuid"])
-        files[f"{root}/charts/{path.name}"] = path.read_bytes()
-    for path, data in _asset_files(assets, "dashboards"):
+        charts.add(asset.data["uuid"])
+        files[f"{root}/charts/{asset.name}"] = asset.content
+    for asset in _asset_files(assets, "dashboards"):
         placed = {
             v["meta"]["uuid"]
-            for v in (data.get("position") or {}).values()
+            for v in (asset.data.get("position") or {}).values()
             if isinstance(v, dict) and v.get("type") == "CHART"
         }
         if placed - charts:
-            waiting[path.name] = f"{len(placed - charts)} of its charts wait for their tables"
+            waiting[asset.name] = f"{len(placed - charts)} of its charts wait for their tables"
             continue
-        files[f"{root}/dashboards/{path.name}"] = path.read_bytes()
+        files[f"{root}/dashboards/{asset.name}"] = asset.content
     for query in saved_queries(queries_file):
         files[f"{root}/queries/{DATABASE_NAME}/{query['label']}.yaml"] = _dump(query)
     return Bundle(files, waiting)
@@ -361,9 +371,10 @@ def keep_in_step(config: Config, every_s: float, report: Callable[[str], None]) 
     while True:
         try:
             bundle = workspace_bundle(config)
-            if bundle.digest() != last:
+            digest = bundle.digest()
+            if digest != last:
                 report(f"imported {import_bundle(config, bundle)}")
-                last = bundle.digest()
+                last = digest
         except CdcError as exc:
             report(f"sync failed (next try in {every_s:.0f}s): {exc}")
         time.sleep(every_s)

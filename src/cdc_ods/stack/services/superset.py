@@ -56,10 +56,10 @@ def _run(step: str, command: list[str], env: dict[str, str] | None = None, timeo
         raise ServiceError(f"superset: {step} failed (exit {result.returncode}): {output}")
 
 
-def ensure_installed(ctx: StackContext) -> Path:
+def ensure_installed(ctx: StackContext, digest: str) -> Path:
     """Build `<lib_dir>/superset` from stack/superset/requirements.lock (a few minutes the
-    first time; nothing when its digest matches); returns the virtualenv."""
-    venv, digest = venv_dir(ctx), install_digest()
+    first time; nothing when `digest`, its `install_digest`, matches); returns the virtualenv."""
+    venv = venv_dir(ctx)
     marker = venv / INSTALLED_MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest:
         return venv
@@ -102,11 +102,12 @@ class Superset(Service):
     def prepare(self, ctx: StackContext) -> None:
         """Install (once), then create or upgrade the metadata database and the admin user
         (again only when the install or the admin's password changed)."""
-        venv = ensure_installed(ctx)
+        installed = install_digest()
+        venv = ensure_installed(ctx, installed)
         data = ctx.data(self.name)
         data.mkdir(parents=True, exist_ok=True)
         password = ctx.credentials.superset_admin.get_secret_value()
-        expected = _digest(install_digest().encode(), password.encode())
+        expected = _digest(installed.encode(), password.encode())
         marker = data / INITIALIZED_MARKER
         if marker.is_file() and marker.read_text(encoding="utf-8").strip() == expected:
             return
