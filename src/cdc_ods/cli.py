@@ -37,9 +37,13 @@ class State:
         self.debug = debug
 
     def config(self):  # -> Config
+        """cdc.yaml; this process's Kafka clients take their security from it."""
+        from cdc_ods import kafka, kafka_security
         from cdc_ods.config import load_config
 
-        return load_config(self.config_path)
+        config = load_config(self.config_path)
+        kafka.use_security(lambda: kafka_security.client_settings(kafka_security.login_of(config)))
+        return config
 
 
 def _version(value: bool) -> None:

@@ -78,6 +78,9 @@ class StackConfig(_Model):
     ports: Ports = Ports()
     heap_mb: Heaps = Heaps()
     start_timeout_s: float = Field(180.0, gt=0)
+    # the local MariaDB and PostgreSQL accept TLS connections only, with a certificate from
+    # the stack's own CA (<data_dir>/tls/stack/); local sources without a `tls:` block verify it
+    tls: bool = False
 
 
 SOURCE_NAME = r"^[a-z][a-z0-9_]*$"
@@ -229,6 +232,19 @@ class PlatformConfig(_Model):
     superset_url: str | None = None
 
 
+class KafkaConfig(_Model):
+    """How every Kafka client of the project connects: the collector, the stages, the tools,
+    Connect's worker and its connectors (`cdc_ods.kafka_security`).
+
+    `sasl_ssl`: SCRAM-SHA-512 over TLS, the broker verified against `ca_file`; the local stack
+    then runs its broker that way, with a user per stage and ACLs (`cdc stack up`). Unset
+    `ca_file` with the local stack: its generated CA. Relative paths resolve against the
+    config file's directory."""
+
+    security: Literal["plaintext", "sasl_ssl"] = "plaintext"
+    ca_file: Path | None = None
+
+
 class CollectorConfig(_Model):
     """The HTTP event collector (`cdc collector run`)."""
 
@@ -307,6 +323,7 @@ class OperationsConfig(_Model):
 class Config(_Model):
     stack: StackConfig = StackConfig()
     platform: PlatformConfig = PlatformConfig()
+    kafka: KafkaConfig = KafkaConfig()
     sources: list[SourceConfig] = []
     cleansing: CleansingConfig = CleansingConfig()
     collector: CollectorConfig = CollectorConfig()
@@ -336,6 +353,19 @@ class Config(_Model):
         path = self.stack.lib_dir
         if path is None:
             return self.data_dir / "lib"
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def stack_ca_file(self) -> Path:
+        """The local stack's CA certificate (`cdc_ods.stack.certificates`)."""
+        return self.data_dir / "tls" / "stack" / "ca.pem"
+
+    @property
+    def kafka_ca_file(self) -> Path:
+        """The CA Kafka's clients verify the broker against (with `kafka.security: sasl_ssl`)."""
+        path = self.kafka.ca_file
+        if path is None:
+            return self.stack_ca_file
         return path if path.is_absolute() else (self.root / path).resolve()
 
     @property

@@ -71,6 +71,21 @@ def notification_topic(source: str) -> str:
     return f"_cdc-notifications.{source}"
 
 
+def heartbeat_topic(source: str) -> str:
+    """Where a source's connector writes its heartbeats (Debezium's default name)."""
+    return f"__debezium-heartbeat.{source}"
+
+
+def schema_history_group(source: str) -> str:
+    """The consumer group a MySQL-family connector reads its schema history in (Debezium's)."""
+    return f"{source}-schemahistory"
+
+
+def schema_history_topic(source: str) -> str:
+    """Where a MySQL-family source's connector keeps the tables' DDL history (Debezium's own)."""
+    return f"_schema-history.{source}"
+
+
 def cleansed_topic(source: str, database: str, table: str) -> str:
     return f"{CLEANSED_PREFIX}{source}.{database}.{table}"
 

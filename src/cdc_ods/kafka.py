@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import (
@@ -25,9 +26,21 @@ _librdkafka_log.addHandler(logging.NullHandler())
 _librdkafka_log.propagate = False
 
 
+_security: Callable[[], Mapping[str, object]] = dict
+
+
+def use_security(settings: Callable[[], Mapping[str, object]]) -> None:
+    """How this process's clients authenticate (`cdc_ods.kafka_security.client_settings`): set
+    once at start, from cdc.yaml; called at the first client, so a command that never talks to
+    Kafka needs no Kafka password."""
+    global _security
+    _security = functools.cache(settings)
+
+
 def client_config(bootstrap: str, **settings: object) -> dict[str, object]:
-    """Base settings for every producer, consumer and admin client of the project."""
-    return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **settings}
+    """Base settings for every producer, consumer and admin client of the project: the
+    process's security (`use_security`), then `settings`."""
+    return {"bootstrap.servers": bootstrap, "logger": _librdkafka_log, **_security(), **settings}
 
 
 _UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
@@ -105,13 +118,13 @@ def fetch_available(consumer: Consumer, max_messages: int, wait_s: float) -> lis
     return [first, *consumer.consume(max_messages - 1, 0)] if max_messages > 1 else [first]
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000}))
+def admin_client(bootstrap: str, **settings: object) -> AdminClient:
+    return AdminClient(client_config(bootstrap, **{"socket.timeout.ms": 5000, **settings}))
 
 
 def topic_partitions(bootstrap: str, timeout_s: float = 10.0) -> dict[str, list[int]]:
     """Every topic of the cluster, with its partitions (sorted)."""
-    return _listed(_admin(bootstrap), bootstrap, timeout_s)
+    return _listed(admin_client(bootstrap), bootstrap, timeout_s)
 
 
 def _listed(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, list[int]]:
@@ -124,7 +137,7 @@ def _listed(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, l
 
 def group_members(bootstrap: str, group: str, timeout_s: float = 10.0) -> list[str]:
     """The hosts of the consumers now in `group` (none for a group without members or unknown)."""
-    admin = _admin(bootstrap)
+    admin = admin_client(bootstrap)
     try:
         description = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group].result()
     except KafkaException as exc:
@@ -141,10 +154,12 @@ def ensure_topic(
     timeout_s: float = 10.0,
     config: dict[str, str] | None = None,
     existing: Mapping[str, list[int]] | None = None,
+    **settings: object,
 ) -> None:
     """Create `topic` if it does not exist (idempotent); `config` is set on it either way.
-    `existing`: the cluster's topics when the caller has just listed them."""
-    admin = _admin(bootstrap)
+    `existing`: the cluster's topics when the caller has just listed them; `settings`: the
+    client's own (another user's login)."""
+    admin = admin_client(bootstrap, **settings)
     if topic not in (existing if existing is not None else _listed(admin, bootstrap, timeout_s)):
         new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
         try:
@@ -162,12 +177,13 @@ def ensure_topic(
             raise TransientError(f"kafka at {bootstrap}: cannot configure {topic}: {exc.args[0]}") from None
 
 
-def round_trip(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
-    """Produce one record and read it back: the broker accepts writes and serves reads."""
-    ensure_topic(bootstrap, topic, timeout_s=timeout_s)
+def round_trip(bootstrap: str, topic: str, timeout_s: float = 10.0, **settings: object) -> None:
+    """Produce one record and read it back: the broker accepts writes and serves reads.
+    `settings`: the clients' own (another user's login)."""
+    ensure_topic(bootstrap, topic, timeout_s=timeout_s, **settings)
     token = uuid.uuid4().hex.encode()
     delivered: list = []
-    producer = Producer(client_config(bootstrap, **{"message.timeout.ms": int(timeout_s * 1000)}))
+    producer = Producer(client_config(bootstrap, **{"message.timeout.ms": int(timeout_s * 1000), **settings}))
     producer.produce(topic, token, on_delivery=lambda err, msg: delivered.append((err, msg)))
     producer.flush(timeout_s)
     if not delivered or delivered[0][0] is not None:
@@ -175,7 +191,9 @@ def round_trip(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
         raise TransientError(f"kafka at {bootstrap}: produce failed: {reason}")
     msg = delivered[0][1]
     consumer = Consumer(
-        client_config(bootstrap, **{"group.id": f"cdc-health-{token.decode()}", "enable.auto.commit": False})
+        client_config(
+            bootstrap, **{"group.id": f"cdc-health-{token.decode()}", "enable.auto.commit": False, **settings}
+        )
     )
     try:
         consumer.assign([TopicPartition(topic, msg.partition(), msg.offset())])

@@ -17,6 +17,25 @@ from cdc_ods.settings import read_variables
 
 SECRETS_FILE = "secrets.env"
 
+# Kafka's users when `kafka.security` is `sasl_ssl`: role -> who connects as cdc-<role>
+KAFKA_ROLES = {
+    "admin": "the broker itself, and `cdc stack up`, which creates the other users and their ACLs",
+    "connect": "Kafka Connect's worker and its connectors",
+    "collector": "the event collector",
+    "cleansing": "the cleansing stage",
+    "loader": "the ODS loader",
+    "operations": "the watchdog and the commands operators run",
+}
+
+
+def kafka_user(role: str) -> str:
+    return f"cdc-{role}"
+
+
+def kafka_password_var(role: str) -> str:
+    return f"CDC_KAFKA_{role.upper()}_PASSWORD"
+
+
 # (environment variable, what it is for)
 SECRET_VARS: dict[str, str] = {
     "CDC_MYSQL_ADMIN_PASSWORD": "MariaDB/MySQL admin user cdc_admin",
@@ -27,6 +46,10 @@ SECRET_VARS: dict[str, str] = {
     "CDC_CONNECT_PASSWORD": "Kafka Connect REST API user cdc (HTTP basic authentication)",
     "CDC_SUPERSET_ADMIN_PASSWORD": "Superset's admin user (the analysts' web UI, `--with superset`)",
     "CDC_SUPERSET_SECRET_KEY": "the key Superset signs its sessions and encrypts stored secrets with",
+    **{
+        kafka_password_var(role): f"Kafka user {kafka_user(role)}: {what} (`kafka.security: sasl_ssl`)"
+        for role, what in KAFKA_ROLES.items()
+    },
 }
 
 ADMIN_USER = "cdc_admin"
@@ -47,6 +70,17 @@ class Credentials:
     connect: SecretStr
     superset_admin: SecretStr
     superset_secret_key: SecretStr
+    kafka: dict[str, SecretStr]  # Kafka user (cdc-<role>) -> its password
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """A file only its owner reads: it holds a password or a private key."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
 
 
 def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
@@ -62,9 +96,7 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         for var in missing:
             found[var] = SecretStr(_random.token_urlsafe(18))
             text += f"{var}={found[var].get_secret_value()}\n"
-        file.touch(mode=0o600, exist_ok=True)
-        file.chmod(0o600)
-        file.write_text(text, encoding="utf-8")
+        write_private(file, text)
 
     def get(var: str) -> SecretStr:
         return found.get(var) or SecretStr("")
@@ -78,6 +110,7 @@ def load_credentials(data_dir: Path, generate: bool = True) -> Credentials:
         connect=get(CONNECT_PASSWORD_ENV),
         superset_admin=get(SUPERSET_PASSWORD_ENV),
         superset_secret_key=get("CDC_SUPERSET_SECRET_KEY"),
+        kafka={kafka_user(role): get(kafka_password_var(role)) for role in KAFKA_ROLES},
     )
 
 

@@ -6,6 +6,7 @@ its secrets are. A variable set (non-empty) in the environment wins over the sam
 `<data_dir>/secrets.env` (the file the local stack generates, where an operator may also keep
 a source's passwords); names are case-sensitive; secrets are typed `SecretStr`.
 
+- `KafkaCredentials`: the user a process connects to Kafka as (`CDC_KAFKA_USER`, `_PASSWORD`).
 - `Addresses`: where the services are when not where cdc.yaml says (docker-compose sets
   them): `cdc_ods.endpoints` applies them. `Stages`, `KsqlDb`: the same for the pipeline's
   own stages and a ksqlDB server.
@@ -62,6 +63,16 @@ class Stages(BaseSettings):
     collector_url: str | None = Field(None, validation_alias="CDC_COLLECTOR_URL")
     # the key `cdc produce events` and `cdc bench` send when the collector requires one
     collector_api_key: SecretStr | None = Field(None, validation_alias="CDC_COLLECTOR_API_KEY")
+
+
+class KafkaCredentials(BaseSettings):
+    """Who this process is to Kafka when `kafka.security` is `sasl_ssl` (`cdc_ods.kafka_security`):
+    a deployment's own user and password; unset, the local stack's user of the process's role."""
+
+    model_config = _SETTINGS
+
+    user: str | None = Field(None, validation_alias="CDC_KAFKA_USER")
+    password: SecretStr | None = Field(None, validation_alias="CDC_KAFKA_PASSWORD")
 
 
 class KsqlDb(BaseSettings):

@@ -43,6 +43,10 @@ stack:
 #   connect_url: http://connect1.internal:8083
 #   phoenix_url: http://pqs1.internal:8765/
 
+# kafka:                    # SASL/SCRAM-SHA-512 over TLS for every Kafka client (the local
+#   security: sasl_ssl      # stack then runs its broker so, with a user per stage and ACLs);
+#   ca_file: certs/kafka-ca.pem   # each process's user: CDC_KAFKA_USER / CDC_KAFKA_PASSWORD
+
 sources:
   - name: shop              # [a-z][a-z0-9_]*: Debezium topic prefix and ODS table prefix
     kind: postgres          # mariadb | mysql | postgres | mongodb

@@ -30,10 +30,10 @@ import yaml
 from cdc_ods.config import load_config
 from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.endpoints import Endpoints
+from cdc_ods.stack.certificates import Certificates, write_certificates
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.postgres import PG_BIN
 from tests import PROJECT_DIR
-from tests.certificates import Certificates, write_certificates
 
 from .conftest import config_path, restore_services
 from .test_connectors_cli import read_until

@@ -18,8 +18,8 @@ from cdc_ods.connectors.validation import problems, table_problems
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
 from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE
+from cdc_ods.stack.certificates import write_certificates
 from tests import PROJECT_DIR
-from tests.certificates import write_certificates
 
 CONFIG = load_config(PROJECT_DIR / "cdc.yaml")
 

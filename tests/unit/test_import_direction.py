@@ -20,6 +20,7 @@ LAYERS = [
         "secrets",
         "endpoints",
         "metrics_server",
+        "kafka_security",
         "__init__",
     },
     {"sources", "kafka", "dlq", "prometheus"},

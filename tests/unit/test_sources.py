@@ -13,7 +13,7 @@ from cdc_ods.errors import ConfigError
 from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE, UnknownTableError, source_for
 from cdc_ods.sources.mysql import server_findings
 from cdc_ods.sources.tls import libpq_options, pymysql_options
-from tests.certificates import write_certificates
+from cdc_ods.stack.certificates import write_certificates
 
 
 def _config(tmp_path: Path, **entry: object) -> Config:

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from cdc_ods import contract
 from cdc_ods.config import Config
 from cdc_ods.kafka import client_config
 from cdc_ods.operations import metrics
 from cdc_ods.topology import flowing_tables
-
-HEARTBEAT_PREFIX = "__debezium-heartbeat"
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class FreshnessProbe:
 
     def heartbeat_age(self, source: str, now: float) -> float | None:
         """Seconds since the source's last heartbeat record; None without heartbeats yet."""
-        topic = f"{HEARTBEAT_PREFIX}.{source}"
+        topic = contract.heartbeat_topic(source)
         newest = None
         for partition in self._partitions(topic):
             low, high = self._reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)

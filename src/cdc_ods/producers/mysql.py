@@ -25,6 +25,7 @@ from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
 from cdc_ods.producers.runner import ConnectionLost
+from cdc_ods.sources.tls import Tls, pymysql_options
 
 EVENTS = ["click_timeline", "click_transaction", "change_category", "back"]
 EVENT_WEIGHTS = [45, 10, 25, 20]
@@ -171,8 +172,9 @@ _CONNECTION_LOST = frozenset({2003, 2006, 2013, 2055})
 class MySQLTarget:
     name = "mysql"
 
-    def __init__(self, address: str, user: str, password: str, database: str) -> None:
+    def __init__(self, address: str, user: str, password: str, database: str, tls: Tls | None = None) -> None:
         self.address = address
+        self.tls = tls
         self.user = user
         self.password = password
         self.database = database
@@ -197,6 +199,7 @@ class MySQLTarget:
                 client_flag=CLIENT.MULTI_STATEMENTS,
                 init_command="SET time_zone = '+00:00'",
                 connect_timeout=5,
+                **pymysql_options(self.tls),
             )
         except pymysql.MySQLError as exc:
             raise ServiceError(f"mysql: cannot connect to {self.address}: {exc.args[-1]}") from None

@@ -28,6 +28,7 @@ from cdc_ods.paths import tool_file
 from cdc_ods.producers import vocab
 from cdc_ods.producers.ops import Kind, Mix, Op, OpGenerator, Row, WorkingSet
 from cdc_ods.producers.runner import ConnectionLost
+from cdc_ods.sources.tls import Tls, libpq_options
 
 SERIES_UUIDS = UUID("5d0c6a52-3b8e-4f0e-9c47-7f1d2a9e8b31")  # uuid5 namespace of tv_series.uuid
 
@@ -190,8 +191,11 @@ def statement(op: Op) -> tuple[str, list[Any]]:
 class PostgresTarget:
     name = "postgres"
 
-    def __init__(self, address: str, user: str, password: str, database: str, schema: str) -> None:
+    def __init__(
+        self, address: str, user: str, password: str, database: str, schema: str, tls: Tls | None = None
+    ) -> None:
         self.address = address
+        self.tls = tls
         self.user = user
         self.password = password
         self.database = database
@@ -216,6 +220,7 @@ class PostgresTarget:
                 dbname=database,
                 connect_timeout=5,
                 autocommit=autocommit,
+                **libpq_options(self.tls),
             )
         except psycopg.OperationalError as exc:
             reason = str(exc).strip().splitlines()[-1]

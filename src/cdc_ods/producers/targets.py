@@ -42,8 +42,8 @@ def target(config: Config, name: str) -> Target:
         return MongoTarget(*mongo_uri(src.address), source.database)
     login, password = src.login("admin"), src.password("admin").get_secret_value()
     if source.kind == "postgres":
-        return PostgresTarget(src.address, login.user, password, source.database, source.namespace)
-    return MySQLTarget(src.address, login.user, password, source.database)
+        return PostgresTarget(src.address, login.user, password, source.database, source.namespace, src.tls)
+    return MySQLTarget(src.address, login.user, password, source.database, src.tls)
 
 
 def targets(config: Config, which: str) -> list[Target]:

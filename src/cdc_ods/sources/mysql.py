@@ -9,9 +9,10 @@ from typing import Any, Literal
 import pymysql
 import pymysql.cursors
 
-from cdc_ods.contract import binlog_number
+from cdc_ods.contract import binlog_number, schema_history_topic
 from cdc_ods.endpoints import split_host_port
 from cdc_ods.errors import CdcError, ConfigError, TransientError
+from cdc_ods.kafka_security import connector_settings
 from cdc_ods.sources import mysql_types
 from cdc_ods.sources.base import (
     COMMON_CONNECTOR_OPTIONS,
@@ -585,7 +586,12 @@ class MySqlSource(Source):
             "database.include.list": database,
             "table.include.list": ",".join(re.escape(f"{database}.{t}") for t in tables),
             "schema.history.internal.kafka.bootstrap.servers": self.endpoints.kafka_bootstrap,
-            "schema.history.internal.kafka.topic": f"_schema-history.{self.name}",
+            "schema.history.internal.kafka.topic": schema_history_topic(self.name),
+            **{
+                f"schema.history.internal.{client}.{key}": value
+                for client in ("producer", "consumer")
+                for key, value in connector_settings(self.config).items()
+            },
             "include.schema.changes": "false",
             "connect.keep.alive.interval.ms": "15000",
             # BIGINT UNSIGNED above 2^63 would wrap negative in a long: exact, as a decimal

@@ -72,12 +72,20 @@ class Tls:
     @classmethod
     def of(cls, config: Config, source: SourceConfig) -> Tls | None:
         if source.tls is None:
-            return None
+            return cls.of_local_stack(config, source.name) if source.is_local else None
         files = {key: source.tls.file(key, config.root) for key in TLS_FILES}
         return cls(
             source.name, source.tls.mode, files["ca_file"], files["cert_file"], files["key_file"],
             config.data_dir / "tls",
         )  # fmt: skip
+
+    @classmethod
+    def of_local_stack(cls, config: Config, name: str) -> Tls | None:
+        """A connection to the local stack's MariaDB or PostgreSQL: with `stack.tls`, verified
+        against the stack's CA (`cdc_ods.stack.certificates`); else plain text."""
+        if not config.stack.tls:
+            return None
+        return cls(name, "verify_identity", config.stack_ca_file, None, None, config.data_dir / "tls")
 
     @property
     def verifies(self) -> bool:

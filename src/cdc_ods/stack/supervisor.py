@@ -21,6 +21,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from cdc_ods.errors import ServiceError
+from cdc_ods.secrets import write_private
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,7 @@ class Supervisor:
         """Start supervisord (daemonized) with `config_text`, or reload it if running."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # the config carries services' environment (credentials): owner-only
-        self.conf.touch(mode=0o600, exist_ok=True)
-        self.conf.chmod(0o600)
-        self.conf.write_text(config_text, encoding="utf-8")
+        write_private(self.conf, config_text)
         if self.is_running():
             self._reload()
             return

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from cdc_ods.errors import TransientError
-from cdc_ods.secrets import CONNECT_USER, lookup_secret
+from cdc_ods.kafka_security import WORKER_PASSWORD, WORKER_USER, java_settings
+from cdc_ods.secrets import CONNECT_USER, kafka_user, lookup_secret, write_private
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.java import java_command
 from cdc_ods.stack.services.base import Service
@@ -44,9 +45,7 @@ class Connect(Service):
         """The REST API's one user, `cdc`, with its password from the secrets file: the
         properties file the JAAS login module reads (mode 0600, as the secrets file)."""
         users = ctx.conf(self.name) / "rest-users.properties"
-        users.touch(mode=0o600, exist_ok=True)
-        users.chmod(0o600)
-        users.write_text(f"{CONNECT_USER}: {ctx.credentials.connect.get_secret_value()}\n", encoding="utf-8")
+        write_private(users, f"{CONNECT_USER}: {ctx.credentials.connect.get_secret_value()}\n")
         module = f"{BASIC_AUTH}.PropertyFileLoginModule"
         self._jaas(ctx).write_text(f'KafkaConnect {{\n  {module} required\n  file="{users}";\n}};\n')
 
@@ -84,6 +83,12 @@ class Connect(Service):
             # workers' own calls to each other are signed instead (KIP-507)
             "rest.extension.classes": f"{BASIC_AUTH}.BasicAuthSecurityRestExtension",
         }
+        if ctx.config.kafka.security == "sasl_ssl":
+            # the worker's own clients and those it makes for the connectors, as cdc-connect
+            # (its password from the environment, through the `env` config provider)
+            login = java_settings(WORKER_USER, WORKER_PASSWORD, ctx.config.stack_ca_file)
+            for prefix in ("", "producer.", "consumer.", "admin."):
+                settings.update({prefix + key: value for key, value in login.items()})
         ctx.conf(self.name).mkdir(parents=True, exist_ok=True)
         self._properties(ctx).write_text(render_properties(settings), encoding="utf-8")
         self._write_users(ctx)
@@ -98,6 +103,8 @@ class Connect(Service):
         environment = {
             "CDC_MYSQL_DEBEZIUM_PASSWORD": creds.mysql_debezium.get_secret_value(),
             "CDC_POSTGRES_DEBEZIUM_PASSWORD": creds.postgres_debezium.get_secret_value(),
+            "CDC_KAFKA_USER": kafka_user("connect"),
+            "CDC_KAFKA_PASSWORD": creds.kafka[kafka_user("connect")].get_secret_value(),
         }
         for source in ctx.config.sources:
             login = source.capture

@@ -8,8 +8,12 @@ import uuid
 
 from cdc_ods.errors import ServiceError
 from cdc_ods.kafka import round_trip
+from cdc_ods.kafka_security import MECHANISM, KafkaLogin, client_settings
+from cdc_ods.secrets import kafka_user, write_private
+from cdc_ods.stack.certificates import stack_certificates
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.java import java_binary, java_command, log4j_flag
+from cdc_ods.stack.kafka_acls import provision
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
 
@@ -18,6 +22,10 @@ HEALTH_TOPIC = "_cdc_health"
 
 def render_properties(settings: dict[str, object]) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+ADMIN = kafka_user("admin")
+PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 class Kafka(Service):
@@ -33,6 +41,54 @@ class Kafka(Service):
     def _properties(self, ctx: StackContext):
         return ctx.conf(self.name) / "server.properties"
 
+    def _admin_login(self, ctx: StackContext) -> KafkaLogin:
+        return KafkaLogin(ADMIN, ctx.credentials.kafka[ADMIN], ctx.config.stack_ca_file)
+
+    def _admin_settings(self, ctx: StackContext) -> dict[str, object]:
+        """The super user's client settings (PLAIN: see `_security`); none in plain text."""
+        if ctx.config.kafka.security == "plaintext":
+            return {}
+        return {**client_settings(self._admin_login(ctx)), "sasl.mechanism": "PLAIN"}
+
+    def _security(self, ctx: StackContext) -> dict[str, object]:
+        """SASL over TLS on both listeners, ACLs, and `cdc-admin` as the only super user.
+
+        The stages' users are SCRAM-SHA-512 users, kept in the cluster's metadata; `cdc-admin`
+        is a PLAIN user written in this (0600) file, because the controller listener cannot use
+        SCRAM (the credentials live in the metadata it serves), and because it must exist before
+        `cdc stack up` can create the SCRAM users with it (`cdc_ods.stack.kafka_acls`)."""
+        certificates = stack_certificates(ctx.config)
+        keystore = ctx.conf(self.name) / "broker.pem"  # the key, then its certificate
+        write_private(
+            keystore,
+            certificates.server_key.read_text(encoding="utf-8")
+            + certificates.server_cert.read_text(encoding="utf-8"),
+        )
+        password = ctx.credentials.kafka[ADMIN].get_secret_value()
+        plain = f'{PLAIN} required username="{ADMIN}" password="{password}" user_{ADMIN}="{password}";'
+        return {
+            "listeners": f"SASL_SSL://{ctx.host}:{ctx.ports.kafka},CONTROLLER://{ctx.host}:{ctx.ports.kafka_controller}",
+            "advertised.listeners": f"SASL_SSL://{ctx.host}:{ctx.ports.kafka}",
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms": f"{MECHANISM},PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": plain,
+            f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": keystore,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": certificates.ca,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{ADMIN}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
     def prepare(self, ctx: StackContext) -> None:
         host, ports = ctx.host, ctx.ports
         controller = f"{host}:{ports.kafka_controller}"
@@ -45,7 +101,6 @@ class Kafka(Service):
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": ctx.data(self.name),
             # one node: every internal topic has a single replica
             "num.partitions": 1,
             "default.replication.factor": 1,
@@ -58,9 +113,12 @@ class Kafka(Service):
             "auto.create.topics.enable": "true",
             "group.initial.rebalance.delay.ms": 0,
             "log.retention.hours": 168,
+            "log.dirs": ctx.data(self.name),
         }
         ctx.conf(self.name).mkdir(parents=True, exist_ok=True)
-        self._properties(ctx).write_text(render_properties(settings), encoding="utf-8")
+        if ctx.config.kafka.security == "sasl_ssl":
+            settings.update(self._security(ctx))
+        write_private(self._properties(ctx), render_properties(settings))
         if (ctx.data(self.name) / "meta.properties").exists():
             return
         # A Kafka cluster id is a UUID in URL-safe base64 without padding; like Kafka's own
@@ -105,5 +163,12 @@ class Kafka(Service):
             stop_wait_s=self.stop_wait_s,
         )
 
+    def bootstrap(self, ctx: StackContext) -> None:
+        if ctx.config.kafka.security == "sasl_ssl":
+            provision(ctx.config, self.endpoint(ctx), ctx.credentials.kafka, **self._admin_settings(ctx))
+
+    def reload(self, ctx: StackContext) -> None:
+        self.bootstrap(ctx)  # users and ACLs of sources added since
+
     def check(self, ctx: StackContext) -> None:
-        round_trip(self.endpoint(ctx), HEALTH_TOPIC)
+        round_trip(self.endpoint(ctx), HEALTH_TOPIC, **self._admin_settings(ctx))

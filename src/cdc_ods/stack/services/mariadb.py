@@ -11,6 +11,8 @@ import pymysql
 from cdc_ods.config import MYSQL_FAMILY
 from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
+from cdc_ods.sources.tls import Tls, pymysql_options
+from cdc_ods.stack.certificates import server_files
 from cdc_ods.stack.context import StackContext, local_sources
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
@@ -33,6 +35,13 @@ class MariaDB(Service):
 
     def _cnf(self, ctx: StackContext):
         return ctx.conf(self.name) / "my.cnf"
+
+    def _tls_settings(self, ctx: StackContext, owner: str) -> list[str]:
+        """With `stack.tls`: TCP clients must use TLS (the socket stays for `cdc stack up`)."""
+        if not ctx.config.stack.tls:
+            return []
+        cert, key = server_files(ctx.config, ctx.conf(self.name), owner if ctx.is_root_user else None)
+        return [f"ssl-cert={cert}", f"ssl-key={key}", "require-secure-transport=ON"]
 
     def prepare(self, ctx: StackContext) -> None:
         if shutil.which("mariadbd", path="/usr/sbin:/usr/bin") is None:
@@ -68,6 +77,7 @@ class MariaDB(Service):
                     "default-time-zone=+00:00",
                     "innodb-buffer-pool-size=128M",
                     "performance-schema=OFF",
+                    *self._tls_settings(ctx, owner),
                     "",
                 ]
             ),
@@ -146,6 +156,7 @@ class MariaDB(Service):
                 user=ADMIN_USER,
                 password=ctx.credentials.mysql_admin.get_secret_value(),
                 connect_timeout=3,
+                **pymysql_options(Tls.of_local_stack(ctx.config, self.name)),
             )
         except pymysql.MySQLError as exc:
             raise TransientError(f"mariadb: {exc}") from None

@@ -12,6 +12,8 @@ from psycopg import sql
 
 from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
+from cdc_ods.sources.tls import Tls, libpq_options
+from cdc_ods.stack.certificates import server_files
 from cdc_ods.stack.context import StackContext, local_sources
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
@@ -72,6 +74,24 @@ class Postgres(Service):
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise ServiceError("postgres: initdb failed: " + " | ".join(tail))
 
+    def _tls_settings(self, ctx: StackContext) -> dict[str, str]:
+        """With `stack.tls`: TLS on, and an address-based pg_hba.conf that accepts TCP
+        logins over TLS only."""
+        if not ctx.config.stack.tls:
+            return {}
+        conf = ctx.conf(self.name)
+        cert, key = server_files(ctx.config, conf, self._os_user(ctx))
+        hba = conf / "pg_hba.conf"
+        hba.write_text(
+            "".join(
+                f"hostssl {database} all {address} scram-sha-256\n"
+                for database in ("all", "replication")
+                for address in ("127.0.0.1/32", "::1/128")
+            ),
+            encoding="utf-8",
+        )
+        return {"ssl": "on", "ssl_cert_file": str(cert), "ssl_key_file": str(key), "hba_file": str(hba)}
+
     def program(self, ctx: StackContext) -> Program:
         settings = {
             "listen_addresses": ctx.host,
@@ -82,6 +102,7 @@ class Postgres(Service):
             "max_wal_senders": "10",
             "timezone": "UTC",
             "shared_buffers": "128MB",
+            **self._tls_settings(ctx),
         }
         command = [str(PG_BIN / "postgres"), "-D", str(ctx.data(self.name))]
         for key, value in settings.items():
@@ -106,6 +127,7 @@ class Postgres(Service):
                 dbname=dbname,
                 connect_timeout=3,
                 autocommit=True,
+                **libpq_options(Tls.of_local_stack(ctx.config, self.name)),
             )
         except psycopg.OperationalError as exc:
             raise TransientError(f"postgres: {str(exc).strip()}") from None

@@ -15,6 +15,7 @@ from typing import ClassVar
 import httpx
 
 from cdc_ods.errors import ServiceError, TransientError
+from cdc_ods.secrets import kafka_user
 from cdc_ods.stack.context import StackContext
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
@@ -23,6 +24,9 @@ from cdc_ods.stack.supervisor import Program
 class PipelineStage(Service):
     stage = True
     arguments: ClassVar[tuple[str, ...]]
+    # whose Kafka user it connects as with `kafka.security: sasl_ssl` (cdc_ods.stack.kafka_acls);
+    # None: it uses no Kafka
+    kafka_role: ClassVar[str | None] = None
 
     def metrics_port(self, ctx: StackContext) -> int:
         raise NotImplementedError
@@ -41,8 +45,15 @@ class PipelineStage(Service):
             command=[sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments],
             directory=ctx.config.root,  # the workspace: cdc.yaml's directory
             log=ctx.log(self.name),
-            environment={"PYTHONUNBUFFERED": "1"},
+            environment={"PYTHONUNBUFFERED": "1", **self._kafka_login(ctx)},
         )
+
+    def _kafka_login(self, ctx: StackContext) -> dict[str, str]:
+        """Its own Kafka user, whatever the operator's environment says."""
+        if ctx.config.kafka.security == "plaintext" or self.kafka_role is None:
+            return {}
+        user = kafka_user(self.kafka_role)
+        return {"CDC_KAFKA_USER": user, "CDC_KAFKA_PASSWORD": ctx.credentials.kafka[user].get_secret_value()}
 
     def check(self, ctx: StackContext) -> None:
         try:
@@ -55,6 +66,7 @@ class CleansingStage(PipelineStage):
     name = "cleansing"
     requires = ("kafka",)
     arguments = ("ksql", "run")
+    kafka_role = "cleansing"
 
     def metrics_port(self, ctx: StackContext) -> int:
         return ctx.config.cleansing.metrics_port
@@ -69,6 +81,7 @@ class CollectorStage(PipelineStage):
     name = "collector"
     requires = ("kafka",)
     arguments = ("collector", "run")
+    kafka_role = "collector"
 
     def metrics_port(self, ctx: StackContext) -> int:
         return ctx.config.collector.port  # /metrics next to /v1/events
@@ -78,6 +91,7 @@ class WatchdogStage(PipelineStage):
     name = "watchdog"
     requires = ("connect",)
     arguments = ("watch",)
+    kafka_role = "operations"
 
     def metrics_port(self, ctx: StackContext) -> int:
         return ctx.config.operations.metrics_port
@@ -87,6 +101,7 @@ class LoaderStage(PipelineStage):
     name = "loader"
     requires = ("kafka", "phoenix-query-server")
     arguments = ("ods", "run")
+    kafka_role = "loader"
 
     def metrics_port(self, ctx: StackContext) -> int:
         return ctx.config.ods.metrics_port

@@ -1,10 +1,16 @@
-"""Throw-away TLS certificates for tests: a CA, a server certificate for 127.0.0.1/localhost
-signed by it, and a client certificate, as PEM files."""
+"""TLS certificates the project makes itself: a CA, a server certificate for 127.0.0.1 and
+localhost signed by it, and a client certificate, as PEM files.
+
+The local stack's (`stack_certificates`) serve its Kafka when
+`kafka.security` is `sasl_ssl` and its MariaDB and PostgreSQL when `stack.tls` is on; the
+tests make throw-away ones the same way. Production brings certificates from its own CA.
+"""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +18,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from cdc_ods.config import Config
+from cdc_ods.secrets import write_private
+
+STACK_VALID_DAYS = 825
+RENEW_BEFORE = datetime.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,11 @@ class Certificates:
     server_key: Path
     client_cert: Path
     client_key: Path
+
+    @classmethod
+    def under(cls, directory: Path) -> Certificates:
+        names = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+        return cls(*(directory / name for name in names))
 
 
 def _name(common_name: str) -> x509.Name:
@@ -37,13 +54,15 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def write_certificates(directory: Path, client: str = "client", ca_name: str = "cdc test CA") -> Certificates:
-    """The files under `directory` (keys mode 0600); valid from an hour ago for two days."""
+def write_certificates(
+    directory: Path, client: str = "client", ca_name: str = "cdc test CA", days: int = 2
+) -> Certificates:
+    """The files under `directory` (keys mode 0600); valid from an hour ago for `days` days."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     valid = {
         "not_valid_before": now - datetime.timedelta(hours=1),
-        "not_valid_after": now + datetime.timedelta(days=2),
+        "not_valid_after": now + datetime.timedelta(days=days),
     }
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -79,14 +98,36 @@ def write_certificates(directory: Path, client: str = "client", ca_name: str = "
         "127.0.0.1", [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
     )
     client_cert, client_key = leaf(client, [])
-    paths = Certificates(
-        directory / "ca.pem", directory / "server.pem", directory / "server.key",
-        directory / "client.pem", directory / "client.key",
-    )  # fmt: skip
-    paths.ca.write_bytes(_pem(ca))
+    paths = Certificates.under(directory)
+    for path, key in ((paths.server_key, server_key), (paths.client_key, client_key)):
+        write_private(path, _key_pem(key))
     paths.server_cert.write_bytes(_pem(server))
     paths.client_cert.write_bytes(_pem(client_cert))
-    for path, key in ((paths.server_key, server_key), (paths.client_key, client_key)):
-        path.touch(mode=0o600)
-        path.write_bytes(_key_pem(key))
+    paths.ca.write_bytes(_pem(ca))  # last: its presence means the set is whole
     return paths
+
+
+def stack_certificates(config: Config) -> Certificates:
+    """The local stack's certificates (its CA is `config.stack_ca_file`): made on first use,
+    and made again (with a new CA) when a file is missing or they expire within 30 days."""
+    paths = Certificates.under(config.stack_ca_file.parent)
+    if all(p.is_file() for p in vars(paths).values()):
+        server = x509.load_pem_x509_certificate(paths.server_cert.read_bytes())
+        if server.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > RENEW_BEFORE:
+            return paths
+    return write_certificates(paths.ca.parent, "cdc-ods", "cdc-ods local stack CA", STACK_VALID_DAYS)
+
+
+def server_files(config: Config, directory: Path, owner: str | None) -> tuple[Path, Path]:
+    """The stack's server certificate and key copied into a service's `directory`, owned by
+    the account it runs as (`owner`; None: this one): MariaDB and PostgreSQL read their key
+    only from a file they own that nobody else reads."""
+    certificates = stack_certificates(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "server.pem", directory / "server.key"
+    cert.write_bytes(certificates.server_cert.read_bytes())
+    write_private(key, certificates.server_key.read_bytes())
+    if owner is not None:
+        for path in (cert, key):
+            shutil.chown(path, owner, owner)
+    return cert, key
