@@ -79,16 +79,14 @@ def client_settings(login: KafkaLogin | None) -> dict[str, object]:
     }
 
 
-def java_settings(user: str, password: str, ca_file: Path, mechanism: str = MECHANISM) -> dict[str, str]:
+def java_settings(user: str, password: str, ca_file: Path) -> dict[str, str]:
     """A Java client's settings; `password` may be a config-provider reference such as
     `${env:CDC_KAFKA_PASSWORD}`, which keeps the secret out of Connect's config topic."""
-    module = "scram.ScramLoginModule" if mechanism.startswith("SCRAM") else "plain.PlainLoginModule"
+    module = "org.apache.kafka.common.security.scram.ScramLoginModule"
     return {
         "security.protocol": "SASL_SSL",
-        "sasl.mechanism": mechanism,
-        "sasl.jaas.config": (
-            f'org.apache.kafka.common.security.{module} required username="{user}" password="{password}";'
-        ),
+        "sasl.mechanism": MECHANISM,
+        "sasl.jaas.config": f'{module} required username="{user}" password="{password}";',
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(ca_file),
     }

@@ -15,7 +15,7 @@ Anything not granted is refused (`allow.everyone.if.no.acl.found=false`):
   offsets; writes the raw and cleansed topics (DLQ replay), its replay ledger and
   `_cdc-notifications.*` (snapshots).
 
-Production creates its own users; this table is what each stage needs.
+Production creates its own users; this list is what each stage needs.
 """
 
 from __future__ import annotations
