@@ -21,6 +21,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from cdc_ods.config import Config, load_config
+from cdc_ods.connectors.rest import ConnectClient
 from cdc_ods.kafka import admin_client, client_config, ensure_topic
 from cdc_ods.kafka_security import KafkaLogin, client_settings
 from cdc_ods.secrets import ADMIN_USER, kafka_user
@@ -28,7 +29,7 @@ from cdc_ods.stack.context import StackContext
 from tests import PROJECT_DIR
 
 from .conftest import cdc, isolated_config
-from .test_secrets import _leaks, _secrets
+from .test_secrets import REPORTS, _leaks, _secrets
 
 PORT_OFFSET = 2000
 RAW_TOPIC = "mysql.maf.movies"
@@ -115,10 +116,21 @@ def test_the_pipeline_runs_end_to_end_with_sasl_ssl_kafka_and_tls_sources(secure
     assert rows and all(ssl for _, _, ssl in rows), rows
     assert "walsender" in {backend for _, backend, _ in rows}, rows
 
-    # no password of the stack's Kafka users (or any other generated secret) in a log
+    # no password of the stack's Kafka users (or any other generated secret) in a log, a
+    # report, `cdc stack env` or a connector's config (which names the worker's ${env:...})
     secrets = _secrets(secure.ctx)
     logs = [*sorted((secure.ctx.root / "logs").glob("*")), *sorted(secure.ctx.run.glob("*.log"))]
     leaks = {log.name: found for log in logs if (found := _leaks(log.read_text(errors="replace"), secrets))}
+    for report in REPORTS:
+        shown = cdc(*report, config=secure.path)
+        if found := _leaks(shown.stdout + shown.stderr, secrets):
+            leaks[" ".join(report)] = found
+    with ConnectClient.of(secure.config) as connect:
+        configs = [connect.get_config(name) or {} for name in connect.connectors()]
+    jaas = [c.get("schema.history.internal.producer.sasl.jaas.config", "") for c in configs]
+    assert any('password="${env:CDC_KAFKA_PASSWORD}"' in j for j in jaas), jaas  # MariaDB's history
+    if found := _leaks(json.dumps(configs), secrets):
+        leaks["connector configs"] = found
     assert not leaks, leaks
 
 
