@@ -209,7 +209,7 @@ def test_kafka_refuses_plain_text_a_wrong_password_and_an_unknown_ca(secure: Sec
         extra = {"socket.timeout.ms": 3000, "error_cb": errors.append}
         client = admin_client(secure.bootstrap, **settings, **extra)
         with pytest.raises(KafkaException):
-            client.list_topics(timeout=8)
+            client.list_topics(timeout=3)
         client.poll(1)  # serves the error callbacks
         return errors
 
