@@ -19,6 +19,13 @@ import pymysql
 import pytest
 import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from cdc_ods.config import Config, load_config
 from cdc_ods.connectors.rest import ConnectClient
@@ -26,6 +33,7 @@ from cdc_ods.kafka import admin_client, client_config, ensure_topic
 from cdc_ods.kafka_security import KafkaLogin, client_settings
 from cdc_ods.secrets import ADMIN_USER, kafka_user
 from cdc_ods.stack.context import StackContext
+from cdc_ods.stack.kafka_acls import provision
 from tests import PROJECT_DIR
 
 from .conftest import cdc, isolated_config
@@ -244,3 +252,27 @@ def test_the_local_sources_refuse_connections_without_tls(secure: SecureStack) -
     # with TLS, verified against the stack's CA, both accept
     check = cdc("sources", "check", config=secure.path)
     assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+
+
+def test_the_acls_follow_the_sources_of_cdc_yaml(secure: SecureStack) -> None:
+    admin = {**secure.login("admin"), "sasl.mechanism": "PLAIN"}
+    connect = AclBindingFilter(
+        ResourceType.TOPIC, None, ResourcePatternType.PREFIXED, "User:cdc-connect", None,
+        AclOperation.WRITE, AclPermissionType.ALLOW,
+    )  # fmt: skip
+
+    client = admin_client(secure.bootstrap, **admin)  # kept: a client collected mid-call fails it
+
+    def raw_prefixes() -> set[str]:
+        return {b.name for b in client.describe_acls(connect).result()}
+
+    assert {"mysql.", "postgres."} <= raw_prefixes()
+    fewer = secure.config.model_copy(
+        update={"sources": [s for s in secure.config.sources if s.name != "postgres"]}
+    )
+    try:
+        provision(fewer, secure.bootstrap, secure.ctx.credentials.kafka, **admin)  # as `cdc stack up` does
+        assert "mysql." in raw_prefixes() and "postgres." not in raw_prefixes()
+    finally:
+        provision(secure.config, secure.bootstrap, secure.ctx.credentials.kafka, **admin)
+    assert {"mysql.", "postgres."} <= raw_prefixes()

@@ -2,7 +2,8 @@
 
 `cdc stack up` creates a SCRAM-SHA-512 user per role (`cdc_ods.secrets.KAFKA_ROLES`, the
 passwords from the secrets file) and these ACLs, as the broker's super user `cdc-admin`; both
-are upserted on every `up`, so a source added to cdc.yaml gets its topics at the next one.
+are brought in step on every `up`: a source added to cdc.yaml gets its topics at the next one,
+and one removed loses them.
 Anything not granted is refused (`allow.everyone.if.no.acl.found=false`):
 
 - `cdc-connect` (the worker and its connectors): Connect's topics and group, the schema
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     ResourcePatternType,
@@ -113,8 +115,9 @@ def grants(config: Config) -> list[Grant]:
 
 
 def provision(config: Config, bootstrap: str, passwords: dict[str, SecretStr], **admin: object) -> None:
-    """Upsert every role's SCRAM user (`passwords`: user -> password) and create the ACLs of
-    `grants`, as the super user whose client settings are `admin`."""
+    """Upsert every role's SCRAM user (`passwords`: user -> password), create the ACLs of
+    `grants` and delete the other ACLs of these users (a source no longer in cdc.yaml), as the
+    super user whose client settings are `admin`."""
     client = admin_client(bootstrap, **admin)
     mechanism = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
     users = [
@@ -123,10 +126,33 @@ def provision(config: Config, bootstrap: str, passwords: dict[str, SecretStr], *
         if user != kafka_user("admin")
     ]
     bindings = list(dict.fromkeys(binding for grant in grants(config) for binding in grant.bindings()))
+    principals = {f"User:{user}" for user in passwords}
+    every = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+    )
     try:
         for future in client.alter_user_scram_credentials(users).values():
             future.result()
         for future in client.create_acls(bindings).values():
             future.result()
+        wanted = set(bindings)
+        stale = [
+            b for b in client.describe_acls(every).result() if b.principal in principals and b not in wanted
+        ]
+        if stale:
+            exact = [
+                AclBindingFilter(
+                    b.restype,
+                    b.name,
+                    b.resource_pattern_type,
+                    b.principal,
+                    b.host,
+                    b.operation,
+                    b.permission_type,
+                )
+                for b in stale
+            ]
+            for future in client.delete_acls(exact).values():
+                future.result()
     except KafkaException as exc:
         raise TransientError(f"kafka at {bootstrap}: creating its users and ACLs: {exc.args[0]}") from None
