@@ -24,6 +24,7 @@ from cdc_ods.secrets import write_private
 
 STACK_VALID_DAYS = 825
 RENEW_BEFORE = datetime.timedelta(days=30)
+SERVER_CERT, SERVER_KEY = "server.pem", "server.key"
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Certificates:
 
     @classmethod
     def under(cls, directory: Path) -> Certificates:
-        names = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+        names = ("ca.pem", SERVER_CERT, SERVER_KEY, "client.pem", "client.key")
         return cls(*(directory / name for name in names))
 
 
@@ -124,7 +125,7 @@ def server_files(config: Config, directory: Path, owner: str | None) -> tuple[Pa
     only from a file they own that nobody else reads."""
     certificates = stack_certificates(config)
     directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "server.pem", directory / "server.key"
+    cert, key = directory / SERVER_CERT, directory / SERVER_KEY
     cert.write_bytes(certificates.server_cert.read_bytes())
     write_private(key, certificates.server_key.read_bytes())
     if owner is not None:

@@ -41,14 +41,12 @@ class Kafka(Service):
     def _properties(self, ctx: StackContext):
         return ctx.conf(self.name) / "server.properties"
 
-    def _admin_login(self, ctx: StackContext) -> KafkaLogin:
-        return KafkaLogin(ADMIN, ctx.credentials.kafka[ADMIN], ctx.config.stack_ca_file)
-
     def _admin_settings(self, ctx: StackContext) -> dict[str, object]:
         """The super user's client settings (PLAIN: see `_security`); none in plain text."""
         if ctx.config.kafka.security == "plaintext":
             return {}
-        return {**client_settings(self._admin_login(ctx)), "sasl.mechanism": "PLAIN"}
+        login = KafkaLogin(ADMIN, ctx.credentials.kafka[ADMIN], ctx.config.stack_ca_file)
+        return {**client_settings(login), "sasl.mechanism": "PLAIN"}
 
     def _security(self, ctx: StackContext) -> dict[str, object]:
         """SASL over TLS on both listeners, ACLs, and `cdc-admin` as the only super user.

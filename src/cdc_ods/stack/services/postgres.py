@@ -13,7 +13,7 @@ from psycopg import sql
 from cdc_ods.errors import ServiceError, TransientError
 from cdc_ods.secrets import ADMIN_USER, DEBEZIUM_USER
 from cdc_ods.sources.tls import Tls, libpq_options
-from cdc_ods.stack.certificates import server_files
+from cdc_ods.stack.certificates import SERVER_CERT, SERVER_KEY, server_files
 from cdc_ods.stack.context import StackContext, local_sources
 from cdc_ods.stack.services.base import Service
 from cdc_ods.stack.supervisor import Program
@@ -37,6 +37,8 @@ class Postgres(Service):
             raise ServiceError(
                 f"postgres: {PG_BIN}/postgres not found; run `make setup` (installs postgresql)"
             )
+        if ctx.config.stack.tls:
+            self._write_tls_files(ctx)
         data = ctx.data(self.name)
         if (data / "PG_VERSION").exists():
             return
@@ -74,15 +76,12 @@ class Postgres(Service):
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise ServiceError("postgres: initdb failed: " + " | ".join(tail))
 
-    def _tls_settings(self, ctx: StackContext) -> dict[str, str]:
-        """With `stack.tls`: TLS on, and an address-based pg_hba.conf that accepts TCP
-        logins over TLS only."""
-        if not ctx.config.stack.tls:
-            return {}
+    def _write_tls_files(self, ctx: StackContext) -> None:
+        """With `stack.tls`: the server certificate and an address-based pg_hba.conf that
+        accepts TCP logins over TLS only (`_tls_settings` names them)."""
         conf = ctx.conf(self.name)
-        cert, key = server_files(ctx.config, conf, self._os_user(ctx))
-        hba = conf / "pg_hba.conf"
-        hba.write_text(
+        server_files(ctx.config, conf, self._os_user(ctx))
+        (conf / "pg_hba.conf").write_text(
             "".join(
                 f"hostssl {database} all {address} scram-sha-256\n"
                 for database in ("all", "replication")
@@ -90,7 +89,17 @@ class Postgres(Service):
             ),
             encoding="utf-8",
         )
-        return {"ssl": "on", "ssl_cert_file": str(cert), "ssl_key_file": str(key), "hba_file": str(hba)}
+
+    def _tls_settings(self, ctx: StackContext) -> dict[str, str]:
+        if not ctx.config.stack.tls:
+            return {}
+        conf = ctx.conf(self.name)
+        return {
+            "ssl": "on",
+            "ssl_cert_file": str(conf / SERVER_CERT),
+            "ssl_key_file": str(conf / SERVER_KEY),
+            "hba_file": str(conf / "pg_hba.conf"),
+        }
 
     def program(self, ctx: StackContext) -> Program:
         settings = {
