@@ -197,9 +197,9 @@ class SourceConfig(_Model):
 
     @property
     def namespace(self) -> str:
-        """Where the tables live: PostgreSQL's schema (default public); the MySQL family's
-        database. Debezium's qualified table names are `namespace.table`."""
-        if self.kind in MYSQL_FAMILY:
+        """Where the tables live: PostgreSQL's schema (default public); the MySQL family's and
+        MongoDB's database. Debezium's qualified table names are `namespace.table`."""
+        if self.kind in MYSQL_FAMILY or self.kind == "mongodb":
             return self.database
         return self.schema_ or "public"
 
@@ -243,6 +243,9 @@ class KafkaConfig(_Model):
 
     security: Literal["plaintext", "sasl_ssl"] = "plaintext"
     ca_file: Path | None = None
+    # partitions of each raw table topic Debezium creates; the cleansed topics take as many.
+    # A topic keeps the count it was created with (see README, "Scaling the stages out")
+    partitions: int = Field(1, ge=1, le=256)
 
 
 class CollectorConfig(_Model):
@@ -277,7 +280,22 @@ class CollectorConfig(_Model):
         return self
 
 
-class CleansingConfig(_Model):
+# a stage's process k (from 0) serves its metrics on metrics_port + k * this
+METRICS_PORT_STEP = 10
+
+
+class _ScaledStage(_Model):
+    """A stage the local stack can run as several processes of one consumer group: each takes
+    a share of the topics' partitions (more processes than partitions leaves some idle)."""
+
+    processes: int = Field(1, ge=1, le=8)
+    metrics_port: int = Field(..., ge=1, le=65535)
+
+    def metrics_ports(self) -> list[int]:
+        return [self.metrics_port + k * METRICS_PORT_STEP for k in range(self.processes)]
+
+
+class CleansingConfig(_ScaledStage):
     """The embedded KSQL runner (cdc ksql run): raw topics -> cleansed topics."""
 
     group_id: str = "cdc-ksql-embedded"
@@ -285,7 +303,7 @@ class CleansingConfig(_Model):
     metrics_port: int = Field(9411, ge=1, le=65535)
 
 
-class OdsConfig(_Model):
+class OdsConfig(_ScaledStage):
     """The loader: cleansed topics -> Phoenix tables."""
 
     group_id: str = "cdc-ods-loader"
@@ -340,6 +358,26 @@ class Config(_Model):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"source names must be unique, repeated: {sorted(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_stage_ports(self) -> Config:
+        """The stages' endpoints, every process of a scaled-out stage included, on distinct ports."""
+        owners: dict[int, str] = {}
+        endpoints = [
+            ("collector.port", [self.collector.port]),
+            ("operations.metrics_port", [self.operations.metrics_port]),
+            ("cleansing.metrics_port", self.cleansing.metrics_ports()),
+            ("ods.metrics_port", self.ods.metrics_ports()),
+        ]
+        for key, ports in endpoints:
+            for port in ports:
+                if port in owners:
+                    raise ValueError(
+                        f"{key}: port {port} is also {owners[port]}'s (a stage's process k listens on"
+                        f" its metrics_port + {METRICS_PORT_STEP}*k)"
+                    )
+                owners[port] = key
         return self
 
     @property

@@ -1,9 +1,11 @@
-"""The pipeline on a secured local stack: Kafka with SASL (SCRAM-SHA-512) over TLS and a user
-per stage kept to its own topics and groups by ACLs, and sources that accept TLS only.
+"""The pipeline on a secured, scaled-out local stack: Kafka with SASL (SCRAM-SHA-512) over TLS
+and a user per stage kept to its own topics and groups by ACLs, sources that accept TLS only,
+and the cleansing stage and the loader as two processes each over topics of three partitions.
 
-A second stack of its own (ports shifted, `kafka.security: sasl_ssl` and `stack.tls: true` in
-its cdc.yaml), started once for this module and removed after it; the session's stack is not
-touched. The stack's CA, server certificates and Kafka users are made by `cdc stack up`.
+A second stack of its own (ports shifted, `kafka.security: sasl_ssl`, `kafka.partitions: 3`,
+`processes: 2` and `stack.tls: true` in its cdc.yaml), started once for this module and removed
+after it; the session's stack is not touched. The stack's CA, server certificates and Kafka
+users are made by `cdc stack up`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pymysql
 import pytest
@@ -26,6 +29,7 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from cdc_ods.config import Config, load_config
 from cdc_ods.connectors.rest import ConnectClient
@@ -41,6 +45,7 @@ from .test_secrets import REPORTS, _leaks, _secrets
 
 PORT_OFFSET = 2000
 RAW_TOPIC = "mysql.maf.movies"
+PARTITIONS, PROCESSES = 3, 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ def secure() -> Iterator[SecureStack]:
     path, _ = isolated_config(directory, PORT_OFFSET)
     data = yaml.safe_load(path.read_text())
     data["stack"]["tls"] = True
-    data["kafka"] = {"security": "sasl_ssl"}
+    data["kafka"] = {"security": "sasl_ssl", "partitions": PARTITIONS}
+    data["cleansing"]["processes"] = data["ods"]["processes"] = PROCESSES
     path.write_text(yaml.safe_dump(data))
     assert cdc("init", str(directory)).returncode == 0  # monitoring/ and the rest of a workspace
     for script in (PROJECT_DIR / "ksql").glob("*.sql"):
@@ -140,6 +146,42 @@ def test_the_pipeline_runs_end_to_end_with_sasl_ssl_kafka_and_tls_sources(secure
     if found := _leaks(json.dumps(configs), secrets):
         leaks["connector configs"] = found
     assert not leaks, leaks
+
+
+def _metric_total(url: str, name: str) -> float:
+    """The sum of a counter's samples over its labels at one process's metrics endpoint."""
+    text = httpx.get(url, timeout=5).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def test_the_stages_run_as_several_processes_over_the_partitions(secure: SecureStack) -> None:
+    """After the end-to-end run above (reconciled clean): every table topic, raw and cleansed,
+    has `kafka.partitions`; each stage's processes share its consumer group's partitions, and
+    every process took a share of the changes."""
+    admin = admin_client(secure.bootstrap, **secure.login("operations"))
+    topics = {name: len(t.partitions) for name, t in admin.list_topics(timeout=10).topics.items()}
+    tables = ["mysql.maf.movies", "mysql.maf.app_events", "postgres.maf.tv_series", "postgres.maf.episodes"]
+    assert {t: topics.get(t) for t in tables} == dict.fromkeys(tables, PARTITIONS), topics
+    assert {t: topics.get(f"ods.{t}") for t in tables} == dict.fromkeys(tables, PARTITIONS), topics
+    assert topics["__debezium-heartbeat.postgres"] == 1  # Debezium's own topics keep one
+
+    config = secure.config
+    groups = [config.cleansing.group_id, config.ods.group_id]
+    for group, future in admin.describe_consumer_groups(groups, request_timeout=10).items():
+        members = future.result().members
+        assert len(members) == PROCESSES, (group, members)
+        assert all(m.assignment.topic_partitions for m in members), (group, members)
+
+    statuses = json.loads(cdc("stack", "status", "--json", config=secure.path).stdout)
+    running = {s["name"] for s in statuses if s["state"] == "running"}
+    assert {"cleansing", "cleansing-2", "loader", "loader-2"} <= running, statuses
+    for stage, metric in (
+        ("cleansing", "cdc_cleansing_records_consumed_total"),
+        ("ods", "cdc_ods_rows_applied_total"),
+    ):
+        ports = getattr(config, stage).metrics_ports()
+        totals = [_metric_total(f"http://127.0.0.1:{port}/metrics", metric) for port in ports]
+        assert len(totals) == PROCESSES and all(total > 0 for total in totals), (stage, totals)
 
 
 def _produce_error(bootstrap: str, settings: dict[str, object], topic: str) -> KafkaError | None:

@@ -28,6 +28,10 @@ def test_the_shipped_config_is_valid() -> None:
         ({"sources": [{"name": "mysql", "kind": "mariadb", "tables": []}]}, "sources.0.tables"),
         ({"sources": [{"name": "1shop", "kind": "mariadb", "tables": ["t"]}]}, "sources.0.name"),
         (["not", "a", "mapping"], "expected a mapping"),
+        ({"ods": {"processes": 9}}, "ods.processes: Input should be less than or equal to 8"),
+        ({"kafka": {"partitions": 0}}, "kafka.partitions: Input should be greater than or equal to 1"),
+        # the loader's second process would listen on 9410 + 10: the cleansing stage's port
+        ({"ods": {"processes": 2}, "cleansing": {"metrics_port": 9420}}, "port 9420 is also cleansing"),
     ],
 )
 def test_bad_values_name_their_key(data: object, expected: str) -> None:

@@ -3,6 +3,7 @@ project's shared choices in every one, and overridable per source; plus what Kaf
 Connect's own validation misses."""
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,6 +65,19 @@ def test_captured_tables_are_escaped_regular_expressions() -> None:
     assert config["table.include.list"] == r"maf\.movies,maf\.a_b"
     assert table_problems(config, {"maf.movies", "maf.a_b", "maf.debezium_signal"}, "db") == []
     assert table_problems(config, {"maf.movies", "maf.axb", "maf.debezium_signal"}, "db") != []
+
+
+@pytest.mark.parametrize("name", [s.name for s in CONFIG.sources])
+def test_the_table_topics_get_kafka_partitions_and_debeziums_own_topics_one(name: str) -> None:
+    scaled = CONFIG.model_copy(update={"kafka": CONFIG.kafka.model_copy(update={"partitions": 4})})
+    config = _spec(scaled, name)["config"]
+    assert config["topic.creation.default.partitions"] == "1"
+    assert config["topic.creation.groups"] == "tables"
+    assert config["topic.creation.tables.partitions"] == "4"
+    tables = re.compile(config["topic.creation.tables.include"])
+    assert tables.fullmatch(f"{name}.maf.movies") and tables.fullmatch(f"{name}.maf.a_b")
+    for own in (name, f"__debezium-heartbeat.{name}", f"_cdc-notifications.{name}", f"{name}Xmaf.movies"):
+        assert not tables.fullmatch(own), own
 
 
 def test_postgres_has_a_slot_and_publication_of_its_own_and_a_narrow_heartbeat() -> None:

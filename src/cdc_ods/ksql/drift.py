@@ -123,7 +123,8 @@ class SchemaDrift:
             self._unresolved(stream, fields, f"the regenerated script does not load: {exc}")
             return False
         self.directory.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".sql.tmp")
+        # the group's other processes may write the same script now: each its own partial file
+        partial = path.with_suffix(f".sql.{os.getpid()}.tmp")
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
         self.scripts = scripts

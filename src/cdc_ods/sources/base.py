@@ -11,6 +11,7 @@ information_schema or branches on the kind.
 from __future__ import annotations
 
 import fnmatch
+import re
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -433,6 +434,17 @@ class Source(ABC):
         return {
             "notification.enabled.channels": "sink",
             "notification.sink.topic.name": contract.notification_topic(self.name),
+        }
+
+    def _topic_options(self) -> dict[str, str]:
+        """The table topics Debezium creates get `kafka.partitions` (keyed by the row's key, so
+        one row's changes stay in one partition, in order); its other topics (heartbeats,
+        notifications, schema changes) keep the one partition of `topic.creation.default`."""
+        prefix = re.escape(contract.raw_topic(self.name, self.source.namespace, ""))
+        return {
+            "topic.creation.groups": "tables",
+            "topic.creation.tables.include": f"{prefix}.+",
+            "topic.creation.tables.partitions": str(self.config.kafka.partitions),
         }
 
     def _key_columns(self, tables: list[str]) -> dict[str, str]:

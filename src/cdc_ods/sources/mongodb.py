@@ -78,6 +78,7 @@ class MongoSource(Source):
             "capture.mode": "change_streams_update_full",
             "signal.data.collection": f"{database}.{SIGNAL_TABLE}",
             **options,
+            **self._topic_options(),
         }
 
     def signal_table_sql(self) -> str:

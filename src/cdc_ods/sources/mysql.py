@@ -607,6 +607,7 @@ class MySqlSource(Source):
             DDL_FILTER_OPTION: ddl_filter([*tables, SIGNAL_TABLE]),
             **COMMON_CONNECTOR_OPTIONS,
             **self._notification_options(),
+            **self._topic_options(),
             **self._key_columns(tables),
             **self._tls_options(),
         }

@@ -272,6 +272,7 @@ class PostgresSource(Source):
             "signal.data.collection": f"{schema}.{SIGNAL_TABLE}",
             **COMMON_CONNECTOR_OPTIONS,
             **self._notification_options(),
+            **self._topic_options(),
             **self._key_columns(tables),
             **postgres_connector_options(self.tls),
         }

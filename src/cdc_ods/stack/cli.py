@@ -113,16 +113,18 @@ def status(
 @stack_app.command()
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="Service name, as in `cdc stack status`.")],
+    service: Annotated[str, typer.Argument(help="Service or process name, as in `cdc stack status`.")],
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many trailing lines.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print a service's log."""
     from cdc_ods.stack.context import StackContext
-    from cdc_ods.stack.services import by_name
+    from cdc_ods.stack.services import SERVICES, by_name
 
     stack_ctx = StackContext(ctx.obj.config())
-    path = stack_ctx.log(by_name(service).name)
+    if service not in {name for s in SERVICES for name in s.processes(stack_ctx)}:
+        by_name(service)  # an unknown name: the error lists the services
+    path = stack_ctx.log(service)
     if not path.exists():
         console.print(f"no log yet for {service} ({path})")
         raise typer.Exit(1)

@@ -101,7 +101,7 @@ class StackManager:
         wanted = self._with_requirements(names)
         self.ctx.ensure_dirs()
         self.install(wanted)
-        programs = [s.program(self.ctx) for s in SERVICES]
+        programs = [p for s in SERVICES for p in s.programs(self.ctx)]
         self.supervisor.start(render_config(self.ctx.run, programs))
         started = []
         for service in wanted:
@@ -216,22 +216,34 @@ class StackManager:
             infos = {i["name"]: i for i in self.supervisor.call("getAllProcessInfo")}
         result = []
         for service in SERVICES:
-            info = infos.get(service.name)
-            state_name = info["statename"] if info else "STOPPED"
-            state, detail = _STATE_MAP.get(state_name, "failed"), ""
-            if state_name in FAILED_STATES:
-                detail = _log_tail(self.ctx.log(service.name), 1)
-            elif state in ("running", "starting") and check_health:
-                # supervisord says STARTING for its first seconds; the protocol check decides
-                try:
-                    service.check(self.ctx)
-                    state = "running"
-                except CdcError as exc:
-                    state, detail = ("unhealthy" if state == "running" else state), str(exc)
-            pid = info["pid"] if info and info["pid"] else None
-            uptime = int(info["now"] - info["start"]) if info and state in ("running", "unhealthy") else None
-            result.append(ServiceStatus(service.name, state, service.endpoint(self.ctx), pid, uptime, detail))
+            health = None  # the service's check, made once for all its processes
+            for name, endpoint in service.processes(self.ctx).items():
+                info = infos.get(name)
+                state_name = info["statename"] if info else "STOPPED"
+                state, detail = _STATE_MAP.get(state_name, "failed"), ""
+                if state_name in FAILED_STATES:
+                    detail = _log_tail(self.ctx.log(name), 1)
+                elif state in ("running", "starting") and check_health:
+                    # supervisord says STARTING for its first seconds; the protocol check decides
+                    if health is None:
+                        health = self._health(service)
+                    if health:
+                        state, detail = ("unhealthy" if state == "running" else state), health
+                    else:
+                        state = "running"
+                pid = info["pid"] if info and info["pid"] else None
+                up = info and state in ("running", "unhealthy")
+                uptime = int(info["now"] - info["start"]) if up else None
+                result.append(ServiceStatus(name, state, endpoint, pid, uptime, detail))
         return result
+
+    def _health(self, service: Service) -> str:
+        """What the service's protocol check found wrong ("": healthy)."""
+        try:
+            service.check(self.ctx)
+        except CdcError as exc:
+            return str(exc)
+        return ""
 
     def memory_rss_bytes(self) -> dict[str, int]:
         """Resident memory per running service, its child processes included."""

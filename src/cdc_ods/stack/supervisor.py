@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from cdc_ods.errors import ServiceError
 from cdc_ods.secrets import write_private
@@ -35,6 +35,8 @@ class Program:
     environment: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     stop_wait_s: int = 30
+    # the service's name when it runs several processes: supervisord groups them under it
+    group: str | None = None
 
 
 def _quote(arg: str) -> str:
@@ -85,6 +87,12 @@ def render_config(run_dir: Path, programs: list[Program]) -> str:
                 f'{k}="{v.replace("%", "%%")}"' for k, v in prog.environment.items()
             )
         parser[f"program:{prog.name}"] = section
+    groups: dict[str, list[str]] = {}
+    for prog in programs:
+        if prog.group:
+            groups.setdefault(prog.group, []).append(prog.name)
+    for group, names in groups.items():
+        parser[f"group:{group}"] = {"programs": ",".join(names)}
     out = io.StringIO()
     parser.write(out)
     return out.getvalue()
@@ -153,24 +161,31 @@ class Supervisor:
         return self.call("getProcessInfo", name)
 
     def state(self, name: str) -> str:
-        """supervisord's state name (RUNNING, STARTING, BACKOFF, FATAL, EXITED, STOPPED...)."""
+        """supervisord's state name (RUNNING, STARTING, BACKOFF, FATAL, EXITED, STOPPED...) of a
+        service; of a service with several processes, the one furthest from RUNNING."""
         if not self.is_running():
             return "STOPPED"
         try:
-            return self.info(name)["statename"]
+            states = {i["statename"] for i in self.call("getAllProcessInfo") if i["group"] == name}
         except xmlrpc.client.Fault:
             return "STOPPED"
+        return min(states, key=_STATE_ORDER.index, default="STOPPED")
 
     def start_process(self, name: str) -> None:
+        """Start a service: every process of its group that is not running."""
         try:
-            self.call("startProcess", name, False)
+            results = self.call("startProcess", f"{name}:*", False)
         except xmlrpc.client.Fault as fault:
-            if "ALREADY_STARTED" not in fault.faultString:
-                raise ServiceError(f"{name}: supervisord could not start it: {fault.faultString}") from None
+            raise ServiceError(f"{name}: supervisord could not start it: {fault.faultString}") from None
+        for result in results:
+            if result["status"] not in (Faults.SUCCESS, Faults.ALREADY_STARTED):
+                reason = f"{result['name']}: {result['description']}"
+                raise ServiceError(f"{name}: supervisord could not start {reason}")
 
     def stop_process(self, name: str) -> None:
+        """Stop a service: every process of its group, waiting for each to end."""
         try:
-            self.call("stopProcess", name, True)
+            self.call("stopProcess", f"{name}:*", True)
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString and "BAD_NAME" not in fault.faultString:
                 raise ServiceError(f"{name}: supervisord could not stop it: {fault.faultString}") from None
@@ -184,6 +199,10 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         while pid is not None and _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+# from a failed process to a running one: a group's state is its members' first in this order
+_STATE_ORDER = ["FATAL", "BACKOFF", "EXITED", "UNKNOWN", "STOPPING", "STOPPED", "STARTING", "RUNNING"]
 
 
 def _alive(pid: int) -> bool:

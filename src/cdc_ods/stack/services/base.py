@@ -58,7 +58,15 @@ class Service(ABC):
 
     @abstractmethod
     def program(self, ctx: StackContext) -> Program:
-        """The supervised process."""
+        """The supervised process (the first, when it runs several)."""
+
+    def programs(self, ctx: StackContext) -> list[Program]:
+        """Every supervised process of the service; supervisord starts and stops them together."""
+        return [self.program(ctx)]
+
+    def processes(self, ctx: StackContext) -> dict[str, str]:
+        """Its processes' names (as supervisord and the logs know them) and endpoints."""
+        return {self.name: self.endpoint(ctx)}
 
     def bootstrap(self, ctx: StackContext) -> None:
         """In-service setup after the process is up (idempotent)."""

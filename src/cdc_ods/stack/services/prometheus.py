@@ -49,14 +49,14 @@ class Prometheus(Service):
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(target)
-        targets = {s.name: getattr(ctx.ports, s.metrics_port_name) for s in SERVICES if s.metrics_port_name}
-        # the pipeline's Python stages, scraped whenever they run
-        targets["collector"] = ctx.config.collector.port
-        targets["cleansing"] = ctx.config.cleansing.metrics_port
-        targets["ods-loader"] = ctx.config.ods.metrics_port
-        targets["watchdog"] = ctx.config.operations.metrics_port
-        for job, port in targets.items():
-            group = {"targets": [f"{ctx.host}:{port}"], "labels": {"stack": "local"}}
+        targets = {s.name: [getattr(ctx.ports, s.metrics_port_name)] for s in SERVICES if s.metrics_port_name}
+        # the pipeline's Python stages (every process of one), scraped whenever they run
+        targets["collector"] = [ctx.config.collector.port]
+        targets["cleansing"] = ctx.config.cleansing.metrics_ports()
+        targets["ods-loader"] = ctx.config.ods.metrics_ports()
+        targets["watchdog"] = [ctx.config.operations.metrics_port]
+        for job, ports in targets.items():
+            group = {"targets": [f"{ctx.host}:{port}" for port in ports], "labels": {"stack": "local"}}
             (conf / "targets" / f"{job}.json").write_text(json.dumps([group]) + "\n")
         ctx.data(self.name).mkdir(parents=True, exist_ok=True)
 

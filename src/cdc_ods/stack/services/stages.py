@@ -28,25 +28,49 @@ class PipelineStage(Service):
     # None: it uses no Kafka
     kafka_role: ClassVar[str | None] = None
 
-    def metrics_port(self, ctx: StackContext) -> int:
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
+        """One per process (a scaled-out stage runs several: `processes` in cdc.yaml); none for
+        a stage without an endpoint."""
         raise NotImplementedError
 
     def ports(self, ctx: StackContext) -> list[int]:
-        return [self.metrics_port(ctx)]
+        return self.metrics_ports(ctx)
 
     def endpoint(self, ctx: StackContext) -> str:
-        return f"http://{ctx.host}:{self.metrics_port(ctx)}/metrics"
+        return self._endpoint(ctx, self.metrics_ports(ctx)[0])
+
+    def _endpoint(self, ctx: StackContext, port: int) -> str:
+        return f"http://{ctx.host}:{port}/metrics"
 
     def program(self, ctx: StackContext) -> Program:
+        return self.programs(ctx)[0]
+
+    def processes(self, ctx: StackContext) -> dict[str, str]:
+        """The first process is named after the stage; more (`processes: N`) are <stage>-2 ..
+        <stage>-N, each with its own metrics port."""
+        ports = enumerate(self.metrics_ports(ctx), start=1)
+        named = {self.name if k == 1 else f"{self.name}-{k}": self._endpoint(ctx, port) for k, port in ports}
+        return named or {self.name: self.endpoint(ctx)}
+
+    def programs(self, ctx: StackContext) -> list[Program]:
+        """One per process, each with its own log; several are one supervisord group, each
+        told its port."""
         if ctx.config.file is None:
             raise ServiceError(f"{self.name}: the configuration was not read from a file")
-        return Program(
-            name=self.name,
-            command=[sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments],
-            directory=ctx.config.root,  # the workspace: cdc.yaml's directory
-            log=ctx.log(self.name),
-            environment={"PYTHONUNBUFFERED": "1", **self._kafka_login(ctx)},
-        )
+        command = [sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments]
+        names, ports = list(self.processes(ctx)), self.metrics_ports(ctx)
+        several = len(names) > 1
+        return [
+            Program(
+                name=name,
+                command=[*command, "--metrics-port", str(port)] if several else command,
+                directory=ctx.config.root,  # the workspace: cdc.yaml's directory
+                log=ctx.log(name),
+                environment={"PYTHONUNBUFFERED": "1", **self._kafka_login(ctx)},
+                group=self.name if several else None,
+            )
+            for name, port in zip(names, ports or [0], strict=True)
+        ]
 
     def _kafka_login(self, ctx: StackContext) -> dict[str, str]:
         """Its own Kafka user, whatever the operator's environment says."""
@@ -56,10 +80,13 @@ class PipelineStage(Service):
         return {"CDC_KAFKA_USER": user, "CDC_KAFKA_PASSWORD": ctx.credentials.kafka[user].get_secret_value()}
 
     def check(self, ctx: StackContext) -> None:
-        try:
-            httpx.get(self.endpoint(ctx), timeout=3).raise_for_status()
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{self.name}: metrics endpoint not answering: {exc}") from None
+        """Every process's metrics endpoint answers."""
+        for port in self.metrics_ports(ctx):
+            url = self._endpoint(ctx, port)
+            try:
+                httpx.get(url, timeout=3).raise_for_status()
+            except httpx.HTTPError as exc:
+                raise TransientError(f"{self.name}: metrics endpoint {url} not answering: {exc}") from None
 
 
 class CleansingStage(PipelineStage):
@@ -68,13 +95,15 @@ class CleansingStage(PipelineStage):
     arguments = ("ksql", "run")
     kafka_role = "cleansing"
 
-    def metrics_port(self, ctx: StackContext) -> int:
-        return ctx.config.cleansing.metrics_port
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
+        return ctx.config.cleansing.metrics_ports()
 
-    def program(self, ctx: StackContext) -> Program:
-        program = super().program(ctx)
+    def programs(self, ctx: StackContext) -> list[Program]:
         key = ctx.credentials.pii_hash_key.get_secret_value()
-        return replace(program, environment={**program.environment, "CDC_PII_HASH_KEY": key})
+        return [
+            replace(program, environment={**program.environment, "CDC_PII_HASH_KEY": key})
+            for program in super().programs(ctx)
+        ]
 
 
 class CollectorStage(PipelineStage):
@@ -83,8 +112,8 @@ class CollectorStage(PipelineStage):
     arguments = ("collector", "run")
     kafka_role = "collector"
 
-    def metrics_port(self, ctx: StackContext) -> int:
-        return ctx.config.collector.port  # /metrics next to /v1/events
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
+        return [ctx.config.collector.port]  # /metrics next to /v1/events
 
 
 class WatchdogStage(PipelineStage):
@@ -93,8 +122,8 @@ class WatchdogStage(PipelineStage):
     arguments = ("watch",)
     kafka_role = "operations"
 
-    def metrics_port(self, ctx: StackContext) -> int:
-        return ctx.config.operations.metrics_port
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
+        return [ctx.config.operations.metrics_port]
 
 
 class LoaderStage(PipelineStage):
@@ -103,5 +132,5 @@ class LoaderStage(PipelineStage):
     arguments = ("ods", "run")
     kafka_role = "loader"
 
-    def metrics_port(self, ctx: StackContext) -> int:
-        return ctx.config.ods.metrics_port
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
+        return ctx.config.ods.metrics_ports()

@@ -169,7 +169,7 @@ class SupersetSync(PipelineStage):
     optional = "superset"
     arguments = ("superset", "sync", "--every", "15")
 
-    def ports(self, ctx: StackContext) -> list[int]:
+    def metrics_ports(self, ctx: StackContext) -> list[int]:
         return []
 
     def endpoint(self, ctx: StackContext) -> str:
