@@ -46,6 +46,9 @@ stack:
 # kafka:                    # SASL/SCRAM-SHA-512 over TLS for every Kafka client (the local
 #   security: sasl_ssl      # stack then runs its broker so, with a user per stage and ACLs);
 #   ca_file: certs/kafka-ca.pem   # each process's user: CDC_KAFKA_USER / CDC_KAFKA_PASSWORD
+#   partitions: 4           # per table topic, when it is created (README, "Scaling the stages out")
+# cleansing: {processes: 2} # processes of the stage under the local stack, one consumer group
+# ods: {processes: 2}       # (the loader); process k serves metrics on metrics_port + 10*k
 
 sources:
   - name: shop              # [a-z][a-z0-9_]*: Debezium topic prefix and ODS table prefix
