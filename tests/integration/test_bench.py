@@ -31,6 +31,11 @@ def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alon
         # every probe split into its stages; each stage takes time, none runs backwards
         assert list(source["stages_ms"]) == list(HOPS), name
         assert all(0 <= hop["p50"] < 60_000 for hop in source["stages_ms"].values()), source["stages_ms"]
+    # every row PostgreSQL's producer changed, timed from its ODS timestamps; none for MariaDB,
+    # whose binlog stamps commits in whole seconds
+    rows = step["sources"]["postgres"]["rows_ms"]
+    assert rows["rows"] > 10 and 0 <= rows["p50"] <= rows["p99"] <= rows["max"] < 60_000, rows
+    assert step["sources"]["mysql"]["rows_ms"] is None
     for process in ("kafka", "connect", "cleansing", "loader", "phoenix-query-server", "hbase", "producers"):
         assert step["cost"][process]["cpu_s"] > 0, (process, step["cost"])
     assert step["stack_cpu_us_per_change"] > 0

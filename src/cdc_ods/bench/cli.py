@@ -79,6 +79,7 @@ def bench(
     if result["steps"]:
         Console().print(_latency_table(result["steps"]))
         Console().print(_stages_table(result["steps"]))
+        Console().print(_rows_table(result["steps"]))
     spans = [(f"{step['offered_per_s']:,.0f}/s", step) for step in result["steps"]]
     if result["drain"] is not None:
         d = result["drain"]
@@ -190,6 +191,25 @@ def _stages_table(steps: list[dict]) -> Table:
         for i, (name, s) in enumerate(step["sources"].items()):
             hops = [s["stages_ms"].get(hop, {}) for hop in HOPS]
             cells = ["-" if h.get("p50") is None else f"{h['p50']:,.0f} / {h['p99']:,.0f}" for h in hops]
+            table.add_row(f"{step['offered_per_s']:,.0f}" if i == 0 else "", name, *cells)
+    return table
+
+
+def _rows_table(steps: list[dict]) -> Table:
+    """Every row's last change of the step, from its ODS timestamps (bench.row_latency)."""
+    table = Table(
+        title="every row changed: source commit -> handed to Phoenix, ms",
+        caption="- : the source's log stamps commits in whole seconds (MariaDB, MySQL)",
+    )
+    for column in ("offered/s", "source", "rows", "p50", "p95", "p99", "max"):
+        table.add_column(column, justify="right")
+    for step in steps:
+        for i, (name, s) in enumerate(step["sources"].items()):
+            rows = s.get("rows_ms")
+            cells = ["-"] * 5 if rows is None else [
+                f"{rows['rows']:,}",
+                *("-" if rows[q] is None else f"{rows[q]:,.0f}" for q in ("p50", "p95", "p99", "max")),
+            ]  # fmt: skip
             table.add_row(f"{step['offered_per_s']:,.0f}" if i == 0 else "", name, *cells)
     return table
 

@@ -27,6 +27,7 @@ from cdc_ods.bench.ceilings import Ceiling, StageSwitch, run_ceilings
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
 from cdc_ods.bench.drain import Drain, run_drain
 from cdc_ods.bench.probes import Prober
+from cdc_ods.bench.row_latency import row_latencies
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
@@ -52,6 +53,9 @@ class SourceFigures:
     probes_lost: int
     # the probes' latency split by stage (bench.breakdown.HOPS): p50/p95/p99 ms of each
     stages_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # every row the step changed, source commit -> handed to Phoenix (bench.row_latency):
+    # rows, p50/p95/p99/max ms; None where the source stamps commits in whole seconds
+    rows_ms: dict[str, float | None] | None = None
 
 
 @dataclass
@@ -122,6 +126,7 @@ def run_step(
             step.cost[name] = ProcessCost(round(cpu, 2), round(cpu * 1e6 / total, 1) if total else 0.0, 0.0)
     for prober in probers:
         lat = prober.latencies_ms
+        rows = row_latencies(config, prober.source, endpoints.phoenix_url, since_ms)
         step.sources[prober.source.name] = SourceFigures(
             changes=counts.get(prober.source.name, 0),
             throughput_per_s=round(counts.get(prober.source.name, 0) / elapsed, 1),
@@ -138,8 +143,15 @@ def run_step(
                 hop: {q: percentile(times, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
                 for hop, times in hop_times(bootstrap, prober, since_ms).items()
             },
+            rows_ms=None if rows is None else _spread(rows),
         )
     return step
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    """How many, and their p50/p95/p99/max."""
+    quantiles = {q: percentile(values, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+    return {"rows": len(values), **quantiles, "max": max(values) if values else None}
 
 
 def chart(steps: list[Step], path: Path) -> None:
