@@ -105,6 +105,8 @@ class TableOptions(_Model):
     # source value it compares): hash, email (hash of the lower-cased address), phone (hash of
     # the digits), year (a date reduced to its year, as column <name without _date>_year)
     pii: dict[str, Literal["hash", "email", "phone", "year"]] = {}
+    # partitions of the table's topic when Debezium creates it (default: kafka.partitions)
+    partitions: int | None = Field(None, ge=1, le=256)
 
 
 TLS_FILES = ("ca_file", "cert_file", "key_file")

@@ -76,3 +76,16 @@ def stages(config: Config) -> list[Stage]:
         Stage("cleansing", config.cleansing.group_id, [t.raw_topic for t in tables]),
         Stage("loader", config.ods.group_id, [t.cleansed_topic for t in tables]),
     ]
+
+
+def raw_topic_partitions(config: Config, topic: str) -> int:
+    """The partitions Debezium creates a table's raw topic with: its table's `partitions`,
+    else `kafka.partitions` (the apps' events topic is the collector's: `collector.partitions`)."""
+    if topic == EVENTS.raw_topic:
+        return config.collector.partitions
+    for source in config.sources:
+        prefix = contract.raw_topic(source.name, source.namespace, "")
+        if topic.startswith(prefix):
+            own = source.options(topic.removeprefix(prefix)).partitions
+            return own if own is not None else config.kafka.partitions
+    return config.kafka.partitions

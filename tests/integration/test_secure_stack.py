@@ -45,7 +45,7 @@ from .test_secrets import REPORTS, _leaks, _secrets
 
 PORT_OFFSET = 2000
 RAW_TOPIC = "mysql.maf.movies"
-PARTITIONS, PROCESSES = 3, 2
+PARTITIONS, PROCESSES, MOVIES_PARTITIONS = 3, 2, 4
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ def secure() -> Iterator[SecureStack]:
     data["stack"]["tls"] = True
     data["kafka"] = {"security": "sasl_ssl", "partitions": PARTITIONS}
     data["cleansing"]["processes"] = data["ods"]["processes"] = PROCESSES
+    mysql = next(source for source in data["sources"] if source["name"] == "mysql")
+    mysql["table_options"] = {"movies": {"partitions": MOVIES_PARTITIONS}}  # a table's own count
     path.write_text(yaml.safe_dump(data))
     assert cdc("init", str(directory)).returncode == 0  # monitoring/ and the rest of a workspace
     for script in (PROJECT_DIR / "ksql").glob("*.sql"):
@@ -156,13 +158,17 @@ def _metric_total(url: str, name: str) -> float:
 
 def test_the_stages_run_as_several_processes_over_the_partitions(secure: SecureStack) -> None:
     """After the end-to-end run above (reconciled clean): every table topic, raw and cleansed,
-    has `kafka.partitions`; each stage's processes share its consumer group's partitions, and
-    every process took a share of the changes."""
+    has `kafka.partitions` or its table's own count; each stage's processes share its consumer
+    group's partitions, and every process took a share of the changes."""
     admin = admin_client(secure.bootstrap, **secure.login("operations"))
     topics = {name: len(t.partitions) for name, t in admin.list_topics(timeout=10).topics.items()}
-    tables = ["mysql.maf.movies", "mysql.maf.app_events", "postgres.maf.tv_series", "postgres.maf.episodes"]
-    assert {t: topics.get(t) for t in tables} == dict.fromkeys(tables, PARTITIONS), topics
-    assert {t: topics.get(f"ods.{t}") for t in tables} == dict.fromkeys(tables, PARTITIONS), topics
+    partitions = {
+        "mysql.maf.movies": MOVIES_PARTITIONS,  # its table_options say so
+        "mysql.maf.app_events": PARTITIONS, "postgres.maf.tv_series": PARTITIONS,
+        "postgres.maf.episodes": PARTITIONS,
+    }  # fmt: skip
+    assert {t: topics.get(t) for t in partitions} == partitions, topics
+    assert {t: topics.get(f"ods.{t}") for t in partitions} == partitions, topics
     assert topics["__debezium-heartbeat.postgres"] == 1  # Debezium's own topics keep one
 
     config = secure.config

@@ -80,6 +80,24 @@ def test_the_table_topics_get_kafka_partitions_and_debeziums_own_topics_one(name
         assert not tables.fullmatch(own), own
 
 
+def test_a_table_with_its_own_partitions_gets_a_topic_creation_group_of_its_own() -> None:
+    source = CONFIG.source("postgres")
+    own = {"tv_series": source.options("tv_series").model_copy(update={"partitions": 6})}
+    scaled = CONFIG.model_copy(
+        update={
+            "sources": [
+                source.model_copy(update={"table_options": own}) if s is source else s for s in CONFIG.sources
+            ]
+        }
+    )
+    config = _spec(scaled, "postgres")["config"]
+    assert config["topic.creation.groups"] == "tables,table1"
+    assert config["topic.creation.table1.partitions"] == "6"
+    assert re.fullmatch(config["topic.creation.table1.include"], "postgres.maf.tv_series")
+    excluded = re.compile(config["topic.creation.tables.exclude"])
+    assert excluded.fullmatch("postgres.maf.tv_series") and not excluded.fullmatch("postgres.maf.episodes")
+
+
 def test_postgres_has_a_slot_and_publication_of_its_own_and_a_narrow_heartbeat() -> None:
     config = _spec(CONFIG, "postgres")["config"]
     assert config["slot.name"] == config["publication.name"] == "cdc_postgres"

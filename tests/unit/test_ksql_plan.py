@@ -12,8 +12,9 @@ from cdc_ods.ksql import ast
 from cdc_ods.ksql.engine import Engine
 from cdc_ods.ksql.errors import KsqlError, UnsupportedError
 from cdc_ods.ksql.generate import DLQ_HEADER
-from cdc_ods.ksql.plan import plan_text
+from cdc_ods.ksql.plan import plan_scripts, plan_text
 from cdc_ods.ksql.values import decoder, encode, finite, to_json
+from tests import PROJECT_DIR
 
 RAW = """
 CREATE STREAM raw (`k` STRUCT<`id` BIGINT> KEY, `after` STRUCT<`id` BIGINT, `n` INT, `tags` ARRAY<STRING>>,
@@ -259,3 +260,20 @@ def test_a_struct_built_by_a_query_is_not_assumed_decoded() -> None:
     )  # fmt: skip
     (query,) = [q for q in plan.queries if q.target.name == "E"]
     assert query.shared == []
+
+
+def test_an_output_topic_knows_the_consumed_topics_it_comes_from() -> None:
+    """The cleansing stage gives each output topic the partitions of its own inputs."""
+    json = "KEY_FORMAT='JSON', VALUE_FORMAT='JSON'"
+    plan = plan_scripts({str(p): p.read_text() for p in sorted((PROJECT_DIR / "ksql").glob("*.sql"))})
+    assert plan.input_topics("ods.mysql.maf.movies") == {"mysql.maf.movies"}
+    assert plan.input_topics("ods.postgres.maf.tv_series") == {"postgres.maf.tv_series"}
+    chained = plan_text(
+        f"CREATE STREAM a (`id` INT KEY, `n` INT) WITH (KAFKA_TOPIC='t.a', {json});",
+        f"CREATE STREAM b (`id` INT KEY, `n` INT) WITH (KAFKA_TOPIC='t.b', {json});",
+        f"CREATE STREAM mid WITH (KAFKA_TOPIC='t.mid', {json}) AS SELECT `id`, `n` FROM a EMIT CHANGES;",
+        "INSERT INTO mid SELECT `id`, `n` FROM b EMIT CHANGES;",
+        f"CREATE STREAM out WITH (KAFKA_TOPIC='t.out', {json}) AS SELECT `id`, `n` FROM mid EMIT CHANGES;",
+    )
+    assert chained.input_topics("t.out") == {"t.a", "t.b"}  # through the in-process stream
+    assert chained.input_topics("t.nowhere") == set()

@@ -140,6 +140,7 @@ def _run_embedded(
     from cdc_ods.runtime import stage_process
     from cdc_ods.secrets import load_credentials, lookup_secret
     from cdc_ods.sources import source_for
+    from cdc_ods.topology import raw_topic_partitions
 
     config = ctx.obj.config()
     # the PII key: the environment's, else the secrets file's (the local stack's, generated)
@@ -171,7 +172,13 @@ def _run_embedded(
 
     console.print(f"running {len(plan.queries)} queries over {', '.join(engine.topics)} (group {group})")
     runner = Runner(
-        engine, bootstrap, group=group, batch_size=config.cleansing.batch_size, report=report, drift=drift
+        engine,
+        bootstrap,
+        group=group,
+        batch_size=config.cleansing.batch_size,
+        report=report,
+        drift=drift,
+        planned=lambda topic: raw_topic_partitions(config, topic),
     )
     port = config.cleansing.metrics_port if metrics_port is None else metrics_port
     with stage_process(config, port) as stop:

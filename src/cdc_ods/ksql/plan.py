@@ -90,6 +90,23 @@ class Plan:
         """Declared streams at least one query reads: the topics the runner consumes."""
         return [s for s in self.streams.values() if s.source and s.readers]
 
+    def input_topics(self, topic: str) -> set[str]:
+        """The consumed topics whose records reach the output `topic` (through the in-process
+        streams between them)."""
+        found: set[str] = set()
+        todo = [q.source for q in self.queries if q.target.topic == topic]
+        seen: set[str] = set()
+        while todo:
+            stream = todo.pop()
+            if stream.name in seen:
+                continue
+            seen.add(stream.name)
+            if stream.source:
+                found.add(stream.topic)
+            else:
+                todo += [q.source for q in self.queries if q.target.name == stream.name]
+        return found
+
 
 def _format(
     props: dict[str, str | int], line: int, inherited: tuple[str, str] = ("", "KAFKA")

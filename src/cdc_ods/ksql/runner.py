@@ -76,8 +76,12 @@ class Runner:
         report: Callable[[Counters], None] | None = None,
         report_every_s: float = 10.0,
         drift: SchemaDrift | None = None,
+        planned: Callable[[str], int] = lambda _topic: 1,
     ) -> None:
+        """`planned`: the partitions an input topic that does not exist yet will be created
+        with (`cdc_ods.topology.raw_topic_partitions`)."""
         self.engine = engine
+        self.planned = planned
         self.drift = drift
         self.bootstrap = bootstrap
         self.group = group
@@ -90,19 +94,27 @@ class Runner:
         self._last_report = time.monotonic()
 
     def prepare_topics(self) -> None:
-        """Create the output topics with as many partitions as their widest input."""
+        """Create each output topic with as many partitions as the widest of its own inputs
+        (an input that does not exist yet, because the stage started before the connector
+        made it, counts as `planned` says it will be); the dead-letter topic with the widest
+        of all."""
         existing = topic_partitions(self.bootstrap)
-        widest = max((len(existing[t]) for t in self.engine.topics if t in existing), default=1)
-        sinks = {q.target.topic for q in self.engine.plan.queries if not q.target.in_process}
+        plan = self.engine.plan
+
+        def widest(inputs: set[str] | list[str]) -> int:
+            counts = [len(existing[t]) if t in existing else self.planned(t) for t in inputs]
+            return max(counts, default=1)
+
+        sinks = {q.target.topic for q in plan.queries if not q.target.in_process}
         for topic in sorted(sinks - {DLQ_TOPIC}):
             ensure_topic(
                 self.bootstrap,
                 topic,
-                partitions=widest,
+                partitions=widest(plan.input_topics(topic)),
                 config=contract.CLEANSED_TOPIC_CONFIG,
                 existing=existing,
             )
-        ensure_dlq_topic(self.bootstrap, partitions=widest, existing=existing)
+        ensure_dlq_topic(self.bootstrap, partitions=widest(self.engine.topics), existing=existing)
 
     # --- the Sink ------------------------------------------------------------------------
 

@@ -49,9 +49,18 @@ _DATA_EXCEPTIONS = re.compile(
 )
 
 
+# Phoenix's ConcurrentTableMutationException, SQLSTATE 23000 but no fault of the data: another
+# loader process of the group created or altered the same table at the same moment; done again,
+# the statement finds the table as the other left it (IF NOT EXISTS)
+_CONCURRENT_DDL = "Concurrent modification to table"
+
+
 def _rejects_the_data(exc: phoenixdb.errors.Error) -> bool:
     """True when retrying the same rows cannot help (unlike Query Server or HBase outages)."""
-    return isinstance(exc, _ROW_ERRORS) or bool(_DATA_EXCEPTIONS.search(error_message(exc)))
+    message = error_message(exc)
+    if _CONCURRENT_DDL in message:
+        return False
+    return isinstance(exc, _ROW_ERRORS) or bool(_DATA_EXCEPTIONS.search(message))
 
 
 class Refusals:

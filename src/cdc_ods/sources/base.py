@@ -437,15 +437,27 @@ class Source(ABC):
         }
 
     def _topic_options(self) -> dict[str, str]:
-        """The table topics Debezium creates get `kafka.partitions` (keyed by the row's key, so
-        one row's changes stay in one partition, in order); its other topics (heartbeats,
-        notifications, schema changes) keep the one partition of `topic.creation.default`."""
-        prefix = re.escape(contract.raw_topic(self.name, self.source.namespace, ""))
-        return {
-            "topic.creation.groups": "tables",
-            "topic.creation.tables.include": f"{prefix}.+",
+        """The table topics Debezium creates get `kafka.partitions`, or their table's own
+        `partitions` (keyed by the row's key, so one row's changes stay in one partition, in
+        order); its other topics (heartbeats, notifications, schema changes) keep the one
+        partition of `topic.creation.default`."""
+        namespace = self.source.namespace
+        own = {
+            re.escape(contract.raw_topic(self.name, namespace, table)): options.partitions
+            for table, options in self.source.table_options.items()
+            if options.partitions is not None
+        }
+        options = {
+            "topic.creation.tables.include": re.escape(contract.raw_topic(self.name, namespace, "")) + ".+",
             "topic.creation.tables.partitions": str(self.config.kafka.partitions),
         }
+        if own:
+            options["topic.creation.tables.exclude"] = "|".join(own)
+        for i, (topic, partitions) in enumerate(own.items(), start=1):
+            options[f"topic.creation.table{i}.include"] = topic
+            options[f"topic.creation.table{i}.partitions"] = str(partitions)
+        groups = ["tables", *(f"table{i}" for i in range(1, len(own) + 1))]
+        return {"topic.creation.groups": ",".join(groups), **options}
 
     def _key_columns(self, tables: list[str]) -> dict[str, str]:
         keyed = [
