@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cdc_ods.config import Config, load_config, parse_config
 from cdc_ods.connectors.configs import CONNECTOR_CLASSES, connector_kind, source_connector
 from cdc_ods.connectors.validation import problems, table_problems
+from cdc_ods.contract import MAX_RECORD_BYTES
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import ConfigError
 from cdc_ods.sources import HEARTBEAT_TABLE, SIGNAL_TABLE
@@ -78,6 +79,8 @@ def test_the_table_topics_get_kafka_partitions_and_debeziums_own_topics_one(name
     assert tables.fullmatch(f"{name}.maf.movies") and tables.fullmatch(f"{name}.maf.a_b")
     for own in (name, f"__debezium-heartbeat.{name}", f"_cdc-notifications.{name}", f"{name}Xmaf.movies"):
         assert not tables.fullmatch(own), own
+    # a group does not inherit the default group's topic configs: rows of several MB must fit
+    assert config["topic.creation.tables.max.message.bytes"] == str(MAX_RECORD_BYTES)
 
 
 def test_a_table_with_its_own_partitions_gets_a_topic_creation_group_of_its_own() -> None:
@@ -93,6 +96,7 @@ def test_a_table_with_its_own_partitions_gets_a_topic_creation_group_of_its_own(
     config = _spec(scaled, "postgres")["config"]
     assert config["topic.creation.groups"] == "tables,table1"
     assert config["topic.creation.table1.partitions"] == "6"
+    assert config["topic.creation.table1.max.message.bytes"] == str(MAX_RECORD_BYTES)
     assert re.fullmatch(config["topic.creation.table1.include"], "postgres.maf.tv_series")
     excluded = re.compile(config["topic.creation.tables.exclude"])
     assert excluded.fullmatch("postgres.maf.tv_series") and not excluded.fullmatch("postgres.maf.episodes")

@@ -457,6 +457,16 @@ class Source(ABC):
             options[f"topic.creation.table{i}.include"] = topic
             options[f"topic.creation.table{i}.partitions"] = str(partitions)
         groups = ["tables", *(f"table{i}" for i in range(1, len(own) + 1))]
+        # a group inherits the default's replication factor, not its topic configs (the
+        # record size the raw topics must take): each group gets them again
+        default = "topic.creation.default."
+        configs = {
+            key.removeprefix(default): value
+            for key, value in COMMON_CONNECTOR_OPTIONS.items()
+            if key.startswith(default) and not key.endswith((".partitions", ".replication.factor"))
+        }
+        for group in groups:
+            options.update({f"topic.creation.{group}.{key}": value for key, value in configs.items()})
         return {"topic.creation.groups": ",".join(groups), **options}
 
     def _key_columns(self, tables: list[str]) -> dict[str, str]:
