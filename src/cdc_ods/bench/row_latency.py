@@ -22,24 +22,26 @@ PRECISE_KINDS = ("postgres",)
 
 
 def row_latencies(
-    config: Config, source: SourceConfig, phoenix_url: str, since_ms: float
-) -> list[float] | None:
-    """Milliseconds from source commit to UPSERT of every row of `source` loaded since
-    `since_ms` (epoch ms); None for a source whose commit times are whole seconds."""
-    if source.kind not in PRECISE_KINDS:
-        return None
-    tables = [t.ods_table for t in source_tables(config) if t.source == source.name]
+    config: Config, sources: list[SourceConfig], phoenix_url: str, since_ms: float
+) -> dict[str, list[float]]:
+    """Per source of `sources` whose commit times are precise: milliseconds from source commit
+    to UPSERT of every row loaded since `since_ms` (epoch ms). The others are left out."""
+    precise = {s.name for s in sources if s.kind in PRECISE_KINDS}
+    if not precise:
+        return {}
+    tables = [t for t in source_tables(config, relational_only=True) if t.source in precise]
     committed, loaded = contract.CDC_SOURCE_TS, contract.CDC_LOADED_AT
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {name: [] for name in precise}
     connection = connect(phoenix_url)
     try:
         cursor = connection.cursor()
         for table in tables:
             cursor.execute(
-                f"SELECT CAST({committed} AS DECIMAL), CAST({loaded} AS DECIMAL) FROM {table}"
+                f"SELECT CAST({committed} AS DECIMAL), CAST({loaded} AS DECIMAL) FROM {table.ods_table}"
                 f" WHERE CAST({loaded} AS DECIMAL) >= {int(since_ms)}"
             )
-            latencies += [float(Decimal(end) - Decimal(start)) for start, end in cursor.fetchall()]
+            rows = cursor.fetchall()
+            latencies[table.source] += [float(Decimal(end) - Decimal(start)) for start, end in rows]
     finally:
         connection.close()
     return latencies

@@ -124,34 +124,30 @@ def run_step(
         for name, before, after in zip(("bench probes", "producers"), own_before, own_after, strict=True):
             cpu = after - before
             step.cost[name] = ProcessCost(round(cpu, 2), round(cpu * 1e6 / total, 1) if total else 0.0, 0.0)
+    rows_by_source = row_latencies(config, [p.source for p in probers], endpoints.phoenix_url, since_ms)
     for prober in probers:
         lat = prober.latencies_ms
-        rows = row_latencies(config, prober.source, endpoints.phoenix_url, since_ms)
+        rows = rows_by_source.get(prober.source.name)  # None: the source stamps whole seconds
         step.sources[prober.source.name] = SourceFigures(
             changes=counts.get(prober.source.name, 0),
             throughput_per_s=round(counts.get(prober.source.name, 0) / elapsed, 1),
             latency_ms={
-                "p50": percentile(lat, 50),
-                "p95": percentile(lat, 95),
-                "p99": percentile(lat, 99),
+                **_quantiles(lat),
                 "max": max(lat) if lat else None,
                 "mean": round(statistics.fmean(lat), 1) if lat else None,
             },
             probes=len(lat),
             probes_lost=prober.lost,
-            stages_ms={
-                hop: {q: percentile(times, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
-                for hop, times in hop_times(bootstrap, prober, since_ms).items()
-            },
-            rows_ms=None if rows is None else _spread(rows),
+            stages_ms={hop: _quantiles(t) for hop, t in hop_times(bootstrap, prober, since_ms).items()},
+            rows_ms=None
+            if rows is None
+            else {"rows": len(rows), **_quantiles(rows), "max": max(rows, default=None)},
         )
     return step
 
 
-def _spread(values: list[float]) -> dict[str, float | None]:
-    """How many, and their p50/p95/p99/max."""
-    quantiles = {q: percentile(values, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
-    return {"rows": len(values), **quantiles, "max": max(values) if values else None}
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    return {q: percentile(values, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
 
 
 def chart(steps: list[Step], path: Path) -> None:

@@ -58,18 +58,21 @@ class PipelineStage(Service):
         if ctx.config.file is None:
             raise ServiceError(f"{self.name}: the configuration was not read from a file")
         command = [sys.executable, "-m", "cdc_ods", "--config", str(ctx.config.file), *self.arguments]
-        names, ports = list(self.processes(ctx)), self.metrics_ports(ctx)
+        names = list(self.processes(ctx))
         several = len(names) > 1
+        # one process reads its port from cdc.yaml; several are each told theirs
+        ports = self.metrics_ports(ctx) if several else []
+        commands = [[*command, "--metrics-port", str(port)] for port in ports] or [command]
         return [
             Program(
                 name=name,
-                command=[*command, "--metrics-port", str(port)] if several else command,
+                command=own_command,
                 directory=ctx.config.root,  # the workspace: cdc.yaml's directory
                 log=ctx.log(name),
                 environment={"PYTHONUNBUFFERED": "1", **self._kafka_login(ctx)},
                 group=self.name if several else None,
             )
-            for name, port in zip(names, ports or [0], strict=True)
+            for name, own_command in zip(names, commands, strict=True)
         ]
 
     def _kafka_login(self, ctx: StackContext) -> dict[str, str]:
