@@ -18,12 +18,17 @@ def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alon
     pipeline: StackContext, tmp_path: Path
 ) -> None:
     ran = cdc(
-        "bench", "--rates", "200", "--step-seconds", "5", "--drain", "3000", "--ceilings",
+        "bench", "--warmup", "10", "--rates", "200", "--step-seconds", "5", "--drain", "3000", "--ceilings",
         "--out", str(tmp_path), "--json", timeout=900,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
     result = json.loads(ran.stdout)
     assert json.loads((tmp_path / "bench.json").read_text()) == result and (tmp_path / "bench.png").is_file()
+
+    # the warm-up: one window (10 s) of load, its JIT share measured and judged
+    warmup = result["warmup"]
+    assert 10 <= warmup["seconds"] < 120 and len(warmup["jit_cores"]) == 1, warmup
+    assert warmup["settled"] == (warmup["jit_cores"][0] < 0.1), warmup
 
     (step,) = result["steps"]
     for name, source in step["sources"].items():
@@ -38,6 +43,9 @@ def test_a_short_bench_reports_latency_by_stage_cost_a_drain_and_each_stage_alon
     assert step["sources"]["mysql"]["rows_ms"] is None
     for process in ("kafka", "connect", "cleansing", "loader", "phoenix-query-server", "hbase", "producers"):
         assert step["cost"][process]["cpu_s"] > 0, (process, step["cost"])
+    for jvm in ("kafka", "connect", "hbase", "phoenix-query-server"):  # their compilers counted apart
+        assert 0 <= step["cost"][jvm]["jit_cpu_s"] <= step["cost"][jvm]["cpu_s"], step["cost"][jvm]
+    assert step["cost"]["loader"]["jit_cpu_s"] == 0  # a Python process has none
     assert step["stack_cpu_us_per_change"] > 0
 
     drain = result["drain"]

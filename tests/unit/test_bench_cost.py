@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -63,3 +65,27 @@ def test_memory_shared_by_a_process_tree_counts_once_in_its_proportional_size() 
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+def test_a_jvms_jit_compiler_threads_are_counted_apart() -> None:
+    """The JVMs' compilers take much of a fresh stack's CPU: the cost table says how much."""
+    done = threading.Event()
+    burnt = threading.Event()
+
+    def compiler() -> None:  # a thread the kernel names as HotSpot names its C2 compiler
+        Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text("C2 CompilerThread0")
+        while not done.is_set():
+            if time.thread_time() >= 0.2:
+                burnt.set()
+
+    meter = CpuMeter({"jvm": os.getpid()})
+    meter.start()
+    thread = threading.Thread(target=compiler)
+    thread.start()
+    try:
+        assert burnt.wait(30)
+        costs = meter.stop(changes=100)  # while the "compiler" still runs: its time is readable
+    finally:
+        done.set()
+        thread.join()
+    assert 0.15 <= costs["jvm"].jit_cpu_s <= costs["jvm"].cpu_s, costs

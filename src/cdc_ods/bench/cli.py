@@ -42,6 +42,15 @@ def bench(
             " the local stack's stages.",
         ),
     ] = False,
+    warmup: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="First, for at most this many seconds, offer 1,000 changes/s unmeasured until the"
+            " local stack's JVMs have compiled their hot code (their JIT compilers under 10 % of a core"
+            " over a minute); 0: measure at once.",
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
 ) -> None:
     """Run producers at rising rates with latency probes; report throughput, p50/p95/p99 and,
@@ -72,6 +81,7 @@ def bench(
         pids=pids,
         drain=drain,
         switch=_stage_switch(config) if ceilings else None,
+        warmup_s=warmup,
     )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -233,11 +243,17 @@ def _ceilings_table(ceilings: dict, drain: dict) -> Table:
 
 
 def _cost_table(title: str, span: dict) -> Table:
+    jit_s = sum(c.get("jit_cpu_s", 0.0) for c in span["cost"].values())
     table = Table(
-        title=f"{title}: what a change costs (stack: {span['stack_cpu_us_per_change']:,.0f} CPU-µs)"
+        title=f"{title}: what a change costs (stack: {span['stack_cpu_us_per_change']:,.0f} CPU-µs)",
+        caption=f"of the CPU s, the JVMs' JIT compilers: {jit_s:,.1f} s" if jit_s else None,
     )
-    for column in ("process", "CPU s", "CPU µs / change", "RSS MB"):
+    for column in ("process", "CPU s", "of it JIT s", "CPU µs / change", "RSS MB"):
         table.add_column(column, justify="right")
     for name, c in sorted(span["cost"].items(), key=lambda item: -item[1]["cpu_s"]):
-        table.add_row(name, f"{c['cpu_s']:,.1f}", f"{c['cpu_us_per_change']:,.0f}", f"{c['rss_mb']:,.0f}")
+        jit = c.get("jit_cpu_s", 0.0)
+        table.add_row(
+            name, f"{c['cpu_s']:,.1f}", f"{jit:,.1f}" if jit else "", f"{c['cpu_us_per_change']:,.0f}",
+            f"{c['rss_mb']:,.0f}",
+        )  # fmt: skip
     return table

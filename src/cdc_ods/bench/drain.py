@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
+from cdc_ods.bench.load import cdc_command, produced_sources
 from cdc_ods.bench.progress import Clock, consumed
 from cdc_ods.config import Config
 from cdc_ods.connectors.rest import ConnectClient
@@ -46,7 +46,7 @@ class Drain:
 
 def capture_connectors(config: Config) -> list[str]:
     """The connectors of the sources the producers write (enabled, with a catalog)."""
-    return [source_for(config, s).connector_name() for s in config.sources if s.enabled and s.has_catalog]
+    return [source_for(config, s).connector_name() for s in produced_sources(config)]
 
 
 def pause_capture(connect: ConnectClient, names: list[str]) -> None:
@@ -58,13 +58,13 @@ def pause_capture(connect: ConnectClient, names: list[str]) -> None:
 
 def commit_backlog(config: Config, changes: int, seed: int) -> int:
     """Commit about `changes` changes over the sources, flat out; the number committed."""
-    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    sources = produced_sources(config)
     with tempfile.TemporaryDirectory() as scratch:
         ledger = Path(scratch) / "ledger.json"
+        per_source = math.ceil(changes / len(sources))
         produced = subprocess.run(
-            [sys.executable, "-m", "cdc_ods", "--config", str(config.file), "produce", "all",
-             "--rate", "0", "--count", str(math.ceil(changes / len(sources))), "--seed", str(seed),
-             "--ledger", str(ledger)],
+            cdc_command(config, "produce", "all", "--rate", "0", "--count", str(per_source),
+                        "--seed", str(seed), "--ledger", str(ledger)),
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if produced.returncode != 0:

@@ -15,7 +15,6 @@ import json
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,8 +25,10 @@ from cdc_ods.bench.breakdown import hop_times
 from cdc_ods.bench.ceilings import Ceiling, StageSwitch, run_ceilings
 from cdc_ods.bench.cost import CpuMeter, Pids, ProcessCost
 from cdc_ods.bench.drain import Drain, run_drain
+from cdc_ods.bench.load import cdc_command, produced_sources
 from cdc_ods.bench.probes import Prober
 from cdc_ods.bench.row_latency import row_latencies
+from cdc_ods.bench.warmup import warm_up
 from cdc_ods.config import Config
 from cdc_ods.endpoints import Endpoints
 from cdc_ods.errors import CdcError
@@ -81,7 +82,7 @@ def run_step(
 ) -> Step:
     if config.file is None:
         raise CdcError("cdc bench needs the configuration read from a file")
-    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    sources = produced_sources(config)
     endpoints = Endpoints.from_config(config)
     bootstrap = endpoints.kafka_bootstrap
     probers = [Prober(config, s, endpoints.phoenix_url) for s in sources]
@@ -97,9 +98,8 @@ def run_step(
             prober.start()
         report(f"offering {offered:,.0f} changes/s for {seconds:.0f} s")
         produced = subprocess.run(
-            [sys.executable, "-m", "cdc_ods", "--config", str(config.file), "produce", "all",
-             "--rate", str(offered / len(sources)), "--duration", str(seconds), "--seed", str(seed),
-             "--ledger", str(ledger)],
+            cdc_command(config, "produce", "all", "--rate", str(offered / len(sources)),
+                        "--duration", str(seconds), "--seed", str(seed), "--ledger", str(ledger)),
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if produced.returncode != 0:
@@ -199,10 +199,13 @@ def run_bench(
     pids: Pids | None = None,
     drain: int = 0,
     switch: StageSwitch | None = None,
+    warmup_s: float = 0,
 ) -> dict:
     """The steps at `rates`, then a drain of `drain` changes (0: none), then, given `switch`
     (the local stack's stage processes), each stage alone on a backlog of the same size.
-    `pids`: the stack's process ids, for the cost of a change (none: no cost figures)."""
+    `pids`: the stack's process ids, for the cost of a change (none: no cost figures).
+    `warmup_s`: first, at most that long, load until the JVMs' compilers settle."""
+    warmed = warm_up(config, warmup_s, report, pids or dict) if warmup_s else None
     steps = []
     for i, rate in enumerate(rates):
         steps.append(run_step(config, rate, seconds, seed=1000 + i, report=report, pids=pids))
@@ -216,6 +219,7 @@ def run_bench(
     ceilings = run_ceilings(config, drain, 3000, report, switch, pids) if drain and switch else []
     out.mkdir(parents=True, exist_ok=True)
     result = {
+        "warmup": asdict(warmed) if warmed is not None else None,
         "rates": rates,
         "step_seconds": seconds,
         "steps": [asdict(s) for s in steps],

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cdc_ods.bench.cost import Pids, tree_pss_mb
+from cdc_ods.bench.load import cdc_command, produced_sources
 from cdc_ods.bench.probes import Prober
 from cdc_ods.bench.run import percentile
 from cdc_ods.config import Config
@@ -128,16 +128,17 @@ def judge(
 
 
 def _producers(config: Config, minutes: float, rate: float, events_rate: float) -> list[subprocess.Popen]:
-    base = [sys.executable, "-m", "cdc_ods", "--config", str(config.file), "produce"]
     seconds = str(minutes * 60)
-    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    sources = produced_sources(config)
     runs = [["all", "--rate", str(rate / len(sources)), "--seed", "3000"]]
     if events_rate:
         runs.append(["events", "--rate", str(events_rate), "--seed", "3001"])
     # stderr to a file: an hour of warnings would fill a pipe nobody reads and block the producer
     return [
         subprocess.Popen(
-            [*base, *args, "--duration", seconds], stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile()
+            cdc_command(config, "produce", *args, "--duration", seconds),
+            stdout=subprocess.DEVNULL,
+            stderr=tempfile.TemporaryFile(),
         )
         for args in runs
     ]
@@ -183,8 +184,7 @@ def _caches_mb(config: Config) -> dict[str, float]:
 def _reconcile(config: Config) -> dict:
     """`cdc reconcile --json`: ok (every table equal) and one line per table."""
     result = subprocess.run(
-        [sys.executable, "-m", "cdc_ods", "--config", str(config.file),
-         "reconcile", "--json", "--timeout", "600"],
+        cdc_command(config, "reconcile", "--json", "--timeout", "600"),
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
@@ -212,7 +212,7 @@ def run_soak(
     if config.file is None:
         raise CdcError("cdc soak needs the configuration read from a file")
     endpoints = Endpoints.from_config(config)
-    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    sources = produced_sources(config)
     probers = [Prober(config, s, endpoints.phoenix_url) for s in sources]
     for prober in probers:
         prober.ensure_row()
