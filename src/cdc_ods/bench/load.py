@@ -18,4 +18,7 @@ def cdc_command(config: Config, *args: str) -> list[str]:
 
 def produced_sources(config: Config) -> list[SourceConfig]:
     """The sources `cdc produce all` writes: enabled, with a catalog (not MongoDB)."""
-    return [s for s in config.sources if s.enabled and s.has_catalog]
+    sources = [s for s in config.sources if s.enabled and s.has_catalog]
+    if not sources:
+        raise CdcError("cdc.yaml enables no MariaDB, MySQL or PostgreSQL source for the producers to write")
+    return sources
