@@ -45,11 +45,13 @@ def warm_up(config: Config, max_seconds: float, report: Callable[[str], None], p
     sources = produced_sources(config)
     started = time.monotonic()
     warmup = Warmup(0.0, False)
-    # stderr to a file, not a pipe: minutes of warnings would fill a pipe and block the producers
+    # stderr to a file, not a pipe: minutes of warnings would fill a pipe and block the producers.
+    # They are stopped here when the warm-up is over; their own time limit only backs that up, so
+    # it is longer: a producer that ends by itself before a window closes has failed.
     with tempfile.TemporaryFile() as errors:
         producers = subprocess.Popen(
             cdc_command(config, "produce", "all", "--rate", str(WARMUP_RATE / len(sources)),
-                        "--duration", str(max_seconds), "--seed", "999"),
+                        "--duration", str(max_seconds + STOP_TIMEOUT_S), "--seed", "999"),
             stdout=subprocess.DEVNULL, stderr=errors,
         )  # fmt: skip
         try:
@@ -72,7 +74,7 @@ def warm_up(config: Config, max_seconds: float, report: Callable[[str], None], p
 def _window(
     producers: subprocess.Popen, seconds: float, pids: Pids, warmup: Warmup, report: Callable[[str], None]
 ) -> bool:
-    """One window of load; whether the warm-up is over (settled, or the producers ended)."""
+    """One window of load; whether the warm-up is over (settled, or the producers exited)."""
     meter = CpuMeter(pids())
     meter.start()
     started = time.monotonic()
