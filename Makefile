@@ -72,7 +72,7 @@ fault: setup ## kill -9 each component, then all at once, under load; outages; l
 	HYPOTHESIS_PROFILE=fault $(BIN)/pytest tests/unit/test_fuzz.py
 	$(BIN)/pytest tests/fault -s
 
-bench: setup ## up to 10 min of warm-up (until the JVMs' compilers settle), then latency at 100, 1,000 and 5,000/s (60 s each), a 300k-change drain, each stage alone on 300k (ceilings), cost per process (~25 min; after make demo)
+bench: setup ## up to 10 min of warm-up (until the JVMs' compilers settle), then latency at 100, 1,000 and 5,000/s (60 s each), a 300k-change drain, each stage alone on 300k (ceilings), cost per process (15 - 25 min; after make demo)
 	$(CDC) bench --warmup 600 --rates 100,1000,5000 --step-seconds 60 --drain 300000 --ceilings --out bench-results
 
 soak: setup ## an hour at 1,000 changes/s and 100 events/s: memory, latency and backlog each minute, growth judged, reconcile (after make demo; writes bench-results/soak.json, soak.png)
