@@ -243,7 +243,7 @@ def _ceilings_table(ceilings: dict, drain: dict) -> Table:
 
 
 def _cost_table(title: str, span: dict) -> Table:
-    jit_s = sum(c.get("jit_cpu_s", 0.0) for c in span["cost"].values())
+    jit_s = sum(c["jit_cpu_s"] for c in span["cost"].values())
     table = Table(
         title=f"{title}: what a change costs (stack: {span['stack_cpu_us_per_change']:,.0f} CPU-µs)",
         caption=f"of the CPU s, the JVMs' JIT compilers: {jit_s:,.1f} s" if jit_s else None,
@@ -251,7 +251,7 @@ def _cost_table(title: str, span: dict) -> Table:
     for column in ("process", "CPU s", "of it JIT s", "CPU µs / change", "RSS MB"):
         table.add_column(column, justify="right")
     for name, c in sorted(span["cost"].items(), key=lambda item: -item[1]["cpu_s"]):
-        jit = c.get("jit_cpu_s", 0.0)
+        jit = c["jit_cpu_s"]
         table.add_row(
             name, f"{c['cpu_s']:,.1f}", f"{jit:,.1f}" if jit else "", f"{c['cpu_us_per_change']:,.0f}",
             f"{c['rss_mb']:,.0f}",

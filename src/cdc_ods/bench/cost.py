@@ -36,7 +36,7 @@ class ProcessCost:
 _JIT_THREAD = re.compile(r"C[12] CompilerThre")
 
 
-def _jit_cpu_s(pid: int) -> float:
+def jit_cpu_s(pid: int) -> float:
     """CPU seconds of a process's JIT compiler threads so far (0 when it has none or is gone).
 
     A compiler thread HotSpot ends during a span takes its time with it; with the one or two
@@ -111,7 +111,7 @@ class CpuMeter:
 
     def start(self) -> None:
         self._started = {name: _tree_cpu_s(pid) for name, pid in self.pids.items()}
-        self._jit_started = {name: _jit_cpu_s(pid) for name, pid in self.pids.items()}
+        self._jit_started = {name: jit_cpu_s(pid) for name, pid in self.pids.items()}
 
     def add_started(self, pids: dict[str, int]) -> None:
         """Processes that started since `start` (a stage switched on): all their CPU counts."""
@@ -124,7 +124,7 @@ class CpuMeter:
         for name, pid in self.pids.items():
             # the compilers read inside the process's span (after it at the start, before it at
             # the end), so their share never exceeds the whole
-            jit = max(0.0, _jit_cpu_s(pid) - self._jit_started.get(name, 0.0))
+            jit = max(0.0, jit_cpu_s(pid) - self._jit_started.get(name, 0.0))
             cpu = max(0.0, _tree_cpu_s(pid) - self._started.get(name, 0.0))
             costs[name] = ProcessCost(
                 cpu_s=round(cpu, 2),

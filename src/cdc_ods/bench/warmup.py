@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cdc_ods.bench.cost import CpuMeter, Pids
+from cdc_ods.bench.cost import Pids, jit_cpu_s
 from cdc_ods.bench.load import cdc_command, produced_sources
 from cdc_ods.config import Config
 from cdc_ods.errors import CdcError
@@ -75,18 +75,18 @@ def _window(
     producers: subprocess.Popen, seconds: float, pids: Pids, warmup: Warmup, report: Callable[[str], None]
 ) -> bool:
     """One window of load; whether the warm-up is over (settled, or the producers exited)."""
-    meter = CpuMeter(pids())
-    meter.start()
+    processes = [pid for pid in pids().values() if pid > 0]
+    jit_before = sum(jit_cpu_s(pid) for pid in processes)
     started = time.monotonic()
     try:
         producers.wait(timeout=seconds)
         return True
     except subprocess.TimeoutExpired:
         pass
-    if not meter.pids:
+    if not processes:
         return False  # no local stack to watch: the whole time is the warm-up
-    jit_s = sum(c.jit_cpu_s for c in meter.stop(0).values())
-    cores = round(jit_s / (time.monotonic() - started), 3)
+    jit_s = sum(jit_cpu_s(pid) for pid in processes) - jit_before
+    cores = round(max(0.0, jit_s) / (time.monotonic() - started), 3)
     warmup.jit_cores.append(cores)
     report(f"warming up: the JVMs' compilers used {cores:.0%} of a core over {seconds:.0f} s")
     warmup.settled = cores < SETTLED_CORES
